@@ -1,0 +1,10 @@
+"""Shared fixtures: anyio on asyncio, the backend the core runs on."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
