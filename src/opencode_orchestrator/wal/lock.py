@@ -1,0 +1,67 @@
+"""The exclusive directory lock: one writer per log, across and within processes.
+
+``flock`` locks belong to an open file description, so a second
+:class:`DirectoryLock` in the same process conflicts exactly like another
+process does. The kernel drops the lock when the holder dies, even by SIGKILL,
+so a stale ``LOCK`` file never blocks recovery; its pid is informational.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from opencode_orchestrator.wal.errors import WalLockedError
+from opencode_orchestrator.wal.paths import FILE_MODE, LOCK_NAME
+
+__all__ = ["DirectoryLock"]
+
+
+class DirectoryLock:
+    """An acquired ``flock(LOCK_EX)`` on ``<directory>/LOCK`` (blocking I/O: use a thread)."""
+
+    def __init__(self, directory: Path, fd: int) -> None:
+        self.directory = directory
+        self._fd: int | None = fd
+
+    @classmethod
+    def acquire(cls, directory: Path) -> DirectoryLock:
+        """Take the lock without waiting and write our pid into the file.
+
+        Raises:
+            WalLockedError: someone else holds it; the error names their pid.
+        """
+        fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        try:
+            os.fchmod(fd, FILE_MODE)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise WalLockedError(directory, _read_pid(fd)) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except BaseException:
+            os.close(fd)
+            raise
+        return cls(directory, fd)
+
+    @property
+    def held(self) -> bool:
+        """Whether this object still holds the lock."""
+        return self._fd is not None
+
+    def release(self) -> None:
+        """Give the lock up; idempotent."""
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+def _read_pid(fd: int) -> int | None:
+    text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    return int(text) if text.isdigit() else None
