@@ -1,0 +1,209 @@
+"""Offline tools behind ``opencode-orchestrator wal``: inspect, verify, repair.
+
+``inspect_log`` and ``verify_log`` only read, without the lock, so they may
+run beside a live writer (they can then see a half-written last line, which
+they report as a torn tail). ``repair_log`` takes the lock, so it refuses to
+run while a writer is alive. Blocking I/O throughout: these are for the CLI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opencode_orchestrator.wal.errors import WalError, WalUnknownRecordTypeError, WalVersionError
+from opencode_orchestrator.wal.lock import DirectoryLock
+from opencode_orchestrator.wal.paths import broken_path_for, fsync_dir, list_temporaries
+from opencode_orchestrator.wal.record import Record
+from opencode_orchestrator.wal.registry import RecordRegistry
+from opencode_orchestrator.wal.segment import Damage, ScanResult, cut_tail, scan_directory
+
+__all__ = [
+    "LogInspection",
+    "RepairReport",
+    "VerifyReport",
+    "inspect_log",
+    "repair_log",
+    "resolve_log_dir",
+    "verify_log",
+]
+
+
+def resolve_log_dir(path: Path) -> Path:
+    """The log directory for ``path``: itself, or the directory of a segment file.
+
+    Raises:
+        WalError: ``path`` does not exist.
+    """
+    if path.is_file():
+        return path.parent
+    if not path.is_dir():
+        raise WalError(f"{path}: no such write-ahead log directory")
+    return path
+
+
+@dataclass(frozen=True, slots=True)
+class LogInspection:
+    """A read-only view of a log directory, any record type accepted."""
+
+    directory: Path
+    scan: ScanResult
+
+    @property
+    def records(self) -> list[Record]:
+        """Records after the snapshot, up to the first damage."""
+        return self.scan.records
+
+    def to_json(self, *, with_records: bool) -> dict[str, Any]:
+        """A JSON-ready description (records only when ``with_records``)."""
+        scan = self.scan
+        out: dict[str, Any] = {
+            "directory": str(self.directory),
+            "snapshot": None
+            if scan.snapshot is None
+            else {
+                "seq": scan.snapshot.seq,
+                "ts": scan.snapshot.ts,
+                "path": str(scan.snapshot.path),
+            },
+            "skipped_snapshots": [{"path": str(p), "reason": r} for p, r in scan.skipped_snapshots],
+            "segments": [
+                {
+                    "path": str(s.path),
+                    "first_seq": s.first_seq,
+                    "last_seq": s.last_seq,
+                    "records": s.records,
+                    "bytes": s.size,
+                    "covered_by_snapshot": s.covered,
+                }
+                for s in scan.segments
+            ],
+            "last_seq": scan.next_seq - 1,
+            "damage": _damage_json(scan.damage),
+        }
+        if with_records:
+            out["records"] = [
+                {"seq": r.seq, "ts": r.ts, "type": r.type, "data": r.data} for r in scan.records
+            ]
+        return out
+
+
+def _damage_json(damage: Damage | None) -> dict[str, Any] | None:
+    if damage is None:
+        return None
+    return {
+        "path": str(damage.path),
+        "offset": damage.offset,
+        "reason": damage.reason,
+        "torn_tail": damage.at_tail,
+    }
+
+
+def inspect_log(path: Path) -> LogInspection:
+    """Read a log without the lock and without changing it.
+
+    Raises:
+        WalError: the directory is missing.
+        WalVersionError: data from a newer format (cannot be shown faithfully).
+    """
+    directory = resolve_log_dir(path)
+    return LogInspection(directory, scan_directory(directory, None))
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """Whether a log is sound; ``problems`` say what and where when it is not."""
+
+    directory: Path
+    ok: bool
+    problems: list[str]
+    last_seq: int
+
+
+def verify_log(path: Path, registry: RecordRegistry | None = None) -> VerifyReport:
+    """Check every checksum, the seq chain, versions and (given ``registry``) types.
+
+    A torn tail counts as a problem (``open`` would cut it); the message says so.
+
+    Raises:
+        WalError: the directory is missing.
+    """
+    directory = resolve_log_dir(path)
+    try:
+        scan = scan_directory(directory, registry, keep_records=False)
+    except (WalVersionError, WalUnknownRecordTypeError) as exc:
+        return VerifyReport(directory, ok=False, problems=[str(exc)], last_seq=0)
+    problems = [f"{p}: invalid snapshot skipped: {reason}" for p, reason in scan.skipped_snapshots]
+    if scan.damage is not None:
+        damage = scan.damage
+        kind = (
+            "torn tail (opening the log cuts it automatically)"
+            if damage.at_tail
+            else "corruption (run `opencode-orchestrator wal repair` to salvage the prefix)"
+        )
+        problems.append(f"{damage.path}: byte {damage.offset}: {damage.reason}: {kind}")
+    return VerifyReport(directory, ok=not problems, problems=problems, last_seq=scan.next_seq - 1)
+
+
+@dataclass(slots=True)
+class RepairReport:
+    """What :func:`repair_log` kept and what it moved aside."""
+
+    directory: Path
+    last_seq: int = 0
+    cut: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything was cut."""
+        return bool(self.cut)
+
+
+def repair_log(path: Path) -> RepairReport:
+    """Keep the longest valid prefix; move everything after it to ``.broken`` files.
+
+    Takes the directory lock. Records of a newer format are not cut (upgrading
+    the software is the fix), so a :class:`WalVersionError` is raised instead.
+
+    Raises:
+        WalLockedError: a writer holds the log.
+        WalVersionError: data from a newer format.
+    """
+    directory = resolve_log_dir(path)
+    lock = DirectoryLock.acquire(directory)
+    try:
+        report = RepairReport(directory)
+        for leftover in list_temporaries(directory):
+            leftover.unlink()
+            report.cut.append(f"removed unfinished {leftover.name}")
+        while True:
+            scan = scan_directory(directory, None, keep_records=False)
+            for snapshot, reason in scan.skipped_snapshots:
+                report.cut.append(f"moved invalid snapshot {snapshot.name} aside ({reason})")
+                snapshot.rename(broken_path_for(snapshot))
+            if scan.damage is None:
+                report.last_seq = scan.next_seq - 1
+                break
+            _cut_from(scan, scan.damage, report)
+        fsync_dir(directory)
+        return report
+    finally:
+        lock.release()
+
+
+def _cut_from(scan: ScanResult, damage: Damage, report: RepairReport) -> None:
+    paths = [s.path for s in scan.segments]
+    later = paths[paths.index(damage.path) + 1 :]
+    if damage.offset == 0:
+        later.insert(0, damage.path)
+    else:
+        tail = cut_tail(damage)
+        report.cut.append(
+            f"{damage.path.name}: cut {tail.cut_bytes} bytes from byte {damage.offset} "
+            f"({damage.reason}) into {tail.broken_path.name}"
+        )
+    for segment in later:
+        broken = broken_path_for(segment)
+        segment.rename(broken)
+        report.cut.append(f"{segment.name}: moved whole segment aside to {broken.name}")
