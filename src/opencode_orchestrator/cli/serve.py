@@ -1,14 +1,78 @@
-"""Placeholder for the `serve` subcommand (being written)."""
+"""``opencode-orchestrator serve``: the core, speaking JSON-RPC 2.0 on stdin/stdout."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+from pathlib import Path
 from typing import Any
+
+import anyio
+
+from opencode_orchestrator.core import ServerOptions, serve_stdio
+from opencode_orchestrator.jsonrpc import DEFAULT_MAX_LINE_BYTES
+from opencode_orchestrator.log import configure_logging
 
 __all__ = ["add_parser"]
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be a positive integer")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be a positive number")
+    return value
+
+
 def add_parser(subparsers: Any) -> None:
-    """Register `serve`."""
-    p: argparse.ArgumentParser = subparsers.add_parser("serve", help="(not yet available)")
-    p.set_defaults(func=lambda _args: 2)
+    """Register ``serve``."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "serve",
+        help="run the core over JSON-RPC on stdio (started by the plugin shim)",
+        description=(
+            "Serve the orchestrator core as JSON-RPC 2.0, one JSON message per line, on "
+            "stdin/stdout. stdout carries protocol messages only; logs go to stderr as JSON."
+        ),
+    )
+    parser.add_argument(
+        "--max-line-bytes",
+        type=_positive_int,
+        default=DEFAULT_MAX_LINE_BYTES,
+        metavar="N",
+        help="longest accepted message line in bytes (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error", "critical"],
+        default="info",
+        help="log level (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--log-file", type=Path, metavar="PATH", help="also append JSON logs to this file"
+    )
+    parser.add_argument(
+        "--request-timeout",
+        type=_positive_float,
+        default=30.0,
+        metavar="S",
+        help="timeout of calls from the core to the shim, in seconds (default: %(default)s)",
+    )
+    parser.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    configure_logging(args.log_level, log_file=args.log_file)
+    options = ServerOptions(
+        max_line_bytes=args.max_line_bytes, request_timeout=args.request_timeout
+    )
+    try:
+        return anyio.run(serve_stdio, options)
+    finally:
+        for handler in logging.getLogger().handlers:
+            handler.flush()

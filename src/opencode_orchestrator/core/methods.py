@@ -1,0 +1,151 @@
+"""The core's JSON-RPC methods and their parameter and result models."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final
+
+import anyio
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic.alias_generators import to_camel
+
+from opencode_orchestrator import __version__
+from opencode_orchestrator.core.lifecycle import Lifecycle
+from opencode_orchestrator.jsonrpc import Endpoint
+from opencode_orchestrator.log import get_logger
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "SERVER_NAME",
+    "ClientInfo",
+    "CoreMethods",
+    "InitializeParams",
+    "InitializeResult",
+    "ServerCapabilities",
+    "ServerInfo",
+    "SleepParams",
+]
+
+PROTOCOL_VERSION: Final = "1"
+SERVER_NAME: Final = "opencode-orchestrator"
+
+_log = get_logger(__name__)
+
+
+class _WireModel(BaseModel):
+    """camelCase on the wire, snake_case in Python; unknown fields ignored for compatibility."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class ClientInfo(_WireModel):
+    """Who is calling (the shim)."""
+
+    name: str
+    version: str | None = None
+
+
+class InitializeParams(_WireModel):
+    """What the shim tells the core about the OpenCode session it serves."""
+
+    protocol_version: str | None = None
+    client_info: ClientInfo | None = None
+    server_url: str | None = None
+    directory: str | None = None
+    worktree: str | None = None
+    password: SecretStr | None = None
+
+
+class ServerInfo(_WireModel):
+    """Name and version of the core."""
+
+    name: str
+    version: str
+
+
+class ServerCapabilities(_WireModel):
+    """Optional protocol features the core supports."""
+
+    cancel_request: bool = True
+    batches: bool = True
+    methods: list[str] = Field(default_factory=list)
+
+
+class InitializeResult(_WireModel):
+    """The answer to ``initialize``."""
+
+    protocol_version: str
+    server_info: ServerInfo
+    capabilities: ServerCapabilities
+
+
+class SleepParams(_WireModel):
+    """``diagnostics/sleep``: wait this many seconds (cancellable)."""
+
+    seconds: float = Field(ge=0, le=3600)
+
+
+class CoreMethods:
+    """Handlers of the core's methods; ``stop(exit_code)`` ends the process's session."""
+
+    def __init__(self, lifecycle: Lifecycle, stop: Callable[[int], None]) -> None:
+        self._lifecycle = lifecycle
+        self._stop = stop
+        self.session: InitializeParams | None = None
+
+    def register(self, endpoint: Endpoint) -> None:
+        """Register every core method on ``endpoint`` and guard requests by the lifecycle."""
+        endpoint.set_request_guard(self._lifecycle.check_request)
+        endpoint.method("initialize", InitializeParams)(self.initialize)
+        endpoint.notification("initialized")(self.initialized)
+        endpoint.method("shutdown")(self.shutdown)
+        endpoint.notification("exit")(self.exit)
+        endpoint.method("echo")(self.echo)
+        endpoint.method("diagnostics/sleep", SleepParams)(self.sleep)
+
+    async def initialize(self, params: InitializeParams) -> InitializeResult:
+        """Start the session; remember where OpenCode runs."""
+        self._lifecycle.begin_initialize()
+        self.session = params
+        client = params.client_info
+        _log.info(
+            "initialize",
+            client=client.name if client else None,
+            client_version=client.version if client else None,
+            protocol_version=params.protocol_version,
+            directory=params.directory,
+            worktree=params.worktree,
+            # A SecretStr renders as stars, and the log's redaction replaces it anyway.
+            password=params.password,
+        )
+        methods = ["initialize", "initialized", "shutdown", "exit", "echo", "diagnostics/sleep"]
+        return InitializeResult(
+            protocol_version=PROTOCOL_VERSION,
+            server_info=ServerInfo(name=SERVER_NAME, version=__version__),
+            capabilities=ServerCapabilities(methods=methods),
+        )
+
+    async def initialized(self, _params: Any) -> None:
+        """The client is ready."""
+        if not self._lifecycle.confirm_initialized():
+            _log.warning("initialized notification out of order", state=self._lifecycle.state.value)
+
+    async def shutdown(self, _params: Any) -> None:
+        """Stop serving requests; the process ends on ``exit``."""
+        self._lifecycle.shutdown()
+        _log.info("shutdown requested")
+
+    async def exit(self, _params: Any) -> None:
+        """End the process: exit code 0 after ``shutdown``, 1 without."""
+        code = self._lifecycle.exit()
+        _log.info("exit", exit_code=code)
+        self._stop(code)
+
+    async def echo(self, params: Any) -> Any:
+        """Return the params unchanged (the benchmark's method)."""
+        return params
+
+    async def sleep(self, params: SleepParams) -> dict[str, float]:
+        """Sleep, cancellably; a diagnostic for cancellation and concurrency tests."""
+        await anyio.sleep(params.seconds)
+        return {"slept": params.seconds}

@@ -1,0 +1,381 @@
+"""Message dispatch over the NDJSON transport: the untyped JSON-RPC engine.
+
+Incoming requests run concurrently, each in its own task, at most
+``max_concurrent_requests`` at a time: when all slots are busy the reader stops
+reading, which pushes back on the peer through the pipe. Notifications are
+handled one at a time, in arrival order, by a single worker fed through a
+bounded queue. ``$/cancelRequest`` is handled as soon as it is read so that it
+never waits behind the work it cancels. Outgoing calls are correlated by ids
+unique to this dispatcher and bounded by a timeout.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Awaitable, Callable
+from enum import Enum
+from typing import Any, Final, TypeAlias
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+
+from opencode_orchestrator.jsonrpc import messages as wire
+from opencode_orchestrator.jsonrpc.errors import (
+    ConnectionClosedError,
+    EndpointStateError,
+    ErrorCode,
+    RemoteError,
+    RequestTimeoutError,
+    RpcError,
+)
+from opencode_orchestrator.jsonrpc.framing import OVERSIZED, LineReader, LineWriter
+from opencode_orchestrator.log import get_logger
+
+__all__ = [
+    "CANCEL_METHOD",
+    "Dispatcher",
+    "DispatcherState",
+    "NotificationHandler",
+    "RequestGuard",
+    "RequestHandler",
+]
+
+CANCEL_METHOD: Final = "$/cancelRequest"
+_INTERNAL_ERROR: Final = {"code": ErrorCode.INTERNAL_ERROR, "message": "internal error"}
+_CANCELLED: Final = {"code": ErrorCode.REQUEST_CANCELLED, "message": "request cancelled"}
+
+RequestHandler: TypeAlias = Callable[[wire.Params], Awaitable[Any]]
+NotificationHandler: TypeAlias = Callable[[wire.Params], Awaitable[None]]
+RequestGuard: TypeAlias = Callable[[str], None]
+_Reply: TypeAlias = Callable[[dict[str, Any]], Awaitable[None]]
+
+_log = get_logger(__name__)
+
+
+class DispatcherState(Enum):
+    """Lifecycle of a dispatcher; it only moves forward, so a closed one cannot reopen."""
+
+    NEW = "new"
+    RUNNING = "running"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+class _PendingCall:
+    __slots__ = ("closed", "done", "response")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.response: wire.Response | None = None
+        self.closed = False
+
+
+def _encode_reply(message: dict[str, Any]) -> bytes:
+    try:
+        return wire.encode(message)
+    except TypeError:
+        _log.exception("result is not JSON-serialisable", id=message.get("id"))
+        return wire.encode(wire.error_response(message.get("id"), _INTERNAL_ERROR))
+
+
+class _BatchReply:
+    """Collects the replies of one batch and sends them as one array."""
+
+    def __init__(self, writer: LineWriter, expected: int) -> None:
+        self._writer = writer
+        self._expected = expected
+        self._parts: list[bytes] = []
+
+    async def add(self, message: dict[str, Any]) -> None:
+        self._parts.append(_encode_reply(message)[:-1])
+        if len(self._parts) == self._expected:
+            await self._writer.send(b"[" + b",".join(self._parts) + b"]\n")
+
+
+class Dispatcher:
+    """Reads, routes and answers JSON-RPC messages; sends calls and notifications.
+
+    Handlers receive raw ``params`` (dict, list or None). A request handler's
+    return value is the result; raising :class:`RpcError` answers with that
+    error; any other exception is logged with its traceback and answered with
+    a generic internal error.
+    """
+
+    def __init__(
+        self,
+        reader: LineReader,
+        writer: LineWriter,
+        *,
+        request_timeout: float | None = 30.0,
+        max_concurrent_requests: int = 64,
+        max_queued_notifications: int = 256,
+        close_grace: float = 0.5,
+    ) -> None:
+        self.request_handlers: dict[str, RequestHandler] = {}
+        self.notification_handlers: dict[str, NotificationHandler] = {}
+        self.request_guard: RequestGuard | None = None
+        self._reader = reader
+        self._writer = writer
+        self._request_timeout = request_timeout
+        self._close_grace = close_grace
+        self._state = DispatcherState.NEW
+        self._ids = itertools.count(1)
+        self._pending: dict[wire.RequestId, _PendingCall] = {}
+        self._running: dict[wire.RequestId, anyio.CancelScope] = {}
+        self._slots = anyio.Semaphore(max_concurrent_requests)
+        self._notifications_in, self._notifications_out = anyio.create_memory_object_stream[
+            wire.Notification
+        ](max_queued_notifications)
+        self._close_requested = anyio.Event()
+        self._closed = anyio.Event()
+
+    @property
+    def state(self) -> DispatcherState:
+        """Where the dispatcher is in its lifecycle."""
+        return self._state
+
+    def request_close(self) -> None:
+        """Ask :meth:`run` to stop: in-flight requests are cancelled, queued output flushed."""
+        if self._state is DispatcherState.NEW:
+            self._state = DispatcherState.CLOSED
+            self._closed.set()
+        self._close_requested.set()
+
+    async def wait_closed(self) -> None:
+        """Wait until :meth:`run` has finished."""
+        await self._closed.wait()
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Serve until end of input or :meth:`request_close`, then shut down in order.
+
+        Raises:
+            EndpointStateError: the dispatcher already ran (or was closed).
+        """
+        if self._state is not DispatcherState.NEW:
+            raise EndpointStateError(f"cannot start a dispatcher that is {self._state.value}")
+        self._state = DispatcherState.RUNNING
+        try:
+            async with anyio.create_task_group() as output:
+                output.start_soon(self._write_loop)
+                async with anyio.create_task_group() as work:
+                    read_scope, notification_scope = anyio.CancelScope(), anyio.CancelScope()
+                    work.start_soon(self._in_scope, read_scope, self._read_loop, work)
+                    work.start_soon(self._in_scope, notification_scope, self._notification_loop)
+                    task_status.started()
+                    await self._close_requested.wait()
+                    self._state = DispatcherState.CLOSING
+                    read_scope.cancel()
+                    notification_scope.cancel()
+                    for scope in self._running.values():
+                        scope.cancel()
+                    # A handler that ignores cancellation must not hold the shutdown forever.
+                    work.cancel_scope.deadline = anyio.current_time() + self._close_grace
+                self._fail_pending_calls()
+                self._writer.close()
+                output.cancel_scope.deadline = anyio.current_time() + self._close_grace
+        finally:
+            self._state = DispatcherState.CLOSED
+            self._fail_pending_calls()
+            self._close_requested.set()
+            self._closed.set()
+            with anyio.CancelScope(shield=True):
+                await self._reader.aclose()
+
+    @staticmethod
+    async def _in_scope(
+        scope: anyio.CancelScope, loop: Callable[..., Awaitable[None]], *args: Any
+    ) -> None:
+        with scope:
+            await loop(*args)
+
+    async def _write_loop(self) -> None:
+        try:
+            await self._writer.run()
+        except anyio.BrokenResourceError:
+            _log.warning("output stream broken: the peer stopped reading")
+            self.request_close()
+
+    async def _read_loop(self, work: TaskGroup) -> None:
+        try:
+            async for line in self._reader:
+                if line is OVERSIZED:
+                    error = {"code": ErrorCode.MESSAGE_TOO_LARGE, "message": "line too long"}
+                    await self._send_reply(wire.error_response(None, error))
+                    continue
+                parsed = wire.parse_line(line)
+                if isinstance(parsed, list):
+                    await self._dispatch_batch(parsed, work)
+                else:
+                    await self._dispatch(parsed, self._send_reply, work)
+        except ConnectionClosedError:
+            _log.debug("output closed while reading")
+        self.request_close()
+
+    async def _dispatch_batch(self, batch: wire.Batch, work: TaskGroup) -> None:
+        expected = sum(
+            isinstance(m, wire.Request) or (isinstance(m, wire.InvalidMessage) and m.reply)
+            for m in batch
+        )
+        reply = _BatchReply(self._writer, expected)
+        for message in batch:
+            await self._dispatch(message, reply.add, work)
+
+    async def _dispatch(self, message: wire.Incoming, reply: _Reply, work: TaskGroup) -> None:
+        if isinstance(message, wire.Request):
+            await self._start_request(message, reply, work)
+        elif isinstance(message, wire.Notification):
+            if message.method == CANCEL_METHOD:
+                self._cancel_incoming(message.params)
+            else:
+                await self._notifications_in.send(message)
+        elif isinstance(message, wire.Response):
+            self._resolve(message)
+        elif message.reply:
+            error = {"code": message.code, "message": message.message}
+            await reply(wire.error_response(message.id, error))
+        else:
+            _log.warning("dropped a malformed response", id=message.id, reason=message.message)
+
+    async def _start_request(self, request: wire.Request, reply: _Reply, work: TaskGroup) -> None:
+        refusal = self._refusal(request)
+        if refusal is not None:
+            await reply(wire.error_response(request.id, refusal))
+            return
+        await self._slots.acquire()
+        scope = anyio.CancelScope()
+        self._running[request.id] = scope
+        work.start_soon(self._handle_request, request, scope, reply)
+
+    def _refusal(self, request: wire.Request) -> dict[str, Any] | None:
+        if self._state is not DispatcherState.RUNNING:
+            return {"code": ErrorCode.SHUTTING_DOWN, "message": "shutting down"}
+        if self.request_guard is not None:
+            try:
+                self.request_guard(request.method)
+            except RpcError as exc:
+                return exc.to_error_object()
+        if request.method not in self.request_handlers:
+            return {"code": ErrorCode.METHOD_NOT_FOUND, "message": "method not found"}
+        if request.id in self._running:
+            return {"code": ErrorCode.INVALID_REQUEST, "message": "duplicate request id"}
+        return None
+
+    async def _handle_request(
+        self, request: wire.Request, scope: anyio.CancelScope, reply: _Reply
+    ) -> None:
+        try:
+            message = await self._invoke(request, scope)
+            await reply(message)
+        except ConnectionClosedError:
+            _log.debug("reply dropped: output closed", id=request.id)
+        finally:
+            self._running.pop(request.id, None)
+            self._slots.release()
+
+    async def _invoke(self, request: wire.Request, scope: anyio.CancelScope) -> dict[str, Any]:
+        handler = self.request_handlers[request.method]
+        with scope:
+            try:
+                result = await handler(request.params)
+            except RpcError as exc:
+                return wire.error_response(request.id, exc.to_error_object())
+            except Exception:  # noqa: BLE001 - a handler bug must answer, not kill the server
+                _log.exception("request handler failed", method=request.method, id=request.id)
+                return wire.error_response(request.id, _INTERNAL_ERROR)
+            return wire.result_response(request.id, result)
+        # Only reached when this request's own scope was cancelled ($/cancelRequest, close).
+        return wire.error_response(request.id, _CANCELLED)
+
+    def _cancel_incoming(self, params: wire.Params) -> None:
+        target = params.get("id") if isinstance(params, dict) else None
+        scope = self._running.get(target) if isinstance(target, int | str) else None
+        if scope is not None:
+            scope.cancel()
+
+    async def _notification_loop(self) -> None:
+        async for notification in self._notifications_out:
+            handler = self.notification_handlers.get(notification.method)
+            if handler is None:
+                if not notification.method.startswith("$/"):
+                    _log.info("ignored unknown notification", method=notification.method)
+                continue
+            try:
+                await handler(notification.params)
+            except Exception:  # noqa: BLE001 - there is no one to answer; keep serving
+                _log.exception("notification handler failed", method=notification.method)
+
+    def _resolve(self, response: wire.Response) -> None:
+        pending = self._pending.pop(response.id, None) if response.id is not None else None
+        if pending is None:
+            _log.warning("dropped a response to no pending request", id=response.id)
+            return
+        pending.response = response
+        pending.done.set()
+
+    def _fail_pending_calls(self) -> None:
+        for pending in self._pending.values():
+            pending.closed = True
+            pending.done.set()
+        self._pending.clear()
+
+    async def _send_reply(self, message: dict[str, Any]) -> None:
+        await self._writer.send(_encode_reply(message))
+
+    def _check_running(self) -> None:
+        if self._state is not DispatcherState.RUNNING:
+            raise ConnectionClosedError(f"the connection is {self._state.value}")
+
+    async def call(
+        self,
+        method: str,
+        params: wire.Params,
+        timeout: float | None = None,  # noqa: ASYNC109 - per-call override of the default
+    ) -> Any:
+        """Send a request and return its result (``timeout`` None: the default timeout).
+
+        Raises:
+            RemoteError: the peer answered with an error object.
+            RequestTimeoutError: no answer in time; ``$/cancelRequest`` was sent.
+            ConnectionClosedError: the connection is or became closed.
+            TypeError: ``params`` is not JSON-serialisable.
+        """
+        self._check_running()
+        request_id = next(self._ids)
+        line = wire.encode(wire.request(request_id, method, params))
+        pending = _PendingCall()
+        self._pending[request_id] = pending
+        limit = self._request_timeout if timeout is None else timeout
+        try:
+            await self._writer.send(line)
+            with anyio.move_on_after(limit):
+                await pending.done.wait()
+        except anyio.get_cancelled_exc_class():
+            self._send_cancel(request_id)
+            raise
+        finally:
+            self._pending.pop(request_id, None)
+        response = pending.response
+        if response is None:
+            if pending.closed:
+                raise ConnectionClosedError(f"connection closed while waiting for {method!r}")
+            self._send_cancel(request_id)
+            raise RequestTimeoutError(method, limit if limit is not None else 0.0)
+        if response.error is not None:
+            error = response.error
+            raise RemoteError(error.code, error.message, error.data)
+        return response.result
+
+    def _send_cancel(self, request_id: wire.RequestId) -> None:
+        # Best effort, never waiting: the caller is already giving up.
+        cancel = wire.encode(wire.notification(CANCEL_METHOD, {"id": request_id}))
+        self._writer.send_nowait(cancel)
+
+    async def notify(self, method: str, params: wire.Params) -> None:
+        """Send a notification.
+
+        Raises:
+            ConnectionClosedError: the connection is closed.
+            TypeError: ``params`` is not JSON-serialisable.
+        """
+        self._check_running()
+        await self._writer.send(wire.encode(wire.notification(method, params)))

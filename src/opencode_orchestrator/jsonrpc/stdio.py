@@ -1,0 +1,96 @@
+"""Byte streams over raw file descriptors (stdin/stdout), for any anyio backend.
+
+The descriptors are switched to non-blocking mode; a read or write that would
+block waits for readiness with :func:`anyio.wait_readable` /
+:func:`anyio.wait_writable` instead of parking a worker thread, so no thread is
+involved per message. The original blocking mode is restored on close because
+the open file description may be shared with the parent (a terminal, a shell).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import anyio
+from anyio.abc import ByteReceiveStream, ByteSendStream
+
+__all__ = ["FdReceiveStream", "FdSendStream"]
+
+
+class _FdStream:
+    def __init__(self, fd: int, *, close_fd: bool) -> None:
+        self._fd = fd
+        self._close_fd = close_fd
+        self._was_blocking = os.get_blocking(fd)
+        os.set_blocking(fd, False)
+        self._closed = False
+
+    def fileno(self) -> int:
+        """The wrapped file descriptor."""
+        return self._fd
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise anyio.ClosedResourceError
+
+    def _close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        # Already closed by someone else: then there is nothing left to restore.
+        with contextlib.suppress(OSError):
+            os.set_blocking(self._fd, self._was_blocking)
+        if self._close_fd:
+            os.close(self._fd)
+
+
+class FdReceiveStream(_FdStream, ByteReceiveStream):
+    """Receive bytes from a readable descriptor (a pipe, a terminal, a file)."""
+
+    def __init__(self, fd: int, *, close_fd: bool = False) -> None:
+        super().__init__(fd, close_fd=close_fd)
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        """Read up to ``max_bytes``; raise :class:`anyio.EndOfStream` at end of input."""
+        while True:
+            self._check_open()
+            try:
+                data = os.read(self._fd, max_bytes)
+            except BlockingIOError:
+                await anyio.wait_readable(self._fd)
+                continue
+            except OSError as exc:
+                raise anyio.BrokenResourceError from exc
+            if not data:
+                raise anyio.EndOfStream
+            return data
+
+    async def aclose(self) -> None:
+        """Restore the blocking mode and close the descriptor if owned."""
+        self._close()
+
+
+class FdSendStream(_FdStream, ByteSendStream):
+    """Send bytes to a writable descriptor, handling partial writes."""
+
+    def __init__(self, fd: int, *, close_fd: bool = False) -> None:
+        super().__init__(fd, close_fd=close_fd)
+
+    async def send(self, item: bytes) -> None:
+        """Write all of ``item``; raise :class:`anyio.BrokenResourceError` if the reader left."""
+        view = memoryview(item)
+        while view:
+            self._check_open()
+            try:
+                written = os.write(self._fd, view)
+            except BlockingIOError:
+                await anyio.wait_writable(self._fd)
+                continue
+            except OSError as exc:  # BrokenPipeError above all
+                raise anyio.BrokenResourceError from exc
+            view = view[written:]
+
+    async def aclose(self) -> None:
+        """Restore the blocking mode and close the descriptor if owned."""
+        self._close()
