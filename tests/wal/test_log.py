@@ -1,0 +1,298 @@
+"""WriteAheadLog: durability policies, group commit, fail-stop, lifecycle, lock, modes."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pydantic
+import pytest
+
+from opencode_orchestrator.errors import OrchestratorError
+from opencode_orchestrator.wal import (
+    Durability,
+    RecordRegistry,
+    WalClosedError,
+    WalError,
+    WalFatalError,
+    WalInvalidPayloadError,
+    WalLockedError,
+    WalState,
+    WalUnknownRecordTypeError,
+    WriteAheadLog,
+    errors,
+    mission_wal_dir,
+)
+from tests.wal.helpers import append_n, make_registry, only_segment, open_wal, replay
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_append_returns_consecutive_records_and_survives_reopen(tmp_path: Path) -> None:
+    async with await open_wal(tmp_path) as wal:
+        first = await wal.append("mission.created", {"goal": "ship it"})
+        second = await wal.append("t", {"i": 1})
+    assert (first.seq, first.type, first.data, first.v) == (
+        1,
+        "mission.created",
+        {"goal": "ship it"},
+        2,
+    )
+    assert second.seq == 2
+    assert second.ts >= first.ts
+    async with await open_wal(tmp_path) as wal:
+        assert wal.recovery.records == [first, second]
+        assert wal.recovery.snapshot_state is None
+        assert (await wal.append("t", {})).seq == 3
+
+
+async def test_group_commit_shares_fsyncs_among_64_appenders(tmp_path: Path) -> None:
+    async with await open_wal(tmp_path) as wal:
+        seqs: list[int] = []
+
+        async def appender(n: int) -> None:
+            for k in range(4):
+                record = await wal.append("t", {"w": n, "k": k})
+                seqs.append(record.seq)
+
+        async with anyio.create_task_group() as tg:
+            for n in range(64):
+                tg.start_soon(appender, n)
+        stats = wal.stats
+    assert sorted(seqs) == list(range(1, 257))
+    assert stats.appends == 256
+    assert stats.fsyncs == stats.batches
+    assert stats.fsyncs * 8 <= stats.appends, stats
+    assert len(await replay(tmp_path)) == 256
+
+
+async def test_always_fsyncs_before_acknowledging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[int] = []
+    real = os.fdatasync
+
+    def counting(fd: int) -> None:
+        real(fd)
+        synced.append(fd)
+
+    monkeypatch.setattr(os, "fdatasync", counting)
+    async with await open_wal(tmp_path) as wal:
+        for i in range(3):
+            await wal.append("t", {"i": i})
+            assert len(synced) == i + 1
+
+
+async def test_interval_acknowledges_after_write_and_syncs_within_the_window(
+    tmp_path: Path,
+) -> None:
+    async with await open_wal(tmp_path, durability=Durability.INTERVAL, sync_interval=0.01) as wal:
+        await wal.append("t", {"i": 0})
+        # Written to the OS before the ack: visible to another reader right away.
+        assert b'"i":0' in only_segment(tmp_path).read_bytes()
+        with anyio.fail_after(10):
+            while wal.stats.fsyncs == 0:
+                await anyio.sleep(0.005)
+    assert await replay(tmp_path) == [{"i": 0}]
+
+
+async def test_none_policy_never_fsyncs_until_close(tmp_path: Path) -> None:
+    async with await open_wal(tmp_path, durability=Durability.NONE) as wal:
+        await append_n(wal, 5)
+        assert wal.stats.fsyncs == 0
+    assert await replay(tmp_path) == [{"i": i} for i in range(5)]
+
+
+@pytest.mark.parametrize("failing", ["fdatasync", "write"])
+async def test_io_error_is_fail_stop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    wal = await open_wal(tmp_path)
+    await wal.append("t", {"i": 0})
+
+    def broken(*_args: Any) -> Any:
+        raise OSError(errno.EIO, "injected I/O error")
+
+    monkeypatch.setattr(os, failing, broken)
+    results: list[BaseException | None] = []
+
+    async def appender(i: int) -> None:
+        try:
+            await wal.append("t", {"i": i})
+            results.append(None)
+        except WalFatalError as exc:
+            results.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        for i in range(1, 9):
+            tg.start_soon(appender, i)
+    assert len(results) == 8
+    assert all(isinstance(r, WalFatalError) for r in results)
+    assert "injected I/O error" in str(results[0])
+    assert wal.state is WalState.FAILED
+    monkeypatch.undo()  # even with a healthy disk again, it never retries
+    with pytest.raises(WalFatalError, match="injected"):
+        await wal.append("t", {"i": 99})
+    with pytest.raises(WalFatalError):
+        await wal.snapshot({})
+    await wal.close()
+    assert wal.state is WalState.FAILED
+    recovered = await replay(tmp_path)
+    assert recovered[0] == {"i": 0}
+    assert {"i": 99} not in recovered
+
+
+async def test_interval_syncer_failure_stops_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wal = await open_wal(tmp_path, durability=Durability.INTERVAL, sync_interval=0.01)
+
+    def broken(_fd: int) -> None:
+        raise OSError(errno.ENOSPC, "injected full disk")
+
+    monkeypatch.setattr(os, "fdatasync", broken)
+    await wal.append("t", {"i": 0})
+    with anyio.fail_after(10):
+        while wal.state is WalState.OPEN:
+            try:
+                await wal.append("t", {"i": 1})
+            except WalFatalError:
+                break
+            await anyio.sleep(0.005)
+    with pytest.raises(WalFatalError, match="injected full disk"):
+        await wal.append("t", {"i": 2})
+    assert wal.state is WalState.FAILED
+    await wal.close()
+
+
+async def test_closed_log_refuses_use(tmp_path: Path) -> None:
+    wal = await open_wal(tmp_path)
+    async with wal:
+        await wal.append("t", {})
+    assert wal.state is WalState.CLOSED
+    with pytest.raises(WalClosedError):
+        await wal.append("t", {})
+    with pytest.raises(WalClosedError):
+        await wal.snapshot({})
+    with pytest.raises(WalClosedError):
+        async with wal:
+            pass
+    await wal.close()  # idempotent
+    # The lock was released: a fresh open succeeds.
+    assert await replay(tmp_path) == [{}]
+
+
+async def test_close_flushes_appends_in_flight(tmp_path: Path) -> None:
+    wal = await open_wal(tmp_path)
+    acked: list[int] = []
+
+    async def appender(i: int) -> None:
+        acked.append((await wal.append("t", {"i": i})).seq)
+
+    async with anyio.create_task_group() as tg:
+        for i in range(16):
+            tg.start_soon(appender, i)
+        await anyio.sleep(0)
+        tg.start_soon(wal.close)
+    assert len(await replay(tmp_path)) >= len(acked)
+
+
+async def test_second_open_in_same_process_is_locked(tmp_path: Path) -> None:
+    async with await open_wal(tmp_path):
+        with pytest.raises(WalLockedError) as info:
+            await open_wal(tmp_path)
+    assert info.value.holder_pid == os.getpid()
+    assert str(os.getpid()) in str(info.value)
+    assert (tmp_path / "LOCK").read_text().strip() == str(os.getpid())
+
+
+async def test_files_are_0600_and_directories_0700_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        directory = mission_wal_dir(tmp_path / "project", "m-1")
+        async with await open_wal(directory, segment_max_bytes=200) as wal:
+            await append_n(wal, 10)
+            await wal.snapshot({"n": 10})
+            await append_n(wal, 3)
+    finally:
+        os.umask(old)
+    assert (
+        directory
+        == tmp_path / "project" / ".opencode" / "orchestrator" / "missions" / "m-1" / "wal"
+    )
+    for path in [directory, directory.parent, directory.parent.parent]:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o700, path
+    files = list(directory.iterdir())
+    assert len(files) >= 3
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+@pytest.mark.parametrize("bad", ["", "..", "a/b", "../x", ".hidden"])
+def test_mission_wal_dir_rejects_escaping_ids(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(ValueError, match="invalid mission id"):
+        mission_wal_dir(tmp_path, bad)
+
+
+async def test_payloads_are_checked_on_append(tmp_path: Path) -> None:
+    class Created(pydantic.BaseModel):
+        goal: str
+
+    registry = RecordRegistry(["t"])
+    registry.register("mission.created", Created)
+    async with await WriteAheadLog.open(tmp_path, registry=registry) as wal:
+        with pytest.raises(WalUnknownRecordTypeError):
+            await wal.append("nope", {})
+        with pytest.raises(WalInvalidPayloadError):
+            await wal.append("mission.created", {"goal": 3.5})
+        with pytest.raises(WalInvalidPayloadError):
+            await wal.append("t", {"x": object()})
+        with pytest.raises(WalInvalidPayloadError):
+            await wal.append("t", ["not", "a", "dict"])  # type: ignore[arg-type]
+        # Refused appends take no seq.
+        assert (await wal.append("mission.created", {"goal": "g"})).seq == 1
+
+
+def test_registry_refuses_conflicting_registration() -> None:
+    registry = make_registry()
+    registry.register("t")  # idempotent
+    with pytest.raises(WalError, match="already registered") as info:
+        registry.register("t", pydantic.BaseModel)
+    assert info.value.code == "wal.registry"
+
+
+def test_every_error_is_an_orchestrator_error_with_a_code() -> None:
+    codes = set()
+    for name in errors.__all__:
+        obj = getattr(errors, name)
+        if isinstance(obj, type) and issubclass(obj, WalError):
+            assert issubclass(obj, OrchestratorError)
+            assert obj.code.startswith("wal")
+            assert obj.code in (errors.__doc__ or "")
+            codes.add(obj.code)
+    assert len(codes) == 9
+
+
+async def test_cancelled_appender_does_not_stall_the_others(tmp_path: Path) -> None:
+    async with await open_wal(tmp_path) as wal:
+        done: list[int] = []
+
+        async def appender(i: int) -> None:
+            done.append((await wal.append("t", {"i": i})).seq)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(20):
+                tg.start_soon(appender, i)
+            with anyio.CancelScope() as scope:
+                scope.cancel()
+                await wal.append("t", {"cancelled": True})
+        with anyio.fail_after(10):
+            await wal.append("t", {"last": True})
+    assert len(done) == 20
+    replayed = await replay(tmp_path)
+    assert replayed[-1] == {"last": True}
+    assert len(replayed) in (21, 22)
