@@ -18,6 +18,7 @@ from typing import Any, Final, TypeAlias
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from opencode_orchestrator.jsonrpc import messages as wire
 from opencode_orchestrator.jsonrpc.errors import (
@@ -123,9 +124,9 @@ class Dispatcher:
         self._pending: dict[wire.RequestId, _PendingCall] = {}
         self._running: dict[wire.RequestId, anyio.CancelScope] = {}
         self._slots = anyio.Semaphore(max_concurrent_requests)
-        self._notifications_in, self._notifications_out = anyio.create_memory_object_stream[
-            wire.Notification
-        ](max_queued_notifications)
+        self._max_queued_notifications = max_queued_notifications
+        # Created by run(), so that a dispatcher that never runs holds nothing to close.
+        self._notifications: MemoryObjectSendStream[wire.Notification] | None = None
         self._close_requested = anyio.Event()
         self._closed = anyio.Event()
 
@@ -154,13 +155,19 @@ class Dispatcher:
         if self._state is not DispatcherState.NEW:
             raise EndpointStateError(f"cannot start a dispatcher that is {self._state.value}")
         self._state = DispatcherState.RUNNING
+        self._writer.open()
+        self._notifications, notifications = anyio.create_memory_object_stream[wire.Notification](
+            self._max_queued_notifications
+        )
         try:
             async with anyio.create_task_group() as output:
                 output.start_soon(self._write_loop)
                 async with anyio.create_task_group() as work:
                     read_scope, notification_scope = anyio.CancelScope(), anyio.CancelScope()
                     work.start_soon(self._in_scope, read_scope, self._read_loop, work)
-                    work.start_soon(self._in_scope, notification_scope, self._notification_loop)
+                    work.start_soon(
+                        self._in_scope, notification_scope, self._notification_loop, notifications
+                    )
                     task_status.started()
                     await self._close_requested.wait()
                     self._state = DispatcherState.CLOSING
@@ -176,6 +183,9 @@ class Dispatcher:
         finally:
             self._state = DispatcherState.CLOSED
             self._fail_pending_calls()
+            self._notifications.close()
+            notifications.close()
+            self._writer.discard()
             self._close_requested.set()
             self._closed.set()
             with anyio.CancelScope(shield=True):
@@ -227,7 +237,8 @@ class Dispatcher:
             if message.method == CANCEL_METHOD:
                 self._cancel_incoming(message.params)
             else:
-                await self._notifications_in.send(message)
+                assert self._notifications is not None  # set while running
+                await self._notifications.send(message)
         elif isinstance(message, wire.Response):
             self._resolve(message)
         elif message.reply:
@@ -292,8 +303,10 @@ class Dispatcher:
         if scope is not None:
             scope.cancel()
 
-    async def _notification_loop(self) -> None:
-        async for notification in self._notifications_out:
+    async def _notification_loop(
+        self, notifications: MemoryObjectReceiveStream[wire.Notification]
+    ) -> None:
+        async for notification in notifications:
             handler = self.notification_handlers.get(notification.method)
             if handler is None:
                 if not notification.method.startswith("$/"):

@@ -206,7 +206,12 @@ class Endpoint:
 
         Leaving the block closes the endpoint: in-flight incoming requests are
         cancelled, queued output is flushed and the send stream is closed.
+
+        Raises:
+            EndpointStateError: the endpoint already ran; endpoints do not reopen.
         """
+        if self.state is not DispatcherState.NEW:
+            raise EndpointStateError(f"cannot run an endpoint that is {self.state.value}")
         async with anyio.create_task_group() as group:
             await group.start(self._dispatcher.run)
             try:

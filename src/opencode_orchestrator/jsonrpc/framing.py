@@ -18,6 +18,7 @@ from typing import Final, Literal, TypeAlias
 
 import anyio
 from anyio.abc import ByteReceiveStream, ByteSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from opencode_orchestrator.jsonrpc.errors import ConnectionClosedError
 
@@ -114,15 +115,24 @@ class LineReader:
 class LineWriter:
     """Coalescing writer of encoded lines with a bounded queue.
 
-    :meth:`run` must run in a task for lines to be written. :meth:`close` stops
+    :meth:`open` it, then :meth:`run` it in a task for lines to be written. :meth:`close` stops
     accepting lines; :meth:`run` then writes what is queued, closes the stream
     and returns.
     """
 
     def __init__(self, stream: ByteSendStream, max_queued: int = 1024) -> None:
         self._stream = stream
-        self._send, self._receive = anyio.create_memory_object_stream[bytes](max_queued)
+        self._max_queued = max_queued
+        # Created by open(): an unopened writer then holds nothing that must be closed.
+        self._send: MemoryObjectSendStream[bytes] | None = None
+        self._receive: MemoryObjectReceiveStream[bytes] | None = None
         self._broken = False
+
+    def open(self) -> None:
+        """Start accepting lines (call once, before :meth:`run`)."""
+        if self._send is not None:
+            raise RuntimeError("a LineWriter opens only once")
+        self._send, self._receive = anyio.create_memory_object_stream[bytes](self._max_queued)
 
     @property
     def broken(self) -> bool:
@@ -135,8 +145,8 @@ class LineWriter:
         Raises:
             ConnectionClosedError: the writer is closed or the stream broke.
         """
-        if self._broken:
-            raise ConnectionClosedError("the output stream is broken")
+        if self._broken or self._send is None:
+            raise ConnectionClosedError("the output stream is broken or not open")
         try:
             await self._send.send(line)
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
@@ -144,7 +154,7 @@ class LineWriter:
 
     def send_nowait(self, line: bytes) -> bool:
         """Queue a line if there is room now; False when it was dropped."""
-        if self._broken:
+        if self._broken or self._send is None:
             return False
         try:
             self._send.send_nowait(line)
@@ -154,7 +164,14 @@ class LineWriter:
 
     def close(self) -> None:
         """Accept no more lines; :meth:`run` drains the queue and returns."""
-        self._send.close()
+        if self._send is not None:
+            self._send.close()
+
+    def discard(self) -> None:
+        """Close the queue without writing (for a writer that will never run)."""
+        if self._send is not None and self._receive is not None:
+            self._send.close()
+            self._receive.close()
 
     async def run(self) -> None:
         """Write queued lines until closed, then close the stream.
@@ -162,12 +179,15 @@ class LineWriter:
         Raises:
             anyio.BrokenResourceError: the stream broke (the writer is then ``broken``).
         """
+        if self._receive is None:
+            raise RuntimeError("open() the LineWriter before running it")
+        receive = self._receive
         try:
-            async for first in self._receive:
+            async for first in receive:
                 batch = [first]
                 while True:
                     try:
-                        batch.append(self._receive.receive_nowait())
+                        batch.append(receive.receive_nowait())
                     except (anyio.WouldBlock, anyio.EndOfStream):
                         break
                 try:
@@ -176,6 +196,6 @@ class LineWriter:
                     self._broken = True
                     raise anyio.BrokenResourceError from None
         finally:
-            self._receive.close()
+            self.discard()
             with anyio.CancelScope(shield=True), anyio.move_on_after(1):
                 await self._stream.aclose()
