@@ -9,15 +9,18 @@ which must stay fast and must accept what was once valid).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Final
-
-import pydantic
+from typing import TYPE_CHECKING, Any, Final
 
 from opencode_orchestrator.wal.errors import (
     WalInvalidPayloadError,
     WalRegistryError,
     WalUnknownRecordTypeError,
 )
+
+if TYPE_CHECKING:
+    # Imported lazily: a crash-recovery process should not pay for pydantic
+    # unless a payload model is actually registered.
+    import pydantic
 
 __all__ = ["DEFAULT_REGISTRY", "RecordRegistry"]
 
@@ -68,7 +71,7 @@ class RecordRegistry:
         if model is not None:
             try:
                 model.model_validate(data)
-            except pydantic.ValidationError as exc:
+            except ValueError as exc:  # pydantic.ValidationError derives from it
                 raise WalInvalidPayloadError(f"payload of {name!r} is invalid: {exc}") from exc
 
 
