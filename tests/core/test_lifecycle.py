@@ -35,7 +35,7 @@ def test_full_session() -> None:
     assert _refusal(lifecycle, "echo") == ErrorCode.INVALID_REQUEST
     assert _refusal(lifecycle, "initialize") == ErrorCode.INVALID_REQUEST
     assert lifecycle.exit() == 0
-    assert lifecycle.state is SessionState.EXITED
+    assert lifecycle.state.value == "exited"
 
 
 def test_transitions_refuse_misuse() -> None:
