@@ -149,7 +149,7 @@ async def test_end_of_input_cancels_work_and_runs_hooks_in_reverse_order(running
     running.server.exit_stack.push_async_callback(second)
     await _initialize(running.peer)
     await running.peer.request(5, "diagnostics/sleep", {"seconds": 3600})
-    await running.peer._send.send_eof()  # type: ignore[attr-defined]
+    await running.peer.send_eof()
     replies = await running.peer.receive_all_until_eof()
     assert replies == [
         {"jsonrpc": "2.0", "id": 5, "error": {"code": -32800, "message": "request cancelled"}}

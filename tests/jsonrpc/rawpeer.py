@@ -6,7 +6,7 @@ from typing import Any
 
 import anyio
 import orjson
-from anyio.abc import ByteReceiveStream, ByteSendStream
+from anyio.abc import ByteReceiveStream, ByteSendStream, ByteStream
 
 from opencode_orchestrator.jsonrpc.framing import LineReader
 
@@ -53,6 +53,12 @@ class RawPeer:
         reply = await self.receive()
         assert reply.get("id") == request_id, reply
         return reply
+
+    async def send_eof(self) -> None:
+        if isinstance(self._send, ByteStream):
+            await self._send.send_eof()
+        else:
+            await self._send.aclose()
 
     async def close(self) -> None:
         await self._send.aclose()

@@ -223,7 +223,7 @@ async def test_end_of_input_cancels_in_flight_requests_and_closes() -> None:
         await peer.request(1, "slow", {"n": 1})
         with anyio.fail_after(5):
             await harness.slow_started.wait()
-        await peer._send.send_eof()  # type: ignore[attr-defined]
+        await peer.send_eof()
         replies = await peer.receive_all_until_eof()
     assert replies == [
         {"jsonrpc": "2.0", "id": 1, "error": {"code": -32800, "message": "request cancelled"}}

@@ -65,7 +65,7 @@ async def test_end_of_input_shuts_down_in_order_within_the_bound(tmp_path: Path)
         await served.initialize()
         await served.peer.request("slow", "diagnostics/sleep", {"seconds": 3600})
         await served.peer.call("sync", "echo")  # the sleep is running now
-        await served.peer._send.aclose()
+        await served.peer.send_eof()
         with anyio.fail_after(SHUTDOWN_BOUND):
             code = await served.process.wait()
         replies = await served.peer.receive_all_until_eof()
