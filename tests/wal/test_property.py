@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 from tests.wal.helpers import open_wal
 
 _payload = st.dictionaries(
-    st.text(max_size=5), st.one_of(st.integers(), st.text(max_size=10), st.booleans()), max_size=3
+    st.text(max_size=5),
+    st.one_of(st.integers(-(2**63), 2**63 - 1), st.text(max_size=10), st.booleans()),
+    max_size=3,
 )
 _step = st.one_of(
     st.tuples(st.just("append"), _payload),

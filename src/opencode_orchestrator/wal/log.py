@@ -1,11 +1,8 @@
 """The write-ahead log: durable appends with group commit, snapshots, lifecycle.
 
-Group commit (``always``): appenders queue their encoded line and wait. The
-first one to find no flush running becomes the *leader*: it takes everything
-queued, does one ``write`` + one ``fdatasync`` in a worker thread, wakes that
-batch, and hands leadership to the first appender that queued meanwhile. One
-thread hop and one fsync per batch, whatever the concurrency; no background
-task is needed, so the log works inside any task structure.
+Appends are encoded on the event loop and handed to the log's flusher thread
+(:mod:`opencode_orchestrator.wal.flusher`), which writes and syncs them in
+batches; an append returns when its batch is stored under the policy.
 
 Fail-stop: if a write or fsync fails, the log turns ``FAILED`` and every queued
 and later append raises :class:`WalFatalError`. It never retries, because after
@@ -16,7 +13,6 @@ unknown, so nothing more may be acknowledged.
 from __future__ import annotations
 
 import enum
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +24,7 @@ import anyio.to_thread
 
 from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.wal.errors import WalClosedError, WalFatalError, WalInvalidPayloadError
+from opencode_orchestrator.wal.flusher import GroupCommitFlusher
 from opencode_orchestrator.wal.lock import DirectoryLock
 from opencode_orchestrator.wal.paths import ensure_private_dir
 from opencode_orchestrator.wal.record import CURRENT_VERSION, Record, encode_record
@@ -75,18 +72,6 @@ class WalStats:
     bytes: int = 0
 
 
-class _Waiter:
-    """One queued line's acknowledgement; ``lead`` hands it the flusher role."""
-
-    __slots__ = ("abandoned", "done", "error", "lead")
-
-    def __init__(self) -> None:
-        self.done = anyio.Event()
-        self.error: WalFatalError | None = None
-        self.lead = False
-        self.abandoned = False
-
-
 class WriteAheadLog:
     """A durable, checksummed, segmented log of :class:`Record` for one mission."""
 
@@ -109,20 +94,16 @@ class WriteAheadLog:
         self._writer = writer
         self._registry = registry
         self._state = WalState.OPEN
-        self._next_seq = recovery.last_seq + 1
-        self._pending: list[bytes] = []
-        self._waiters: list[_Waiter] = []
-        self._flushing = False
         self._fatal: WalFatalError | None = None
-        self._stats = WalStats()
+        self._next_seq = recovery.last_seq + 1
+        self._appends = 0
         self._snapshot_lock = anyio.Lock()
-        self._syncer_stop = threading.Event()
-        self._syncer: threading.Thread | None = None
-        if durability is Durability.INTERVAL:
-            self._syncer = threading.Thread(
-                target=self._sync_periodically, args=(sync_interval,), daemon=True
-            )
-            self._syncer.start()
+        self._flusher = GroupCommitFlusher(
+            directory,
+            writer,
+            sync_each_batch=durability is Durability.ALWAYS,
+            sync_interval=sync_interval if durability is Durability.INTERVAL else None,
+        )
 
     @classmethod
     async def open(
@@ -178,9 +159,8 @@ class WriteAheadLog:
     @property
     def stats(self) -> WalStats:
         """A copy of the counters (fsyncs include rotations and the interval syncer)."""
-        return WalStats(
-            self._stats.appends, self._writer.fsyncs, self._stats.batches, self._stats.bytes
-        )
+        flusher = self._flusher
+        return WalStats(self._appends, self._writer.fsyncs, flusher.batches, flusher.bytes)
 
     @property
     def last_seq(self) -> int:
@@ -219,8 +199,12 @@ class WriteAheadLog:
         except TypeError as exc:
             raise WalInvalidPayloadError(f"payload of {record_type!r}: {exc}") from exc
         self._next_seq += 1
-        self._stats.appends += 1
-        await self._enqueue_and_wait(line)
+        self._appends += 1
+        batch = self._flusher.submit(line, self._next_seq)
+        await batch.done.wait()
+        if batch.error is not None:
+            self._state = WalState.FAILED
+            raise WalFatalError(str(batch.error))
         return Record(CURRENT_VERSION, seq, ts, record_type, data)
 
     async def snapshot(self, state: dict[str, Any]) -> int:
@@ -242,13 +226,21 @@ class WriteAheadLog:
         except TypeError as exc:
             raise WalInvalidPayloadError(f"snapshot state: {exc}") from exc
         async with self._snapshot_lock:
-            await self._enqueue_and_wait(b"")
+            await self._drain()
+            self._check_usable()
             try:
                 await anyio.to_thread.run_sync(self._persist_snapshot, seq, encoded)
             except OSError as exc:
-                self._fail(exc, [])
-                raise self._fatal_error() from exc
+                self._state = WalState.FAILED
+                self._fatal = WalFatalError(f"snapshot of {self.directory} failed: {exc!r}")
+                raise WalFatalError(str(self._fatal)) from exc
         return seq
+
+    async def _drain(self) -> None:
+        # Batches complete in order: once the newest is done, all are.
+        batch = self._flusher.last_batch
+        if batch is not None:
+            await batch.done.wait()
 
     def _persist_snapshot(self, seq: int, encoded: bytes) -> None:
         if self.durability is not Durability.ALWAYS:
@@ -258,7 +250,7 @@ class WriteAheadLog:
         _log.info("wal.snapshot", seq=seq, bytes=len(encoded), removed=len(removed))
 
     async def close(self) -> None:
-        """Flush what is queued, sync, release the lock; idempotent.
+        """Flush what is queued, sync, stop the flusher, release the lock; idempotent.
 
         A failed log is released too but stays ``FAILED``.
 
@@ -270,120 +262,34 @@ class WriteAheadLog:
         was_open = self._state is WalState.OPEN
         if was_open:
             self._state = WalState.CLOSING
-            if self._pending or self._flushing:
-                await self._enqueue_and_wait(b"", closing=True)
         with anyio.CancelScope(shield=True):
+            await self._drain()
             await anyio.to_thread.run_sync(self._release)
         if self._state is WalState.CLOSING:
             self._state = WalState.CLOSED
         elif was_open:
-            raise self._fatal_error()
+            raise WalFatalError(str(self._fatal))
 
     def _release(self) -> None:
-        self._syncer_stop.set()
-        if self._syncer is not None:
-            self._syncer.join()
+        self._flusher.stop()
         try:
-            if self._state is WalState.CLOSING:
+            if self._state is WalState.CLOSING and self._flusher.fatal is None:
                 self._writer.sync(only_if_dirty=True)
         except OSError as exc:
-            self._fail(exc, [])
+            self._fatal = WalFatalError(f"final sync of {self.directory} failed: {exc!r}")
         finally:
             self._writer.close()
             self._lock.release()
+        if self._fatal is None:
+            self._fatal = self._flusher.fatal
+        if self._fatal is not None:
+            self._state = WalState.FAILED
 
     def _check_usable(self) -> None:
-        if self._fatal is not None and self._state is WalState.OPEN:
-            self._state = WalState.FAILED  # the interval syncer failed in its thread
-        if self._state is WalState.FAILED:
-            raise self._fatal_error()
+        if self._fatal is None:
+            self._fatal = self._flusher.fatal
+        if self._fatal is not None:
+            self._state = WalState.FAILED
+            raise WalFatalError(str(self._fatal))
         if self._state is not WalState.OPEN:
             raise WalClosedError(f"write-ahead log {self.directory} is {self._state.value}")
-
-    def _fatal_error(self) -> WalFatalError:
-        assert self._fatal is not None
-        return WalFatalError(str(self._fatal))
-
-    async def _enqueue_and_wait(self, line: bytes, *, closing: bool = False) -> None:
-        waiter = _Waiter()
-        self._pending.append(line)
-        self._waiters.append(waiter)
-        if not self._flushing:
-            self._flushing = True
-            waiter.lead = True
-            waiter.done.set()
-        try:
-            await waiter.done.wait()
-        finally:
-            # Leading is shielded: the batch holds other appenders' records and
-            # must complete even if this caller was cancelled.
-            if waiter.lead:
-                with anyio.CancelScope(shield=True):
-                    await self._flush_batches()
-            elif not waiter.done.is_set():
-                waiter.abandoned = True
-        if waiter.error is not None:
-            raise waiter.error
-        if self._state is WalState.FAILED and not closing:
-            raise self._fatal_error()
-
-    async def _flush_batches(self) -> None:
-        while True:
-            await self._flush_one_batch()
-            if not self._waiters:
-                self._flushing = False
-                return
-            successor = next((w for w in self._waiters if not w.abandoned), None)
-            if successor is not None:
-                successor.lead = True
-                successor.done.set()
-                return
-            # Everyone queued meanwhile was cancelled; their records still
-            # hold seqs, so they are written here rather than left behind.
-
-    async def _flush_one_batch(self) -> None:
-        lines, waiters = self._pending, self._waiters
-        self._pending, self._waiters = [], []
-        for waiter in waiters:
-            waiter.lead = False
-        payload = b"".join(lines)
-        if self._state is not WalState.FAILED and payload:
-            try:
-                await anyio.to_thread.run_sync(self._write, payload, self._next_seq)
-            except OSError as exc:
-                self._fail(exc, waiters)
-        for waiter in waiters:
-            if self._state is WalState.FAILED:
-                waiter.error = self._fatal_error()
-            waiter.done.set()
-
-    def _write(self, payload: bytes, next_seq: int) -> None:
-        if self._fatal is not None:  # the interval syncer failed meanwhile
-            raise OSError(str(self._fatal))
-        sync = self.durability is Durability.ALWAYS
-        self._writer.write_batch(payload, sync=sync, next_seq=next_seq)
-        self._stats.batches += 1
-        self._stats.bytes += len(payload)
-
-    def _fail(self, cause: OSError, waiters: list[_Waiter]) -> None:
-        if self._fatal is None:
-            self._fatal = WalFatalError(
-                f"write-ahead log {self.directory} stopped after an I/O failure: {cause!r}; "
-                "no further record is acknowledged"
-            )
-            _log.error("wal.failed", directory=str(self.directory), error=repr(cause))
-        self._state = WalState.FAILED
-        for waiter in waiters:
-            waiter.error = self._fatal_error()
-
-    def _sync_periodically(self, interval: float) -> None:
-        while not self._syncer_stop.wait(interval):
-            try:
-                self._writer.sync()
-            except OSError as exc:
-                # Runs in a thread: record only; appends observe it on the loop.
-                self._fatal = WalFatalError(
-                    f"write-ahead log {self.directory} stopped: background fsync failed: {exc!r}"
-                )
-                _log.error("wal.failed", directory=str(self.directory), error=repr(exc))
-                return

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 from opencode_orchestrator.wal.paths import FILE_MODE, fsync_dir, segment_path, write_all
@@ -29,6 +30,7 @@ class SegmentWriter:
         self.fsyncs = 0
         self._fd: int | None = fd
         self._dirty = False
+        self.dirty_since = 0.0
         self._lock = threading.Lock()
 
     @classmethod
@@ -57,10 +59,16 @@ class SegmentWriter:
                 os.fdatasync(fd)
                 self.fsyncs += 1
                 self._dirty = False
-            else:
+            elif not self._dirty:
                 self._dirty = True
+                self.dirty_since = time.monotonic()
             if self.size >= self.max_bytes:
                 self._rotate(fd, next_seq)
+
+    @property
+    def dirty(self) -> bool:
+        """Whether bytes were written since the last fdatasync."""
+        return self._dirty
 
     def sync(self, *, only_if_dirty: bool = True) -> None:
         """Flush the current segment to disk if needed (for the interval syncer and close)."""
