@@ -1,8 +1,9 @@
 """Message dispatch over the NDJSON transport: the untyped JSON-RPC engine.
 
-Incoming requests run concurrently, each in its own task, at most
-``max_concurrent_requests`` at a time: when all slots are busy the reader stops
-reading, which pushes back on the peer through the pipe. Notifications are
+Incoming requests run concurrently on a pool of ``max_concurrent_requests``
+worker tasks, handed over without a queue: when every worker is busy the reader
+stops reading, which pushes back on the peer through the pipe. (A pool rather
+than a task per request: spawning a task costs more than the whole of an echo.) Notifications are
 handled one at a time, in arrival order, by a single worker fed through a
 bounded queue. ``$/cancelRequest`` is handled as soon as it is read so that it
 never waits behind the work it cancels. Outgoing calls are correlated by ids
@@ -11,13 +12,12 @@ unique to this dispatcher and bounded by a timeout.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Awaitable, Callable
 from enum import Enum
 from typing import Any, Final, TypeAlias
 
 import anyio
-from anyio.abc import TaskGroup, TaskStatus
+from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from opencode_orchestrator.jsonrpc import messages as wire
@@ -25,11 +25,10 @@ from opencode_orchestrator.jsonrpc.errors import (
     ConnectionClosedError,
     EndpointStateError,
     ErrorCode,
-    RemoteError,
-    RequestTimeoutError,
     RpcError,
 )
 from opencode_orchestrator.jsonrpc.framing import OVERSIZED, LineReader, LineWriter
+from opencode_orchestrator.jsonrpc.outgoing import CANCEL_METHOD, OutgoingCalls
 from opencode_orchestrator.log import get_logger
 
 __all__ = [
@@ -41,7 +40,6 @@ __all__ = [
     "RequestHandler",
 ]
 
-CANCEL_METHOD: Final = "$/cancelRequest"
 _INTERNAL_ERROR: Final = {"code": ErrorCode.INTERNAL_ERROR, "message": "internal error"}
 _CANCELLED: Final = {"code": ErrorCode.REQUEST_CANCELLED, "message": "request cancelled"}
 
@@ -49,6 +47,7 @@ RequestHandler: TypeAlias = Callable[[wire.Params], Awaitable[Any]]
 NotificationHandler: TypeAlias = Callable[[wire.Params], Awaitable[None]]
 RequestGuard: TypeAlias = Callable[[str], None]
 _Reply: TypeAlias = Callable[[dict[str, Any]], Awaitable[None]]
+_Job: TypeAlias = tuple[wire.Request, anyio.CancelScope, _Reply]
 
 _log = get_logger(__name__)
 
@@ -60,15 +59,6 @@ class DispatcherState(Enum):
     RUNNING = "running"
     CLOSING = "closing"
     CLOSED = "closed"
-
-
-class _PendingCall:
-    __slots__ = ("closed", "done", "response")
-
-    def __init__(self) -> None:
-        self.done = anyio.Event()
-        self.response: wire.Response | None = None
-        self.closed = False
 
 
 def _encode_reply(message: dict[str, Any]) -> bytes:
@@ -117,13 +107,12 @@ class Dispatcher:
         self.request_guard: RequestGuard | None = None
         self._reader = reader
         self._writer = writer
-        self._request_timeout = request_timeout
         self._close_grace = close_grace
         self._state = DispatcherState.NEW
-        self._ids = itertools.count(1)
-        self._pending: dict[wire.RequestId, _PendingCall] = {}
+        self._calls = OutgoingCalls(writer, request_timeout)
         self._running: dict[wire.RequestId, anyio.CancelScope] = {}
-        self._slots = anyio.Semaphore(max_concurrent_requests)
+        self._workers = max_concurrent_requests
+        self._jobs: MemoryObjectSendStream[_Job] | None = None
         self._max_queued_notifications = max_queued_notifications
         # Created by run(), so that a dispatcher that never runs holds nothing to close.
         self._notifications: MemoryObjectSendStream[wire.Notification] | None = None
@@ -159,12 +148,16 @@ class Dispatcher:
         self._notifications, notifications = anyio.create_memory_object_stream[wire.Notification](
             self._max_queued_notifications
         )
+        # Zero buffer: a job is only ever handed to a worker that is free to run it.
+        self._jobs, jobs = anyio.create_memory_object_stream[_Job](0)
         try:
             async with anyio.create_task_group() as output:
                 output.start_soon(self._write_loop)
                 async with anyio.create_task_group() as work:
                     read_scope, notification_scope = anyio.CancelScope(), anyio.CancelScope()
-                    work.start_soon(self._in_scope, read_scope, self._read_loop, work)
+                    work.start_soon(self._in_scope, read_scope, self._read_loop)
+                    for _ in range(self._workers):
+                        work.start_soon(self._request_worker, jobs)
                     work.start_soon(
                         self._in_scope, notification_scope, self._notification_loop, notifications
                     )
@@ -173,18 +166,21 @@ class Dispatcher:
                     self._state = DispatcherState.CLOSING
                     read_scope.cancel()
                     notification_scope.cancel()
+                    self._jobs.close()  # idle workers end; busy ones finish their job
                     for scope in self._running.values():
                         scope.cancel()
                     # A handler that ignores cancellation must not hold the shutdown forever.
                     work.cancel_scope.deadline = anyio.current_time() + self._close_grace
-                self._fail_pending_calls()
+                self._calls.fail_all()
                 self._writer.close()
                 output.cancel_scope.deadline = anyio.current_time() + self._close_grace
         finally:
             self._state = DispatcherState.CLOSED
-            self._fail_pending_calls()
+            self._calls.fail_all()
             self._notifications.close()
             notifications.close()
+            self._jobs.close()
+            jobs.close()
             self._writer.discard()
             self._close_requested.set()
             self._closed.set()
@@ -205,7 +201,7 @@ class Dispatcher:
             _log.warning("output stream broken: the peer stopped reading")
             self.request_close()
 
-    async def _read_loop(self, work: TaskGroup) -> None:
+    async def _read_loop(self) -> None:
         try:
             async for line in self._reader:
                 if line is OVERSIZED:
@@ -214,25 +210,25 @@ class Dispatcher:
                     continue
                 parsed = wire.parse_line(line)
                 if isinstance(parsed, list):
-                    await self._dispatch_batch(parsed, work)
+                    await self._dispatch_batch(parsed)
                 else:
-                    await self._dispatch(parsed, self._send_reply, work)
+                    await self._dispatch(parsed, self._send_reply)
         except ConnectionClosedError:
             _log.debug("output closed while reading")
         self.request_close()
 
-    async def _dispatch_batch(self, batch: wire.Batch, work: TaskGroup) -> None:
+    async def _dispatch_batch(self, batch: wire.Batch) -> None:
         expected = sum(
             isinstance(m, wire.Request) or (isinstance(m, wire.InvalidMessage) and m.reply)
             for m in batch
         )
         reply = _BatchReply(self._writer, expected)
         for message in batch:
-            await self._dispatch(message, reply.add, work)
+            await self._dispatch(message, reply.add)
 
-    async def _dispatch(self, message: wire.Incoming, reply: _Reply, work: TaskGroup) -> None:
+    async def _dispatch(self, message: wire.Incoming, reply: _Reply) -> None:
         if isinstance(message, wire.Request):
-            await self._start_request(message, reply, work)
+            await self._start_request(message, reply)
         elif isinstance(message, wire.Notification):
             if message.method == CANCEL_METHOD:
                 self._cancel_incoming(message.params)
@@ -240,22 +236,36 @@ class Dispatcher:
                 assert self._notifications is not None  # set while running
                 await self._notifications.send(message)
         elif isinstance(message, wire.Response):
-            self._resolve(message)
+            self._calls.resolve(message)
         elif message.reply:
             error = {"code": message.code, "message": message.message}
             await reply(wire.error_response(message.id, error))
         else:
             _log.warning("dropped a malformed response", id=message.id, reason=message.message)
 
-    async def _start_request(self, request: wire.Request, reply: _Reply, work: TaskGroup) -> None:
+    async def _start_request(self, request: wire.Request, reply: _Reply) -> None:
         refusal = self._refusal(request)
         if refusal is not None:
             await reply(wire.error_response(request.id, refusal))
             return
-        await self._slots.acquire()
+        assert self._jobs is not None  # set while running
         scope = anyio.CancelScope()
         self._running[request.id] = scope
-        work.start_soon(self._handle_request, request, scope, reply)
+        job = (request, scope, reply)
+        try:
+            # No checkpoint while a worker is free: a chunk of many requests is handed out in
+            # one go, so their replies leave in one write instead of one write each.
+            self._jobs.send_nowait(job)
+        except anyio.WouldBlock:
+            try:
+                await self._jobs.send(job)  # every worker busy: stop reading (backpressure)
+            except BaseException:
+                self._running.pop(request.id, None)
+                raise
+
+    async def _request_worker(self, jobs: MemoryObjectReceiveStream[_Job]) -> None:
+        async for request, scope, reply in jobs:
+            await self._handle_request(request, scope, reply)
 
     def _refusal(self, request: wire.Request) -> dict[str, Any] | None:
         if self._state is not DispatcherState.RUNNING:
@@ -281,7 +291,6 @@ class Dispatcher:
             _log.debug("reply dropped: output closed", id=request.id)
         finally:
             self._running.pop(request.id, None)
-            self._slots.release()
 
     async def _invoke(self, request: wire.Request, scope: anyio.CancelScope) -> dict[str, Any]:
         handler = self.request_handlers[request.method]
@@ -317,20 +326,6 @@ class Dispatcher:
             except Exception:  # noqa: BLE001 - there is no one to answer; keep serving
                 _log.exception("notification handler failed", method=notification.method)
 
-    def _resolve(self, response: wire.Response) -> None:
-        pending = self._pending.pop(response.id, None) if response.id is not None else None
-        if pending is None:
-            _log.warning("dropped a response to no pending request", id=response.id)
-            return
-        pending.response = response
-        pending.done.set()
-
-    def _fail_pending_calls(self) -> None:
-        for pending in self._pending.values():
-            pending.closed = True
-            pending.done.set()
-        self._pending.clear()
-
     async def _send_reply(self, message: dict[str, Any]) -> None:
         await self._writer.send(_encode_reply(message))
 
@@ -344,44 +339,13 @@ class Dispatcher:
         params: wire.Params,
         timeout: float | None = None,  # noqa: ASYNC109 - per-call override of the default
     ) -> Any:
-        """Send a request and return its result (``timeout`` None: the default timeout).
+        """Send a request and return its result; see :meth:`OutgoingCalls.call`.
 
         Raises:
-            RemoteError: the peer answered with an error object.
-            RequestTimeoutError: no answer in time; ``$/cancelRequest`` was sent.
-            ConnectionClosedError: the connection is or became closed.
-            TypeError: ``params`` is not JSON-serialisable.
+            ConnectionClosedError: the dispatcher is not running.
         """
         self._check_running()
-        request_id = next(self._ids)
-        line = wire.encode(wire.request(request_id, method, params))
-        pending = _PendingCall()
-        self._pending[request_id] = pending
-        limit = self._request_timeout if timeout is None else timeout
-        try:
-            await self._writer.send(line)
-            with anyio.move_on_after(limit):
-                await pending.done.wait()
-        except anyio.get_cancelled_exc_class():
-            self._send_cancel(request_id)
-            raise
-        finally:
-            self._pending.pop(request_id, None)
-        response = pending.response
-        if response is None:
-            if pending.closed:
-                raise ConnectionClosedError(f"connection closed while waiting for {method!r}")
-            self._send_cancel(request_id)
-            raise RequestTimeoutError(method, limit if limit is not None else 0.0)
-        if response.error is not None:
-            error = response.error
-            raise RemoteError(error.code, error.message, error.data)
-        return response.result
-
-    def _send_cancel(self, request_id: wire.RequestId) -> None:
-        # Best effort, never waiting: the caller is already giving up.
-        cancel = wire.encode(wire.notification(CANCEL_METHOD, {"id": request_id}))
-        self._writer.send_nowait(cancel)
+        return await self._calls.call(method, params, timeout)
 
     async def notify(self, method: str, params: wire.Params) -> None:
         """Send a notification.

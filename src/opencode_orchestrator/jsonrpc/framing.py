@@ -148,7 +148,14 @@ class LineWriter:
         if self._broken or self._send is None:
             raise ConnectionClosedError("the output stream is broken or not open")
         try:
-            await self._send.send(line)
+            # Queue without yielding when there is room, so that replies produced in the
+            # same loop iteration are all queued before the writer wakes up and writes.
+            self._send.send_nowait(line)
+        except anyio.WouldBlock:
+            try:
+                await self._send.send(line)
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                raise ConnectionClosedError("the output stream is closed") from None
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             raise ConnectionClosedError("the output stream is closed") from None
 

@@ -1,0 +1,107 @@
+"""Calls this side makes: ids, correlation of responses, timeouts and cancellation.
+
+Ids are consecutive integers unique to one connection. A response whose id
+matches no pending call (a late answer after a timeout, a confused peer) is
+logged and dropped.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Final
+
+import anyio
+
+from opencode_orchestrator.jsonrpc import messages as wire
+from opencode_orchestrator.jsonrpc.errors import (
+    ConnectionClosedError,
+    RemoteError,
+    RequestTimeoutError,
+)
+from opencode_orchestrator.jsonrpc.framing import LineWriter
+from opencode_orchestrator.log import get_logger
+
+__all__ = ["CANCEL_METHOD", "OutgoingCalls"]
+
+CANCEL_METHOD: Final = "$/cancelRequest"
+
+_log = get_logger(__name__)
+
+
+class _PendingCall:
+    __slots__ = ("closed", "done", "response")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.response: wire.Response | None = None
+        self.closed = False
+
+
+class OutgoingCalls:
+    """The table of our requests awaiting a response."""
+
+    def __init__(self, writer: LineWriter, default_timeout: float | None) -> None:
+        self._writer = writer
+        self._default_timeout = default_timeout
+        self._ids = itertools.count(1)
+        self._pending: dict[wire.RequestId, _PendingCall] = {}
+
+    async def call(
+        self,
+        method: str,
+        params: wire.Params,
+        timeout: float | None = None,  # noqa: ASYNC109 - per-call override of the default
+    ) -> Any:
+        """Send a request and wait for its result (``timeout`` None: the default timeout).
+
+        Raises:
+            RemoteError: the peer answered with an error object.
+            RequestTimeoutError: no answer in time; ``$/cancelRequest`` was sent.
+            ConnectionClosedError: the connection is or became closed.
+            TypeError: ``params`` is not JSON-serialisable.
+        """
+        request_id = next(self._ids)
+        line = wire.encode(wire.request(request_id, method, params))
+        pending = _PendingCall()
+        self._pending[request_id] = pending
+        limit = self._default_timeout if timeout is None else timeout
+        try:
+            await self._writer.send(line)
+            with anyio.move_on_after(limit):
+                await pending.done.wait()
+        except anyio.get_cancelled_exc_class():
+            self._send_cancel(request_id)
+            raise
+        finally:
+            self._pending.pop(request_id, None)
+        response = pending.response
+        if response is None:
+            if pending.closed:
+                raise ConnectionClosedError(f"connection closed while waiting for {method!r}")
+            self._send_cancel(request_id)
+            raise RequestTimeoutError(method, limit if limit is not None else 0.0)
+        if response.error is not None:
+            error = response.error
+            raise RemoteError(error.code, error.message, error.data)
+        return response.result
+
+    def _send_cancel(self, request_id: wire.RequestId) -> None:
+        # Best effort, never waiting: the caller is already giving up.
+        cancel = wire.encode(wire.notification(CANCEL_METHOD, {"id": request_id}))
+        self._writer.send_nowait(cancel)
+
+    def resolve(self, response: wire.Response) -> None:
+        """Hand a response to the call waiting for it (or log and drop it)."""
+        pending = self._pending.pop(response.id, None) if response.id is not None else None
+        if pending is None:
+            _log.warning("dropped a response to no pending request", id=response.id)
+            return
+        pending.response = response
+        pending.done.set()
+
+    def fail_all(self) -> None:
+        """The connection is closing: every waiting call raises ConnectionClosedError."""
+        for pending in self._pending.values():
+            pending.closed = True
+            pending.done.set()
+        self._pending.clear()
