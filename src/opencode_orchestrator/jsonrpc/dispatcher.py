@@ -12,6 +12,7 @@ unique to this dispatcher and bounded by a timeout.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Awaitable, Callable
 from enum import Enum
 from typing import Any, Final, TypeAlias
@@ -48,6 +49,22 @@ NotificationHandler: TypeAlias = Callable[[wire.Params], Awaitable[None]]
 RequestGuard: TypeAlias = Callable[[str], None]
 _Reply: TypeAlias = Callable[[dict[str, Any]], Awaitable[None]]
 _Job: TypeAlias = tuple[wire.Request, anyio.CancelScope, _Reply]
+
+
+class _Worker:
+    """A pooled request worker: idle until handed a job through ``wakeup``."""
+
+    __slots__ = ("job", "wakeup")
+
+    def __init__(self) -> None:
+        self.job: _Job | None = None
+        self.wakeup = anyio.Event()
+
+    def take_job(self) -> _Job | None:
+        """The job handed over, or None when the worker was released at close."""
+        job, self.job = self.job, None
+        return job
+
 
 _log = get_logger(__name__)
 
@@ -112,7 +129,8 @@ class Dispatcher:
         self._calls = OutgoingCalls(writer, request_timeout)
         self._running: dict[wire.RequestId, anyio.CancelScope] = {}
         self._workers = max_concurrent_requests
-        self._jobs: MemoryObjectSendStream[_Job] | None = None
+        self._idle_workers: deque[_Worker] = deque()
+        self._worker_freed: anyio.Event | None = None
         self._max_queued_notifications = max_queued_notifications
         # Created by run(), so that a dispatcher that never runs holds nothing to close.
         self._notifications: MemoryObjectSendStream[wire.Notification] | None = None
@@ -148,8 +166,6 @@ class Dispatcher:
         self._notifications, notifications = anyio.create_memory_object_stream[wire.Notification](
             self._max_queued_notifications
         )
-        # Zero buffer: a job is only ever handed to a worker that is free to run it.
-        self._jobs, jobs = anyio.create_memory_object_stream[_Job](0)
         try:
             async with anyio.create_task_group() as output:
                 output.start_soon(self._write_loop)
@@ -157,7 +173,7 @@ class Dispatcher:
                     read_scope, notification_scope = anyio.CancelScope(), anyio.CancelScope()
                     work.start_soon(self._in_scope, read_scope, self._read_loop)
                     for _ in range(self._workers):
-                        work.start_soon(self._request_worker, jobs)
+                        work.start_soon(self._request_worker)
                     work.start_soon(
                         self._in_scope, notification_scope, self._notification_loop, notifications
                     )
@@ -166,7 +182,7 @@ class Dispatcher:
                     self._state = DispatcherState.CLOSING
                     read_scope.cancel()
                     notification_scope.cancel()
-                    self._jobs.close()  # idle workers end; busy ones finish their job
+                    self._release_idle_workers()  # busy ones end after their job
                     for scope in self._running.values():
                         scope.cancel()
                     # A handler that ignores cancellation must not hold the shutdown forever.
@@ -179,8 +195,6 @@ class Dispatcher:
             self._calls.fail_all()
             self._notifications.close()
             notifications.close()
-            self._jobs.close()
-            jobs.close()
             self._writer.discard()
             self._close_requested.set()
             self._closed.set()
@@ -248,24 +262,38 @@ class Dispatcher:
         if refusal is not None:
             await reply(wire.error_response(request.id, refusal))
             return
-        assert self._jobs is not None  # set while running
         scope = anyio.CancelScope()
         self._running[request.id] = scope
-        job = (request, scope, reply)
         try:
-            # No checkpoint while a worker is free: a chunk of many requests is handed out in
-            # one go, so their replies leave in one write instead of one write each.
-            self._jobs.send_nowait(job)
-        except anyio.WouldBlock:
-            try:
-                await self._jobs.send(job)  # every worker busy: stop reading (backpressure)
-            except BaseException:
-                self._running.pop(request.id, None)
-                raise
+            while not self._idle_workers:  # every worker busy: stop reading (backpressure)
+                self._worker_freed = anyio.Event()
+                await self._worker_freed.wait()
+        except BaseException:
+            self._running.pop(request.id, None)
+            raise
+        # Handed over without a checkpoint: a chunk of many requests is dispatched in one
+        # go, so their replies leave in one write instead of one write each.
+        worker = self._idle_workers.pop()
+        worker.job = (request, scope, reply)
+        worker.wakeup.set()
 
-    async def _request_worker(self, jobs: MemoryObjectReceiveStream[_Job]) -> None:
-        async for request, scope, reply in jobs:
-            await self._handle_request(request, scope, reply)
+    async def _request_worker(self) -> None:
+        worker = _Worker()
+        while self._state is DispatcherState.RUNNING:
+            worker.job, worker.wakeup = None, anyio.Event()
+            self._idle_workers.append(worker)
+            if self._worker_freed is not None:
+                self._worker_freed.set()
+                self._worker_freed = None
+            await worker.wakeup.wait()
+            job = worker.take_job()
+            if job is None:
+                return  # released at close
+            await self._handle_request(*job)
+
+    def _release_idle_workers(self) -> None:
+        while self._idle_workers:
+            self._idle_workers.pop().wakeup.set()
 
     def _refusal(self, request: wire.Request) -> dict[str, Any] | None:
         if self._state is not DispatcherState.RUNNING:
@@ -327,7 +355,12 @@ class Dispatcher:
                 _log.exception("notification handler failed", method=notification.method)
 
     async def _send_reply(self, message: dict[str, Any]) -> None:
-        await self._writer.send(_encode_reply(message))
+        line = _encode_reply(message)
+        if len(self._running) <= 1:
+            # Nothing else in flight to coalesce with: write now, sparing a task switch.
+            await self._writer.send_now(line)
+        else:
+            await self._writer.send(line)
 
     def _check_running(self) -> None:
         if self._state is not DispatcherState.RUNNING:
