@@ -100,6 +100,14 @@ async def test_interval_acknowledges_after_write_and_syncs_within_the_window(
     assert await replay(tmp_path) == [{"i": 0}]
 
 
+async def test_interval_syncs_under_continuous_load_too(tmp_path: Path) -> None:
+    # Appends keep arriving: the deadline must still force a sync (not only idleness).
+    async with await open_wal(tmp_path, durability=Durability.INTERVAL, sync_interval=0.001) as wal:
+        with anyio.fail_after(10):
+            while wal.stats.fsyncs == 0:
+                await wal.append("t", {})
+
+
 async def test_none_policy_never_fsyncs_until_close(tmp_path: Path) -> None:
     async with await open_wal(tmp_path, durability=Durability.NONE) as wal:
         await append_n(wal, 5)
