@@ -66,7 +66,11 @@ class OutgoingCalls:
         self._pending[request_id] = pending
         limit = self._default_timeout if timeout is None else timeout
         try:
-            await self._writer.send(line)
+            if len(self._pending) == 1:
+                # The only call in flight: nothing to coalesce with, write it at once.
+                await self._writer.send_now(line)
+            else:
+                await self._writer.send(line)
             with anyio.move_on_after(limit):
                 await pending.done.wait()
         except anyio.get_cancelled_exc_class():
