@@ -264,26 +264,27 @@ class WriteAheadLog:
             self._state = WalState.CLOSING
         with anyio.CancelScope(shield=True):
             await self._drain()
-            await anyio.to_thread.run_sync(self._release)
+            final_sync_error = await anyio.to_thread.run_sync(self._release)
+        self._fatal = self._fatal or final_sync_error or self._flusher.fatal
+        if self._fatal is not None:
+            self._state = WalState.FAILED
         if self._state is WalState.CLOSING:
             self._state = WalState.CLOSED
         elif was_open:
             raise WalFatalError(str(self._fatal))
 
-    def _release(self) -> None:
+    def _release(self) -> WalFatalError | None:
+        """Stop the flusher, sync, close, unlock (worker thread); return a sync failure."""
         self._flusher.stop()
         try:
             if self._state is WalState.CLOSING and self._flusher.fatal is None:
                 self._writer.sync(only_if_dirty=True)
         except OSError as exc:
-            self._fatal = WalFatalError(f"final sync of {self.directory} failed: {exc!r}")
+            return WalFatalError(f"final sync of {self.directory} failed: {exc!r}")
         finally:
             self._writer.close()
             self._lock.release()
-        if self._fatal is None:
-            self._fatal = self._flusher.fatal
-        if self._fatal is not None:
-            self._state = WalState.FAILED
+        return None
 
     def _check_usable(self) -> None:
         if self._fatal is None:
