@@ -12,6 +12,7 @@ unique to this dispatcher and bounded by a timeout.
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from collections.abc import Awaitable, Callable
 from enum import Enum
@@ -209,9 +210,10 @@ class Dispatcher:
             await loop(*args)
 
     async def _write_loop(self) -> None:
-        try:
+        with contextlib.suppress(anyio.BrokenResourceError):
             await self._writer.run()
-        except anyio.BrokenResourceError:
+        # A write may also have failed in a handler writing its reply directly.
+        if self._writer.broken:
             _log.warning("output stream broken: the peer stopped reading")
             self.request_close()
 
