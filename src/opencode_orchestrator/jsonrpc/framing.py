@@ -199,7 +199,10 @@ class LineWriter:
             raise ConnectionClosedError("the output stream broke") from None
         finally:
             self._writing = False
-            self._wake_writer()
+            # Wake the writer only if it has something to do: lines queued meanwhile, or
+            # closing (it waits for this write before closing the stream).
+            if self._queue or self._state is not _WriterState.OPEN:
+                self._wake_writer()
 
     def send_nowait(self, line: bytes) -> bool:
         """Queue a line if there is room now; False when it was dropped."""
