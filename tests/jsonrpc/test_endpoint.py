@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 import anyio
 import pytest
 from pydantic import BaseModel
+from structlog.testing import capture_logs
 
 from opencode_orchestrator.jsonrpc import (
     ConnectionClosedError,
@@ -212,3 +213,25 @@ def test_endpoint_needs_a_send_stream_for_receive_only_streams() -> None:
         Endpoint(b)  # type: ignore[arg-type]
     a.close()
     b.close()
+
+
+async def test_notification_with_invalid_params_is_logged_and_skipped() -> None:
+    async with connected() as (server, client):
+        received: list[GoalParams] = []
+        done = anyio.Event()
+
+        @server.notification("goal/set", GoalParams)
+        async def set_goal(params: GoalParams) -> None:
+            received.append(params)
+            done.set()
+
+        async with server, client:
+            with capture_logs() as logs:
+                await client.notify("goal/set", {"workers": 2})
+                await client.notify("goal/set", {"goal": "ship"})
+                with anyio.fail_after(5):
+                    await done.wait()
+        assert received == [GoalParams(goal="ship")]
+        [refused] = [e for e in logs if e["event"] == "notification refused"]
+        assert refused["code"] == ErrorCode.INVALID_PARAMS
+        assert refused["reason"] == "params.goal: Field required"

@@ -353,6 +353,13 @@ class Dispatcher:
                 continue
             try:
                 await handler(notification.params)
+            except RpcError as exc:  # e.g. invalid params: expected, no traceback needed
+                _log.warning(
+                    "notification refused",
+                    method=notification.method,
+                    code=exc.code,
+                    reason=exc.message,
+                )
             except Exception:  # noqa: BLE001 - there is no one to answer; keep serving
                 _log.exception("notification handler failed", method=notification.method)
 
