@@ -143,8 +143,12 @@ async def test_response_to_an_unknown_id_is_dropped(served: Harness) -> None:
         await served.peer.send({"jsonrpc": "2.0", "id": 999, "result": 1})
         await served.peer.send({"jsonrpc": "2.0", "id": 998, "error": {"code": 1, "message": "x"}})
         await served.peer.send({"jsonrpc": "2.0", "id": 1, "result": 1, "error": {}})
+        await served.peer.send(
+            {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "parse error"}}
+        )
         assert (await served.peer.call(15, "echo", [15]))["result"] == [15]
     events = [(e["event"], e.get("id")) for e in logs]
+    assert ("peer reported an unattributed error", None) in events
     assert ("dropped a response to no pending request", 999) in events
     assert ("dropped a response to no pending request", 998) in events
     assert ("dropped a malformed response", 1) in events

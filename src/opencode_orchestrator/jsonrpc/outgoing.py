@@ -96,7 +96,16 @@ class OutgoingCalls:
 
     def resolve(self, response: wire.Response) -> None:
         """Hand a response to the call waiting for it (or log and drop it)."""
-        pending = self._pending.pop(response.id, None) if response.id is not None else None
+        if response.id is None:
+            # The peer could not tell which message it rejects (e.g. one it could not parse).
+            error = response.error
+            _log.warning(
+                "peer reported an unattributed error",
+                code=error.code if error else None,
+                reason=error.message if error else None,
+            )
+            return
+        pending = self._pending.pop(response.id, None)
         if pending is None:
             _log.warning("dropped a response to no pending request", id=response.id)
             return
