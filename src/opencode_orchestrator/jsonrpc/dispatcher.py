@@ -1,9 +1,8 @@
 """Message dispatch over the NDJSON transport: the untyped JSON-RPC engine.
 
 Incoming requests run concurrently on a pool of ``max_concurrent_requests``
-worker tasks, handed over without a queue: when every worker is busy the reader
-stops reading, which pushes back on the peer through the pipe. (A pool rather
-than a task per request: spawning a task costs more than the whole of an echo.) Notifications are
+worker tasks (:mod:`.workers`): when every worker is busy the reader stops
+reading, which pushes back on the peer through the pipe. Notifications are
 handled one at a time, in arrival order, by a single worker fed through a
 bounded queue. ``$/cancelRequest`` is handled as soon as it is read so that it
 never waits behind the work it cancels. Outgoing calls are correlated by ids
@@ -13,7 +12,6 @@ unique to this dispatcher and bounded by a timeout.
 from __future__ import annotations
 
 import contextlib
-from collections import deque
 from collections.abc import Awaitable, Callable
 from enum import Enum
 from typing import Any, Final, TypeAlias
@@ -31,6 +29,7 @@ from opencode_orchestrator.jsonrpc.errors import (
 )
 from opencode_orchestrator.jsonrpc.framing import OVERSIZED, LineReader, LineWriter
 from opencode_orchestrator.jsonrpc.outgoing import CANCEL_METHOD, OutgoingCalls
+from opencode_orchestrator.jsonrpc.workers import WorkerPool
 from opencode_orchestrator.log import get_logger
 
 __all__ = [
@@ -50,21 +49,6 @@ NotificationHandler: TypeAlias = Callable[[wire.Params], Awaitable[None]]
 RequestGuard: TypeAlias = Callable[[str], None]
 _Reply: TypeAlias = Callable[[dict[str, Any]], Awaitable[None]]
 _Job: TypeAlias = tuple[wire.Request, anyio.CancelScope, _Reply]
-
-
-class _Worker:
-    """A pooled request worker: idle until handed a job through ``wakeup``."""
-
-    __slots__ = ("job", "wakeup")
-
-    def __init__(self) -> None:
-        self.job: _Job | None = None
-        self.wakeup = anyio.Event()
-
-    def take_job(self) -> _Job | None:
-        """The job handed over, or None when the worker was released at close."""
-        job, self.job = self.job, None
-        return job
 
 
 _log = get_logger(__name__)
@@ -129,9 +113,7 @@ class Dispatcher:
         self._state = DispatcherState.NEW
         self._calls = OutgoingCalls(writer, request_timeout)
         self._running: dict[wire.RequestId, anyio.CancelScope] = {}
-        self._workers = max_concurrent_requests
-        self._idle_workers: deque[_Worker] = deque()
-        self._worker_freed: anyio.Event | None = None
+        self._workers: WorkerPool[_Job] = WorkerPool(max_concurrent_requests)
         self._max_queued_notifications = max_queued_notifications
         # Created by run(), so that a dispatcher that never runs holds nothing to close.
         self._notifications: MemoryObjectSendStream[wire.Notification] | None = None
@@ -173,8 +155,8 @@ class Dispatcher:
                 async with anyio.create_task_group() as work:
                     read_scope, notification_scope = anyio.CancelScope(), anyio.CancelScope()
                     work.start_soon(self._in_scope, read_scope, self._read_loop)
-                    for _ in range(self._workers):
-                        work.start_soon(self._request_worker)
+                    for _ in range(self._workers.size):
+                        work.start_soon(self._workers.run_worker, self._handle_request)
                     work.start_soon(
                         self._in_scope, notification_scope, self._notification_loop, notifications
                     )
@@ -183,7 +165,7 @@ class Dispatcher:
                     self._state = DispatcherState.CLOSING
                     read_scope.cancel()
                     notification_scope.cancel()
-                    self._release_idle_workers()  # busy ones end after their job
+                    self._workers.close()
                     for scope in self._running.values():
                         scope.cancel()
                     # A handler that ignores cancellation must not hold the shutdown forever.
@@ -267,35 +249,10 @@ class Dispatcher:
         scope = anyio.CancelScope()
         self._running[request.id] = scope
         try:
-            while not self._idle_workers:  # every worker busy: stop reading (backpressure)
-                self._worker_freed = anyio.Event()
-                await self._worker_freed.wait()
-        except BaseException:
+            await self._workers.submit((request, scope, reply))
+        except BaseException:  # cancelled while every worker was busy: closing
             self._running.pop(request.id, None)
             raise
-        # Handed over without a checkpoint: a chunk of many requests is dispatched in one
-        # go, so their replies leave in one write instead of one write each.
-        worker = self._idle_workers.pop()
-        worker.job = (request, scope, reply)
-        worker.wakeup.set()
-
-    async def _request_worker(self) -> None:
-        worker = _Worker()
-        while self._state is DispatcherState.RUNNING:
-            worker.job, worker.wakeup = None, anyio.Event()
-            self._idle_workers.append(worker)
-            if self._worker_freed is not None:
-                self._worker_freed.set()
-                self._worker_freed = None
-            await worker.wakeup.wait()
-            job = worker.take_job()
-            if job is None:
-                return  # released at close
-            await self._handle_request(*job)
-
-    def _release_idle_workers(self) -> None:
-        while self._idle_workers:
-            self._idle_workers.pop().wakeup.set()
 
     def _refusal(self, request: wire.Request) -> dict[str, Any] | None:
         if self._state is not DispatcherState.RUNNING:
@@ -311,9 +268,8 @@ class Dispatcher:
             return {"code": ErrorCode.INVALID_REQUEST, "message": "duplicate request id"}
         return None
 
-    async def _handle_request(
-        self, request: wire.Request, scope: anyio.CancelScope, reply: _Reply
-    ) -> None:
+    async def _handle_request(self, job: _Job) -> None:
+        request, scope, reply = job
         try:
             message = await self._invoke(request, scope)
             await reply(message)
