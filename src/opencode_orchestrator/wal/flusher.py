@@ -7,14 +7,14 @@
     append A -> open batch #k, queue A
     append B -> queue B in #k             wakes, seals #k (new appends open #k+1)
     append C -> open batch #k+1           write(A+B), fdatasync      <- one sync
-    ...                                   run on loop: #k.done.set()  -> A, B acked
+    ...                                   run on loop: #k.complete() -> A, B acked
                                           seals #k+1, write(C...), fdatasync ...
 
 The thread is dedicated rather than one ``to_thread`` call per batch because
 it keeps I/O overlapped with the loop's work (the next batch fills while the
 previous one syncs) and wakes faster. Completion is delivered on the loop
 (``call_soon_threadsafe`` on asyncio, ``anyio.from_thread`` elsewhere), so
-every ``anyio.Event`` is only touched from the loop's thread.
+every waiter is only touched from the loop's thread.
 
 Under ``interval`` the same thread also syncs within ``sync_interval`` of the
 first unsynced write. Any ``OSError`` stops it for good (fail-stop): the batch
@@ -43,16 +43,21 @@ __all__ = ["Batch", "GroupCommitFlusher"]
 _log = get_logger(__name__)
 
 
-def _loop_waker() -> Callable[[Callable[[], None]], None]:
+def _running_asyncio_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:  # not on asyncio (e.g. trio)
+        return None
+
+
+def _loop_waker(loop: asyncio.AbstractEventLoop | None) -> Callable[[Callable[[], None]], None]:
     """How the flusher thread runs a callback on the current event loop.
 
     On asyncio, ``call_soon_threadsafe`` does not make the thread wait for the
     loop, so the next write starts at once; elsewhere anyio's portable (and
     blocking) ``from_thread.run_sync`` is used.
     """
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:  # not on asyncio (e.g. trio)
+    if loop is None:
         token = anyio.lowlevel.current_token()
 
         def run_blocking(callback: Callable[[], None]) -> None:
@@ -72,18 +77,51 @@ class _SyncDue:
 
 _SYNC_DUE: Final = _SyncDue()
 
+SPLIT_AT: Final = 32
+HANDOFF_TIMEOUT: Final = 0.001
+
 
 class Batch:
-    """Lines acknowledged together; ``done`` is set on the loop once they are stored."""
+    """Lines acknowledged together; their waiters are woken on the loop once stored.
 
-    __slots__ = ("bytes", "done", "end_seq", "error", "lines")
+    Each waiter is its own object (an ``asyncio.Future`` on asyncio, an
+    ``anyio.Event`` elsewhere), so cancelling one appender cancels only its own
+    waiter and never the batch.
+    """
+
+    __slots__ = ("bytes", "completed", "end_seq", "error", "lines", "waiters")
 
     def __init__(self) -> None:
-        self.done = anyio.Event()
         self.lines: list[bytes] = []
+        self.waiters: list[asyncio.Future[None] | anyio.Event] = []
+        self.completed = False
         self.end_seq = 0
         self.bytes = 0
         self.error: WalFatalError | None = None
+
+    def complete(self) -> None:
+        """Wake every waiter (on the loop's thread, once the batch is stored or failed)."""
+        self.completed = True
+        for waiter in self.waiters:
+            if isinstance(waiter, anyio.Event):
+                waiter.set()
+            elif not waiter.done():  # a cancelled appender's future is done already
+                waiter.set_result(None)
+        self.waiters.clear()
+
+    async def wait(self) -> None:
+        """Return once the batch is stored (or failed); cancelling it affects only the caller."""
+        if self.completed:
+            return
+        try:
+            waiter: asyncio.Future[None] | anyio.Event = asyncio.get_running_loop().create_future()
+        except RuntimeError:  # not on asyncio
+            waiter = anyio.Event()
+        self.waiters.append(waiter)
+        if isinstance(waiter, anyio.Event):
+            await waiter.wait()
+        else:
+            await waiter
 
 
 class GroupCommitFlusher:
@@ -104,7 +142,9 @@ class GroupCommitFlusher:
         self._writer = writer
         self._sync_each_batch = sync_each_batch
         self._sync_interval = sync_interval
-        self._wake = _loop_waker()
+        self.loop = _running_asyncio_loop()
+        """The asyncio loop appenders run on (``None`` on other backends)."""
+        self._wake = _loop_waker(self.loop)
         # `with self._mutex` is C-level; entering the Condition itself costs a
         # Python call per append. Both guard the same lock.
         self._mutex = threading.Lock()
@@ -112,6 +152,13 @@ class GroupCommitFlusher:
         self._open: Batch | None = None
         self._last: Batch | None = None
         self._stopping = False
+        # Mid-burst hand-off (see submit): the flusher is waiting for work,
+        # the loop may block on `_handoff` until the flusher has sealed.
+        self._idle = False
+        self._split_at = SPLIT_AT if sync_each_batch else 0
+        self._handoff_wanted = False
+        self._handoff = threading.Lock()
+        self._handoff.acquire()
         self._thread = threading.Thread(
             target=self._run, name=f"wal-flusher {directory}", daemon=True
         )
@@ -131,7 +178,18 @@ class GroupCommitFlusher:
                 self._cond.notify()
             batch.lines.append(line)
             batch.end_seq = end_seq
-            return batch
+        if self._idle and len(batch.lines) == self._split_at:
+            self._hand_off()
+        return batch
+
+    def _hand_off(self) -> None:
+        # The flusher is idle (notified, but it cannot run while the loop holds
+        # the GIL) and enough lines are queued: let it seal them now, so their
+        # sync overlaps the loop's work on the rest, instead of waiting for the
+        # loop to go idle. Bounded, and only when the flusher has nothing to do.
+        self._handoff.acquire(blocking=False)  # a release left by a timed-out wait
+        self._handoff_wanted = True
+        self._handoff.acquire(timeout=HANDOFF_TIMEOUT)
 
     def stop(self) -> None:
         """Flush what is queued, then end the thread (blocking: call via ``to_thread``)."""
@@ -143,6 +201,7 @@ class GroupCommitFlusher:
     def _next_batch(self) -> Batch | _SyncDue | None:
         with self._cond:
             while self._open is None and not self._stopping:
+                self._idle = True
                 due_in = self._sync_due_in()
                 if due_in is None:
                     self._cond.wait()
@@ -151,6 +210,10 @@ class GroupCommitFlusher:
                 else:
                     self._cond.wait(due_in)
             batch, self._open = self._open, None
+            self._idle = False
+            if self._handoff_wanted:
+                self._handoff_wanted = False
+                self._handoff.release()
             return batch
 
     def _sync_due_in(self) -> float | None:
@@ -185,7 +248,7 @@ class GroupCommitFlusher:
                 self._sync()  # continuous load must not postpone the interval sync
             batch.error = self.fatal
             try:
-                self._wake(batch.done.set)
+                self._wake(batch.complete)
             except RuntimeError:  # the event loop is gone: nobody is left to wake
                 return
 

@@ -12,6 +12,7 @@ unknown, so nothing more may be acknowledged.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import time
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from opencode_orchestrator.wal.errors import WalClosedError, WalFatalError, WalI
 from opencode_orchestrator.wal.flusher import GroupCommitFlusher
 from opencode_orchestrator.wal.lock import DirectoryLock
 from opencode_orchestrator.wal.paths import ensure_private_dir
-from opencode_orchestrator.wal.record import CURRENT_VERSION, Record, encode_record
+from opencode_orchestrator.wal.record import Record, encode_record, new_record
 from opencode_orchestrator.wal.recovery import Recovery, recover_directory
 from opencode_orchestrator.wal.registry import DEFAULT_REGISTRY, RecordRegistry
 from opencode_orchestrator.wal.snapshot import compact, encode_snapshot, write_snapshot
@@ -191,21 +192,31 @@ class WriteAheadLog:
             WalUnknownRecordTypeError: ``record_type`` is not registered.
             WalInvalidPayloadError: ``data`` is not a JSON object or fails the model.
         """
-        self._check_usable()
+        if self._state is not WalState.OPEN or self._flusher.fatal is not None:
+            self._check_usable()  # raises
         self._registry.check_append(record_type, data)
         seq, ts = self._next_seq, time.time()
         try:
             line = encode_record(seq, ts, record_type, data)
         except TypeError as exc:
             raise WalInvalidPayloadError(f"payload of {record_type!r}: {exc}") from exc
-        self._next_seq += 1
+        self._next_seq = end_seq = seq + 1
         self._appends += 1
-        batch = self._flusher.submit(line, self._next_seq)
-        await batch.done.wait()
+        flusher = self._flusher
+        batch = flusher.submit(line, end_seq)
+        loop = flusher.loop
+        if loop is None:
+            await batch.wait()
+        else:
+            # Batch.wait() inlined: this is the hot path of every append. The
+            # future is the caller's own, so cancelling it touches no one else.
+            waiter: asyncio.Future[None] = loop.create_future()
+            batch.waiters.append(waiter)
+            await waiter
         if batch.error is not None:
             self._state = WalState.FAILED
             raise WalFatalError(str(batch.error))
-        return Record(CURRENT_VERSION, seq, ts, record_type, data)
+        return new_record(seq, ts, record_type, data)
 
     async def snapshot(self, state: dict[str, Any]) -> int:
         """Persist ``state`` as of the last appended seq, then compact; returns that seq.
@@ -240,7 +251,7 @@ class WriteAheadLog:
         # Batches complete in order: once the newest is done, all are.
         batch = self._flusher.last_batch
         if batch is not None:
-            await batch.done.wait()
+            await batch.wait()
 
     def _persist_snapshot(self, seq: int, encoded: bytes) -> None:
         if self.durability is not Durability.ALWAYS:

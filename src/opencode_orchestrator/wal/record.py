@@ -35,6 +35,7 @@ __all__ = [
     "encode_record",
     "frame",
     "frame_is_valid",
+    "new_record",
 ]
 
 CURRENT_VERSION: Final = 2
@@ -62,6 +63,30 @@ class Record:
     ts: float
     type: str
     data: dict[str, Any]
+
+
+_new_object = object.__new__
+_set_v = Record.__dict__["v"].__set__
+_set_seq = Record.__dict__["seq"].__set__
+_set_ts = Record.__dict__["ts"].__set__
+_set_type = Record.__dict__["type"].__set__
+_set_data = Record.__dict__["data"].__set__
+
+
+def new_record(seq: int, ts: float, record_type: str, data: dict[str, Any]) -> Record:
+    """``Record(CURRENT_VERSION, seq, ts, record_type, data)``, about twice as fast.
+
+    A frozen dataclass's ``__init__`` assigns through ``object.__setattr__``;
+    here the slots are filled through their descriptors directly (hot path of
+    append and replay).
+    """
+    record: Record = _new_object(Record)
+    _set_v(record, CURRENT_VERSION)
+    _set_seq(record, seq)
+    _set_ts(record, ts)
+    _set_type(record, record_type)
+    _set_data(record, data)
+    return record
 
 
 class InvalidLineError(Exception):
@@ -103,7 +128,8 @@ def encode_record(seq: int, ts: float, record_type: str, data: dict[str, Any]) -
         {"data": data, "seq": seq, "ts": ts, "type": record_type, "v": CURRENT_VERSION},
         option=orjson.OPT_SORT_KEYS,
     )
-    return frame(body) + b"\n"
+    # frame(body) + b"\n" in one copy
+    return b'{"crc":"%08x",%s\n' % (zlib.crc32(body), body[1:])
 
 
 def decode_object(line: bytes) -> dict[str, Any]:
@@ -157,4 +183,4 @@ def decode_line(line: bytes) -> Record:
         raise InvalidLineError(f"bad ts {ts!r}")
     if not isinstance(record_type, str) or not isinstance(data, dict):
         raise InvalidLineError("bad type or data")
-    return Record(CURRENT_VERSION, seq, float(ts), record_type, data)
+    return new_record(seq, float(ts), record_type, data)
