@@ -141,8 +141,11 @@ class CoreMethods:
         _log.info("exit", exit_code=code)
         self._stop(code)
 
-    async def echo(self, params: Any) -> Any:
-        """Return the params unchanged (the benchmark's method)."""
+    def echo(self, params: Any) -> Any:
+        """Return the params unchanged (the benchmark's method).
+
+        Synchronous, so it is answered inline by the reader: quick and CPU-only.
+        """
         return params
 
     async def sleep(self, params: SleepParams) -> dict[str, float]:

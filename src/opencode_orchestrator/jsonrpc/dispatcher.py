@@ -4,7 +4,9 @@ Incoming requests run concurrently on a pool of ``max_concurrent_requests``
 worker tasks (:mod:`.workers`): when every worker is busy the reader stops
 reading, which pushes back on the peer through the pipe. Notifications are
 handled one at a time, in arrival order, by a single worker fed through a
-bounded queue. ``$/cancelRequest`` is handled as soon as it is read so that it
+bounded queue. Synchronous request handlers run inline in the reader
+(:mod:`.replies`), and the replies to every line of one read leave in one
+write. ``$/cancelRequest`` is handled as soon as it is read so that it
 never waits behind the work it cancels. Outgoing calls are correlated by ids
 unique to this dispatcher and bounded by a timeout.
 """
@@ -29,6 +31,14 @@ from opencode_orchestrator.jsonrpc.errors import (
 )
 from opencode_orchestrator.jsonrpc.framing import OVERSIZED, LineReader, LineWriter
 from opencode_orchestrator.jsonrpc.outgoing import CANCEL_METHOD, OutgoingCalls
+from opencode_orchestrator.jsonrpc.replies import (
+    CANCELLED_ERROR,
+    INTERNAL_ERROR,
+    BatchReply,
+    SyncRequestHandler,
+    encode_reply,
+    run_sync_handler,
+)
 from opencode_orchestrator.jsonrpc.workers import WorkerPool
 from opencode_orchestrator.log import get_logger
 
@@ -39,10 +49,10 @@ __all__ = [
     "NotificationHandler",
     "RequestGuard",
     "RequestHandler",
+    "SyncRequestHandler",
 ]
 
-_INTERNAL_ERROR: Final = {"code": ErrorCode.INTERNAL_ERROR, "message": "internal error"}
-_CANCELLED: Final = {"code": ErrorCode.REQUEST_CANCELLED, "message": "request cancelled"}
+_TOO_LARGE: Final = {"code": ErrorCode.MESSAGE_TOO_LARGE, "message": "line too long"}
 
 RequestHandler: TypeAlias = Callable[[wire.Params], Awaitable[Any]]
 NotificationHandler: TypeAlias = Callable[[wire.Params], Awaitable[None]]
@@ -63,35 +73,15 @@ class DispatcherState(Enum):
     CLOSED = "closed"
 
 
-def _encode_reply(message: dict[str, Any]) -> bytes:
-    try:
-        return wire.encode(message)
-    except TypeError:
-        _log.exception("result is not JSON-serialisable", id=message.get("id"))
-        return wire.encode(wire.error_response(message.get("id"), _INTERNAL_ERROR))
-
-
-class _BatchReply:
-    """Collects the replies of one batch and sends them as one array."""
-
-    def __init__(self, writer: LineWriter, expected: int) -> None:
-        self._writer = writer
-        self._expected = expected
-        self._parts: list[bytes] = []
-
-    async def add(self, message: dict[str, Any]) -> None:
-        self._parts.append(_encode_reply(message)[:-1])
-        if len(self._parts) == self._expected:
-            await self._writer.send(b"[" + b",".join(self._parts) + b"]\n")
-
-
 class Dispatcher:
     """Reads, routes and answers JSON-RPC messages; sends calls and notifications.
 
-    Handlers receive raw ``params`` (dict, list or None). A request handler's
-    return value is the result; raising :class:`RpcError` answers with that
-    error; any other exception is logged with its traceback and answered with
-    a generic internal error.
+    Handlers receive raw ``params`` (dict, list or None). Request handlers are
+    async (:attr:`request_handlers`, run concurrently by workers) or synchronous
+    (:attr:`sync_request_handlers`, run inline by the reader: quick, never
+    blocking). A request handler's return value is the result; raising
+    :class:`RpcError` answers with that error; any other exception is logged
+    with its traceback and answered with a generic internal error.
     """
 
     def __init__(
@@ -105,6 +95,7 @@ class Dispatcher:
         close_grace: float = 0.5,
     ) -> None:
         self.request_handlers: dict[str, RequestHandler] = {}
+        self.sync_request_handlers: dict[str, SyncRequestHandler] = {}
         self.notification_handlers: dict[str, NotificationHandler] = {}
         self.request_guard: RequestGuard | None = None
         self._reader = reader
@@ -200,27 +191,52 @@ class Dispatcher:
             self.request_close()
 
     async def _read_loop(self) -> None:
+        # Every line of one read is handled before the next read; the replies of inline
+        # handlers are gathered and leave together in one write.
+        replies: list[bytes] = []
+        sync_handlers = self.sync_request_handlers
         try:
-            async for line in self._reader:
-                if line is OVERSIZED:
-                    error = {"code": ErrorCode.MESSAGE_TOO_LARGE, "message": "line too long"}
-                    await self._send_reply(wire.error_response(None, error))
-                    continue
-                parsed = wire.parse_line(line)
-                if isinstance(parsed, list):
-                    await self._dispatch_batch(parsed)
-                else:
-                    await self._dispatch(parsed, self._send_reply)
+            while lines := await self._reader.receive_lines():
+                for line in lines:
+                    if line is OVERSIZED:
+                        replies.append(wire.encode(wire.error_response(None, _TOO_LARGE)))
+                        continue
+                    parsed = wire.parse_line(line)
+                    if isinstance(parsed, wire.Request):
+                        handler = sync_handlers.get(parsed.method)
+                        if handler is not None:
+                            refusal = self._refusal(parsed)
+                            reply = (
+                                run_sync_handler(handler, parsed)
+                                if refusal is None
+                                else wire.error_response(parsed.id, refusal)
+                            )
+                            replies.append(encode_reply(reply))
+                            continue
+                    if replies:
+                        # Dispatching below may wait (every worker busy): do not hold these.
+                        await self._flush(replies)
+                    if isinstance(parsed, list):
+                        await self._dispatch_batch(parsed)
+                    else:
+                        await self._dispatch(parsed, self._send_reply)
+                if replies:
+                    await self._flush(replies)
         except ConnectionClosedError:
             _log.debug("output closed while reading")
         self.request_close()
+
+    async def _flush(self, replies: list[bytes]) -> None:
+        data = b"".join(replies) if len(replies) > 1 else replies[0]
+        replies.clear()
+        await self._writer.send_now(data)
 
     async def _dispatch_batch(self, batch: wire.Batch) -> None:
         expected = sum(
             isinstance(m, wire.Request) or (isinstance(m, wire.InvalidMessage) and m.reply)
             for m in batch
         )
-        reply = _BatchReply(self._writer, expected)
+        reply = BatchReply(self._writer, expected)
         for message in batch:
             await self._dispatch(message, reply.add)
 
@@ -246,6 +262,10 @@ class Dispatcher:
         if refusal is not None:
             await reply(wire.error_response(request.id, refusal))
             return
+        sync_handler = self.sync_request_handlers.get(request.method)
+        if sync_handler is not None:  # within a batch
+            await reply(run_sync_handler(sync_handler, request))
+            return
         scope = anyio.CancelScope()
         self._running[request.id] = scope
         try:
@@ -262,7 +282,10 @@ class Dispatcher:
                 self.request_guard(request.method)
             except RpcError as exc:
                 return exc.to_error_object()
-        if request.method not in self.request_handlers:
+        if (
+            request.method not in self.request_handlers
+            and request.method not in self.sync_request_handlers
+        ):
             return {"code": ErrorCode.METHOD_NOT_FOUND, "message": "method not found"}
         if request.id in self._running:
             return {"code": ErrorCode.INVALID_REQUEST, "message": "duplicate request id"}
@@ -287,10 +310,10 @@ class Dispatcher:
                 return wire.error_response(request.id, exc.to_error_object())
             except Exception:  # noqa: BLE001 - a handler bug must answer, not kill the server
                 _log.exception("request handler failed", method=request.method, id=request.id)
-                return wire.error_response(request.id, _INTERNAL_ERROR)
+                return wire.error_response(request.id, INTERNAL_ERROR)
             return wire.result_response(request.id, result)
         # Only reached when this request's own scope was cancelled ($/cancelRequest, close).
-        return wire.error_response(request.id, _CANCELLED)
+        return wire.error_response(request.id, CANCELLED_ERROR)
 
     def _cancel_incoming(self, params: wire.Params) -> None:
         target = params.get("id") if isinstance(params, dict) else None
@@ -320,7 +343,7 @@ class Dispatcher:
                 _log.exception("notification handler failed", method=notification.method)
 
     async def _send_reply(self, message: dict[str, Any]) -> None:
-        line = _encode_reply(message)
+        line = encode_reply(message)
         if len(self._running) <= 1:
             # Nothing else in flight to coalesce with: write now, sparing a task switch.
             await self._writer.send_now(line)

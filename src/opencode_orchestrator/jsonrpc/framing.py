@@ -67,6 +67,24 @@ class LineReader:
                 self._feed(chunk)
         return self._ready.popleft()
 
+    async def receive_lines(self) -> deque[ReadItem]:
+        """Every line complete so far (at least one), waiting for a read if none is; empty at end.
+
+        Handing over a whole read at once lets the caller answer all of it before
+        the next read, and write the answers together.
+        """
+        while not self._ready:
+            if self._eof:
+                return self._ready
+            try:
+                chunk = await self._stream.receive(_CHUNK)
+            except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+                self._finish()
+            else:
+                self._feed(chunk)
+        lines, self._ready = self._ready, deque()
+        return lines
+
     async def aclose(self) -> None:
         """Close the underlying stream."""
         await self._stream.aclose()
