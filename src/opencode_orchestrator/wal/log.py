@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,7 +131,13 @@ class WriteAheadLog:
         lock = await anyio.to_thread.run_sync(DirectoryLock.acquire, directory)
         try:
             recovery, writer = await anyio.to_thread.run_sync(
-                recover_directory, directory, registry, segment_max_bytes
+                functools.partial(
+                    recover_directory,
+                    directory,
+                    registry,
+                    segment_max_bytes,
+                    synchronous_writes=durability is Durability.ALWAYS,
+                )
             )
         except BaseException:
             lock.release()

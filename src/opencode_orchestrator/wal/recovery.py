@@ -49,7 +49,11 @@ class Recovery:
 
 
 def recover_directory(
-    directory: Path, registry: RecordRegistry, segment_max_bytes: int
+    directory: Path,
+    registry: RecordRegistry,
+    segment_max_bytes: int,
+    *,
+    synchronous_writes: bool = False,
 ) -> tuple[Recovery, SegmentWriter]:
     """Bring ``directory`` to a consistent state and open its writer.
 
@@ -86,7 +90,13 @@ def recover_directory(
     if last is not None and last.last_seq is None:
         last_next = last.first_seq
     reuse = last.path if last is not None and last_next == scan.next_seq else None
-    writer = SegmentWriter.open(directory, scan.next_seq, reuse, segment_max_bytes)
+    writer = SegmentWriter.open(
+        directory,
+        scan.next_seq,
+        reuse,
+        segment_max_bytes,
+        synchronous_writes=synchronous_writes,
+    )
     recovery = Recovery(
         snapshot_state=scan.snapshot.state if scan.snapshot is not None else None,
         snapshot_seq=scan.snapshot_seq,

@@ -1,5 +1,12 @@
 """The append side of segments: batched writes, fdatasync, rotation.
 
+Under the ``always`` policy segments are opened with ``O_DSYNC``: each
+``write`` returns only once its data is on disk, exactly as ``write`` followed
+by ``fdatasync`` would, but in one system call. That matters for group commit
+in Python: between a separate ``write`` and ``fdatasync`` the flusher thread
+must take the GIL back, which it cannot while the event loop is busy encoding
+the next batch, so the sync would never overlap the loop's work.
+
 One :class:`SegmentWriter` owns the file descriptor of the newest segment. Its
 methods block and are called from worker threads: the group-commit flusher and,
 under the ``interval`` policy, the background syncer. A lock serialises them so
@@ -22,8 +29,18 @@ __all__ = ["SegmentWriter"]
 class SegmentWriter:
     """Appends byte batches to the newest segment and rotates past ``max_bytes``."""
 
-    def __init__(self, directory: Path, path: Path, fd: int, size: int, max_bytes: int) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        path: Path,
+        fd: int,
+        size: int,
+        max_bytes: int,
+        *,
+        synchronous_writes: bool = False,
+    ) -> None:
         self.directory = directory
+        self.synchronous_writes = synchronous_writes
         self.path = path
         self.size = size
         self.max_bytes = max_bytes
@@ -35,15 +52,26 @@ class SegmentWriter:
 
     @classmethod
     def open(
-        cls, directory: Path, next_seq: int, last: Path | None, max_bytes: int
+        cls,
+        directory: Path,
+        next_seq: int,
+        last: Path | None,
+        max_bytes: int,
+        *,
+        synchronous_writes: bool = False,
     ) -> SegmentWriter:
-        """Append to ``last`` (a segment ending just before ``next_seq``) or start a new one."""
+        """Append to ``last`` (a segment ending just before ``next_seq``) or start a new one.
+
+        With ``synchronous_writes`` the segment is opened ``O_DSYNC``, so a
+        ``write_batch(sync=True)`` is durable when its write returns.
+        """
         if last is None:
-            path, fd = _create_segment(directory, next_seq)
-            return cls(directory, path, fd, 0, max_bytes)
-        fd = os.open(last, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+            path, fd = _create_segment(directory, next_seq, synchronous_writes)
+            return cls(directory, path, fd, 0, max_bytes, synchronous_writes=synchronous_writes)
+        fd = os.open(last, _flags(synchronous_writes))
         os.fchmod(fd, FILE_MODE)
-        return cls(directory, last, fd, os.fstat(fd).st_size, max_bytes)
+        size = os.fstat(fd).st_size
+        return cls(directory, last, fd, size, max_bytes, synchronous_writes=synchronous_writes)
 
     def write_batch(self, payload: bytes, *, sync: bool, next_seq: int) -> None:
         """Write ``payload`` (whole lines); fdatasync when ``sync``; maybe rotate.
@@ -56,8 +84,9 @@ class SegmentWriter:
             write_all(fd, payload)
             self.size += len(payload)
             if sync:
-                os.fdatasync(fd)
-                self.fsyncs += 1
+                if not self.synchronous_writes:
+                    os.fdatasync(fd)
+                self.fsyncs += 1  # a durable point either way
                 self._dirty = False
             elif not self._dirty:
                 self._dirty = True
@@ -95,7 +124,7 @@ class SegmentWriter:
             self._dirty = False
         self._fd = None
         os.close(fd)
-        self.path, self._fd = _create_segment(self.directory, next_seq)
+        self.path, self._fd = _create_segment(self.directory, next_seq, self.synchronous_writes)
         self.size = 0
 
     def _require_fd(self) -> int:
@@ -104,9 +133,14 @@ class SegmentWriter:
         return self._fd
 
 
-def _create_segment(directory: Path, first_seq: int) -> tuple[Path, int]:
+def _flags(synchronous_writes: bool) -> int:
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
+    return flags | os.O_DSYNC if synchronous_writes else flags
+
+
+def _create_segment(directory: Path, first_seq: int, synchronous_writes: bool) -> tuple[Path, int]:
     path = segment_path(directory, first_seq)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    fd = os.open(path, _flags(synchronous_writes) | os.O_CREAT | os.O_EXCL, FILE_MODE)
     os.fchmod(fd, FILE_MODE)
     fsync_dir(directory)
     return path, fd
