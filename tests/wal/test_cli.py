@@ -73,7 +73,7 @@ def test_verify_corrupt_log_exits_1_saying_where(
     out = capsys.readouterr().out
     assert "NOT sound" in out
     assert f"{segment}: byte {len(lines[0])}" in out
-    assert "wal repair" in out
+    assert f"opencode-orchestrator wal repair {tmp_path}" in out
 
 
 def test_verify_reports_torn_tail_and_future_version(

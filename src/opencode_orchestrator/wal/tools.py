@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opencode_orchestrator.wal.errors import WalError, WalUnknownRecordTypeError, WalVersionError
+from opencode_orchestrator.wal.errors import (
+    WalError,
+    WalUnknownRecordTypeError,
+    WalVersionError,
+    repair_hint,
+)
 from opencode_orchestrator.wal.lock import DirectoryLock
 from opencode_orchestrator.wal.paths import broken_path_for, fsync_dir, list_temporaries
 from opencode_orchestrator.wal.record import Record
@@ -140,7 +145,7 @@ def verify_log(path: Path, registry: RecordRegistry | None = None) -> VerifyRepo
         kind = (
             "torn tail (opening the log cuts it automatically)"
             if damage.at_tail
-            else "corruption (run `opencode-orchestrator wal repair` to salvage the prefix)"
+            else f"corruption (run `{repair_hint(directory)}` to salvage the prefix)"
         )
         problems.append(f"{damage.path}: byte {damage.offset}: {damage.reason}: {kind}")
     return VerifyReport(directory, ok=not problems, problems=problems, last_seq=scan.next_seq - 1)
