@@ -101,6 +101,25 @@ def _is_id(value: object) -> bool:
 
 
 def _classify(obj: object) -> Incoming:
+    # Fast path for the common case, a well-formed call; anything unusual takes the
+    # general path below, which decides exactly as it would without this shortcut.
+    if type(obj) is dict:
+        method = obj.get("method")
+        params = obj.get("params")
+        if (
+            type(method) is str
+            and (params is None or type(params) is dict or type(params) is list)
+            and obj.get("jsonrpc") == JSONRPC_VERSION
+        ):
+            if "id" not in obj:
+                return Notification(method, params)
+            request_id = obj["id"]
+            if type(request_id) is int or type(request_id) is str:
+                return Request(request_id, method, params)
+    return _classify_slowly(obj)
+
+
+def _classify_slowly(obj: object) -> Incoming:
     if not isinstance(obj, dict):
         return InvalidMessage(None, ErrorCode.INVALID_REQUEST, "a message must be a JSON object")
     raw_id = obj.get("id")
