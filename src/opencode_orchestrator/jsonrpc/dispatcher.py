@@ -20,7 +20,7 @@ from typing import Any, Final, TypeAlias
 
 import anyio
 from anyio.abc import TaskStatus
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectSendStream
 
 from opencode_orchestrator.jsonrpc import messages as wire
 from opencode_orchestrator.jsonrpc.errors import (
@@ -30,6 +30,7 @@ from opencode_orchestrator.jsonrpc.errors import (
     RpcError,
 )
 from opencode_orchestrator.jsonrpc.framing import OVERSIZED, LineReader, LineWriter
+from opencode_orchestrator.jsonrpc.notifications import NotificationHandler, run_notifications
 from opencode_orchestrator.jsonrpc.outgoing import CANCEL_METHOD, OutgoingCalls
 from opencode_orchestrator.jsonrpc.replies import (
     CANCELLED_ERROR,
@@ -55,7 +56,6 @@ __all__ = [
 _TOO_LARGE: Final = {"code": ErrorCode.MESSAGE_TOO_LARGE, "message": "line too long"}
 
 RequestHandler: TypeAlias = Callable[[wire.Params], Awaitable[Any]]
-NotificationHandler: TypeAlias = Callable[[wire.Params], Awaitable[None]]
 RequestGuard: TypeAlias = Callable[[str], None]
 _Reply: TypeAlias = Callable[[dict[str, Any]], Awaitable[None]]
 _Job: TypeAlias = tuple[wire.Request, anyio.CancelScope, _Reply]
@@ -149,7 +149,11 @@ class Dispatcher:
                     for _ in range(self._workers.size):
                         work.start_soon(self._workers.run_worker, self._handle_request)
                     work.start_soon(
-                        self._in_scope, notification_scope, self._notification_loop, notifications
+                        self._in_scope,
+                        notification_scope,
+                        run_notifications,
+                        self.notification_handlers,
+                        notifications,
                     )
                     task_status.started()
                     await self._close_requested.wait()
@@ -320,27 +324,6 @@ class Dispatcher:
         scope = self._running.get(target) if isinstance(target, int | str) else None
         if scope is not None:
             scope.cancel()
-
-    async def _notification_loop(
-        self, notifications: MemoryObjectReceiveStream[wire.Notification]
-    ) -> None:
-        async for notification in notifications:
-            handler = self.notification_handlers.get(notification.method)
-            if handler is None:
-                if not notification.method.startswith("$/"):
-                    _log.info("ignored unknown notification", method=notification.method)
-                continue
-            try:
-                await handler(notification.params)
-            except RpcError as exc:  # e.g. invalid params: expected, no traceback needed
-                _log.warning(
-                    "notification refused",
-                    method=notification.method,
-                    code=exc.code,
-                    reason=exc.message,
-                )
-            except Exception:  # noqa: BLE001 - there is no one to answer; keep serving
-                _log.exception("notification handler failed", method=notification.method)
 
     async def _send_reply(self, message: dict[str, Any]) -> None:
         line = encode_reply(message)
