@@ -1,10 +1,31 @@
-"""Shared fixtures: anyio on asyncio, the backend the core runs on."""
+"""Shared fixtures: anyio on asyncio (the core's backend), and no logging leaks."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+
 import pytest
+import structlog
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    # The CLI and the logging tests configure the root logger and structlog;
+    # put both back so no test sees another's handlers (or a closed stream).
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        if handler not in handlers:
+            handler.close()
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+    structlog.reset_defaults()

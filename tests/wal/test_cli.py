@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
-import structlog
 
 from opencode_orchestrator.cli.main import main
 from opencode_orchestrator.wal.paths import list_segments
 from opencode_orchestrator.wal.tools import repair_log
 from tests.wal.helpers import future_line, open_wal, replay, v2_lines, write_segment
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-        if handler not in handlers:
-            handler.close()
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
-    structlog.reset_defaults()
 
 
 def _sound_log(directory: Path) -> Path:

@@ -15,7 +15,6 @@ from typing import Any
 
 import orjson
 
-from opencode_orchestrator.log import configure_logging
 from opencode_orchestrator.wal.errors import WalError
 from opencode_orchestrator.wal.tools import (
     LogInspection,
@@ -67,9 +66,8 @@ def _add_path(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", metavar="PATH", type=Path, help="log directory or segment file")
 
 
-def _quiet_logging() -> None:
-    # Library warnings (e.g. a skipped snapshot) belong on stderr; stdout is the result.
-    configure_logging("warning")
+def _print_json(document: dict[str, Any]) -> None:
+    sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
 def _fail(exc: WalError) -> int:
@@ -78,14 +76,13 @@ def _fail(exc: WalError) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    _quiet_logging()
     try:
         inspection = inspect_log(args.path)
     except WalError as exc:
         return _fail(exc)
     if args.json:
         document = inspection.to_json(with_records=args.records)
-        sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+        _print_json(document)
     else:
         _print_inspection(inspection, with_records=args.records)
     return 0
@@ -117,7 +114,6 @@ def _print_inspection(inspection: LogInspection, *, with_records: bool) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    _quiet_logging()
     try:
         report = verify_log(args.path)
     except WalError as exc:
@@ -129,7 +125,7 @@ def _verify(args: argparse.Namespace) -> int:
             "last_seq": report.last_seq,
             "problems": report.problems,
         }
-        sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+        _print_json(document)
     elif report.ok:
         print(f"{report.directory}: sound, last seq {report.last_seq}")
     else:
@@ -140,7 +136,6 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _repair(args: argparse.Namespace) -> int:
-    _quiet_logging()
     try:
         report = repair_log(args.path)
     except WalError as exc:
@@ -152,7 +147,7 @@ def _repair(args: argparse.Namespace) -> int:
             "changed": report.changed,
             "cut": report.cut,
         }
-        sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+        _print_json(document)
     elif report.changed:
         print(f"{report.directory}: repaired, kept records up to seq {report.last_seq}")
         for line in report.cut:
