@@ -21,6 +21,8 @@ def test_demo_runs_offline_and_proves_recovery(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
+    assert "sent a malformed line -> error -32700: parse error" in out
+    assert "and the stream stays in sync" in out
     assert "process exited with code 0" in out
     assert "0 missing, 0 duplicated" in out
     assert "every acknowledged record survived, exactly once, in order" in out

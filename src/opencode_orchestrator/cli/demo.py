@@ -101,6 +101,7 @@ async def _rpc_step() -> None:
     async with await anyio.open_process(command, stderr=None) as process:
         assert process.stdin is not None
         assert process.stdout is not None
+        await _malformed_line(process)
         endpoint = Endpoint(process.stdout, process.stdin)
         async with endpoint:
             init = await endpoint.call("initialize", {"clientInfo": {"name": "demo"}}, timeout=10)
@@ -108,7 +109,6 @@ async def _rpc_step() -> None:
             server = init["serverInfo"]
             _say(f"      serve pid {process.pid}: {server['name']} {server['version']} initialized")
             await _echo_round_trips(endpoint)
-            await _malformed_line(process)
             echoed = await endpoint.call("echo", {"still": "serving"}, timeout=10)
             _say(f"      and the stream stays in sync: echo -> {orjson.dumps(echoed).decode()}")
             await endpoint.call("shutdown", None, timeout=10)
@@ -130,10 +130,17 @@ async def _echo_round_trips(endpoint: Endpoint, count: int = 2000) -> None:
 
 
 async def _malformed_line(process: Process) -> None:
-    # Bypass the endpoint on purpose: a real peer can send anything.
+    # On the raw pipe, before the endpoint owns it: a real peer can send anything,
+    # and the reply shown is the one the core really sent.
     assert process.stdin is not None
+    assert process.stdout is not None
     await process.stdin.send(b'{"jsonrpc": "2.0", "method": oops\n')
-    _say("      sent a malformed line: the core answers -32700 (parse error) and keeps serving")
+    reply = b""
+    with anyio.fail_after(10):
+        while not reply.endswith(b"\n"):
+            reply += await process.stdout.receive()
+    error = orjson.loads(reply)["error"]
+    _say(f"      sent a malformed line -> error {error['code']}: {error['message']}")
 
 
 async def _wait(process: Process) -> int | None:
