@@ -27,17 +27,17 @@ from opencode_orchestrator.jsonrpc.errors import (
     ConnectionClosedError,
     EndpointStateError,
     ErrorCode,
-    RpcError,
 )
+from opencode_orchestrator.jsonrpc.fastpath import FastPath, RequestGuard
 from opencode_orchestrator.jsonrpc.framing import OVERSIZED, LineReader, LineWriter
 from opencode_orchestrator.jsonrpc.notifications import NotificationHandler, run_notifications
 from opencode_orchestrator.jsonrpc.outgoing import CANCEL_METHOD, OutgoingCalls
 from opencode_orchestrator.jsonrpc.replies import (
     CANCELLED_ERROR,
-    INTERNAL_ERROR,
     BatchReply,
     SyncRequestHandler,
     encode_reply,
+    failure_response,
     run_sync_handler,
 )
 from opencode_orchestrator.jsonrpc.workers import WorkerPool
@@ -56,7 +56,6 @@ __all__ = [
 _TOO_LARGE: Final = {"code": ErrorCode.MESSAGE_TOO_LARGE, "message": "line too long"}
 
 RequestHandler: TypeAlias = Callable[[wire.Params], Awaitable[Any]]
-RequestGuard: TypeAlias = Callable[[str], None]
 _Reply: TypeAlias = Callable[[dict[str, Any]], Awaitable[None]]
 _Job: TypeAlias = tuple[wire.Request, anyio.CancelScope, _Reply]
 
@@ -97,13 +96,13 @@ class Dispatcher:
         self.request_handlers: dict[str, RequestHandler] = {}
         self.sync_request_handlers: dict[str, SyncRequestHandler] = {}
         self.notification_handlers: dict[str, NotificationHandler] = {}
-        self.request_guard: RequestGuard | None = None
         self._reader = reader
         self._writer = writer
         self._close_grace = close_grace
         self._state = DispatcherState.NEW
         self._calls = OutgoingCalls(writer, request_timeout)
         self._running: dict[wire.RequestId, anyio.CancelScope] = {}
+        self._fast = FastPath(self.request_handlers, self.sync_request_handlers, self._running)
         self._workers: WorkerPool[_Job] = WorkerPool(max_concurrent_requests)
         self._max_queued_notifications = max_queued_notifications
         # Created by run(), so that a dispatcher that never runs holds nothing to close.
@@ -115,6 +114,15 @@ class Dispatcher:
     def state(self) -> DispatcherState:
         """Where the dispatcher is in its lifecycle."""
         return self._state
+
+    @property
+    def request_guard(self) -> RequestGuard | None:
+        """A check run before every incoming request; it refuses by raising RpcError."""
+        return self._fast.guard
+
+    @request_guard.setter
+    def request_guard(self, guard: RequestGuard | None) -> None:
+        self._fast.guard = guard
 
     def request_close(self) -> None:
         """Ask :meth:`run` to stop: in-flight requests are cancelled, queued output flushed."""
@@ -136,6 +144,7 @@ class Dispatcher:
         if self._state is not DispatcherState.NEW:
             raise EndpointStateError(f"cannot start a dispatcher that is {self._state.value}")
         self._state = DispatcherState.RUNNING
+        self._fast.accepting = True
         self._writer.open()
         self._notifications, notifications = anyio.create_memory_object_stream[wire.Notification](
             self._max_queued_notifications
@@ -158,6 +167,7 @@ class Dispatcher:
                     task_status.started()
                     await self._close_requested.wait()
                     self._state = DispatcherState.CLOSING
+                    self._fast.accepting = False
                     read_scope.cancel()
                     notification_scope.cancel()
                     self._workers.close()
@@ -170,6 +180,7 @@ class Dispatcher:
                 output.cancel_scope.deadline = anyio.current_time() + self._close_grace
         finally:
             self._state = DispatcherState.CLOSED
+            self._fast.accepting = False
             self._calls.fail_all()
             self._notifications.close()
             notifications.close()
@@ -198,18 +209,21 @@ class Dispatcher:
         # Every line of one read is handled before the next read; the replies of inline
         # handlers are gathered and leave together in one write.
         replies: list[bytes] = []
-        sync_handlers = self.sync_request_handlers
+        sync_handlers, answer = self.sync_request_handlers, self._fast.answer
         try:
             while lines := await self._reader.receive_lines():
                 for line in lines:
                     if line is OVERSIZED:
                         replies.append(wire.encode(wire.error_response(None, _TOO_LARGE)))
                         continue
-                    parsed = wire.parse_line(line)
+                    parsed = answer(line)
+                    if isinstance(parsed, bytes):  # answered by the fast path
+                        replies.append(parsed)
+                        continue
                     if isinstance(parsed, wire.Request):
                         handler = sync_handlers.get(parsed.method)
                         if handler is not None:
-                            refusal = self._refusal(parsed)
+                            refusal = self._fast.refusal(parsed.id, parsed.method)
                             reply = (
                                 run_sync_handler(handler, parsed)
                                 if refusal is None
@@ -262,7 +276,7 @@ class Dispatcher:
             _log.warning("dropped a malformed response", id=message.id, reason=message.message)
 
     async def _start_request(self, request: wire.Request, reply: _Reply) -> None:
-        refusal = self._refusal(request)
+        refusal = self._fast.refusal(request.id, request.method)
         if refusal is not None:
             await reply(wire.error_response(request.id, refusal))
             return
@@ -277,23 +291,6 @@ class Dispatcher:
         except BaseException:  # cancelled while every worker was busy: closing
             self._running.pop(request.id, None)
             raise
-
-    def _refusal(self, request: wire.Request) -> dict[str, Any] | None:
-        if self._state is not DispatcherState.RUNNING:
-            return {"code": ErrorCode.SHUTTING_DOWN, "message": "shutting down"}
-        if self.request_guard is not None:
-            try:
-                self.request_guard(request.method)
-            except RpcError as exc:
-                return exc.to_error_object()
-        if (
-            request.method not in self.request_handlers
-            and request.method not in self.sync_request_handlers
-        ):
-            return {"code": ErrorCode.METHOD_NOT_FOUND, "message": "method not found"}
-        if request.id in self._running:
-            return {"code": ErrorCode.INVALID_REQUEST, "message": "duplicate request id"}
-        return None
 
     async def _handle_request(self, job: _Job) -> None:
         request, scope, reply = job
@@ -310,11 +307,8 @@ class Dispatcher:
         with scope:
             try:
                 result = await handler(request.params)
-            except RpcError as exc:
-                return wire.error_response(request.id, exc.to_error_object())
             except Exception:  # noqa: BLE001 - a handler bug must answer, not kill the server
-                _log.exception("request handler failed", method=request.method, id=request.id)
-                return wire.error_response(request.id, INTERNAL_ERROR)
+                return failure_response(request.id, request.method)
             return wire.result_response(request.id, result)
         # Only reached when this request's own scope was cancelled ($/cancelRequest, close).
         return wire.error_response(request.id, CANCELLED_ERROR)

@@ -186,7 +186,11 @@ class Endpoint:
         if params_type is None:
 
             def raw(params: wire.Params) -> Any:
-                return _to_wire(handler(params))
+                # _to_wire inlined: this runs for every message of the fast path.
+                result = handler(params)
+                if isinstance(result, BaseModel):
+                    return result.model_dump(mode="json", by_alias=True)
+                return result
 
             self._dispatcher.sync_request_handlers[name] = raw
         else:

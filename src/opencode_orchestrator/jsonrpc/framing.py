@@ -104,8 +104,13 @@ class LineReader:
         self._partial.clear()
         # Only the new chunk is scanned, so a long line arriving in many chunks costs O(n).
         *complete, rest = chunk[newline + 1 :].split(b"\n")
+        # _emit inlined: a read holds hundreds of lines, and a call per line shows.
+        ready, limit = self._ready, self._max
         for line in complete:
-            self._emit(line)
+            if len(line) > limit:
+                ready.append(OVERSIZED)
+            elif line and not line.isspace():
+                ready.append(line)
         self._partial += rest
         self._check_partial()
 

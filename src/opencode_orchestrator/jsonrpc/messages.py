@@ -27,6 +27,7 @@ __all__ = [
     "Request",
     "RequestId",
     "Response",
+    "classify",
     "encode",
     "error_response",
     "notification",
@@ -180,6 +181,11 @@ def parse_line(line: bytes) -> Incoming | Batch:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
         return InvalidMessage(None, ErrorCode.PARSE_ERROR, f"parse error: {exc.msg}")
+    return classify(obj)
+
+
+def classify(obj: object) -> Incoming | Batch:
+    """Classify an already-parsed JSON value as :func:`parse_line` does after parsing."""
     if isinstance(obj, list):
         if not obj:
             return InvalidMessage(None, ErrorCode.INVALID_REQUEST, "empty batch")

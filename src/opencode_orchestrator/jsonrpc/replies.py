@@ -15,6 +15,7 @@ is logged with its traceback and answered with a generic ``-32603``.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any, Final, TypeAlias
 
@@ -29,6 +30,7 @@ __all__ = [
     "BatchReply",
     "SyncRequestHandler",
     "encode_reply",
+    "failure_response",
     "run_sync_handler",
 ]
 
@@ -49,15 +51,25 @@ def encode_reply(message: dict[str, Any]) -> bytes:
         return wire.encode(wire.error_response(message.get("id"), INTERNAL_ERROR))
 
 
+def failure_response(request_id: wire.RequestId, method: str) -> dict[str, Any]:
+    """The response to a handler that raised; call it from the ``except`` block.
+
+    :class:`RpcError` answers with its error object; anything else is logged with
+    its traceback (hence the ``except`` block) and answered with ``-32603``.
+    """
+    exc = sys.exc_info()[1]
+    if isinstance(exc, RpcError):
+        return wire.error_response(request_id, exc.to_error_object())
+    _log.exception("request handler failed", method=method, id=request_id)
+    return wire.error_response(request_id, INTERNAL_ERROR)
+
+
 def run_sync_handler(handler: SyncRequestHandler, request: wire.Request) -> dict[str, Any]:
     """Call a synchronous handler and return its response (never raises an Exception)."""
     try:
         result = handler(request.params)
-    except RpcError as exc:
-        return wire.error_response(request.id, exc.to_error_object())
     except Exception:  # noqa: BLE001 - a handler bug must answer, not kill the server
-        _log.exception("request handler failed", method=request.method, id=request.id)
-        return wire.error_response(request.id, INTERNAL_ERROR)
+        return failure_response(request.id, request.method)
     return wire.result_response(request.id, result)
 
 
