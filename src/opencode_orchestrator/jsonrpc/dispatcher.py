@@ -153,8 +153,11 @@ class Dispatcher:
             async with anyio.create_task_group() as output:
                 output.start_soon(self._write_loop)
                 async with anyio.create_task_group() as work:
-                    read_scope, notification_scope = anyio.CancelScope(), anyio.CancelScope()
+                    read_scope, notification_scope, timer_scope = (
+                        anyio.CancelScope() for _ in range(3)
+                    )
                     work.start_soon(self._in_scope, read_scope, self._read_loop)
+                    work.start_soon(self._in_scope, timer_scope, self._calls.watch_deadlines)
                     for _ in range(self._workers.size):
                         work.start_soon(self._workers.run_worker, self._handle_request)
                     work.start_soon(
@@ -168,8 +171,8 @@ class Dispatcher:
                     await self._close_requested.wait()
                     self._state = DispatcherState.CLOSING
                     self._fast.accepting = False
-                    read_scope.cancel()
-                    notification_scope.cancel()
+                    for scope in (read_scope, notification_scope, timer_scope):
+                        scope.cancel()
                     self._workers.close()
                     for scope in self._running.values():
                         scope.cancel()

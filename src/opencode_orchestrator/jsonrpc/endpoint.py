@@ -77,8 +77,9 @@ def _to_wire(value: Any) -> Any:
 
 
 def _params_to_wire(params: ParamsLike) -> wire.Params:
-    if params is None:
-        return None
+    if params is None or type(params) is dict:
+        # Not copied: the call encodes it before anything else can run.
+        return params
     if isinstance(params, BaseModel):
         return params.model_dump(mode="json", by_alias=True, exclude_none=True)
     if isinstance(params, Mapping):

@@ -117,6 +117,15 @@ def _classify(obj: object) -> Incoming:
             request_id = obj["id"]
             if type(request_id) is int or type(request_id) is str:
                 return Request(request_id, method, params)
+        elif (
+            # The other common case, a success response to one of our calls.
+            "result" in obj
+            and "method" not in obj
+            and "error" not in obj
+            and (type(obj.get("id")) is int or type(obj.get("id")) is str)
+            and obj.get("jsonrpc") == JSONRPC_VERSION
+        ):
+            return Response(obj["id"], obj["result"])
     return _classify_slowly(obj)
 
 

@@ -3,11 +3,17 @@
 Ids are consecutive integers unique to one connection. A response whose id
 matches no pending call (a late answer after a timeout, a confused peer) is
 logged and dropped.
+
+Calls under the default timeout share one watcher task instead of a cancel
+scope (and an event-loop timer) each: they all wait the same time, so the
+order they started in is the order they expire in, and the watcher only ever
+looks at the oldest. A call with its own timeout keeps a scope of its own.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any, Final
 
 import anyio
@@ -29,12 +35,13 @@ _log = get_logger(__name__)
 
 
 class _PendingCall:
-    __slots__ = ("closed", "done", "response")
+    __slots__ = ("closed", "deadline", "done", "response")
 
     def __init__(self) -> None:
         self.done = anyio.Event()
         self.response: wire.Response | None = None
         self.closed = False
+        self.deadline = math.inf
 
 
 class OutgoingCalls:
@@ -45,6 +52,9 @@ class OutgoingCalls:
         self._default_timeout = default_timeout
         self._ids = itertools.count(1)
         self._pending: dict[wire.RequestId, _PendingCall] = {}
+        # Calls under the default timeout, oldest first: also soonest to expire first.
+        self._by_deadline: dict[wire.RequestId, _PendingCall] = {}
+        self._watcher_idle: anyio.Event | None = None
 
     async def call(
         self,
@@ -71,13 +81,22 @@ class OutgoingCalls:
                 await self._writer.send_now(line)
             else:
                 await self._writer.send(line)
-            with anyio.move_on_after(limit):
+            if timeout is None and limit is not None and limit != math.inf:
+                # The watcher times this one out; the clock starts once it is sent, as below.
+                pending.deadline = anyio.current_time() + limit
+                self._by_deadline[request_id] = pending
+                if self._watcher_idle is not None:
+                    self._watcher_idle.set()
                 await pending.done.wait()
+            else:
+                with anyio.move_on_after(limit):
+                    await pending.done.wait()
         except anyio.get_cancelled_exc_class():
             self._send_cancel(request_id)
             raise
         finally:
             self._pending.pop(request_id, None)
+            self._by_deadline.pop(request_id, None)
         response = pending.response
         if response is None:
             if pending.closed:
@@ -111,6 +130,25 @@ class OutgoingCalls:
             return
         pending.response = response
         pending.done.set()
+
+    async def watch_deadlines(self) -> None:
+        """Time out calls under the default timeout (run in a task while connected)."""
+        while True:
+            if not self._by_deadline:
+                self._watcher_idle = anyio.Event()
+                await self._watcher_idle.wait()
+                self._watcher_idle = None
+                continue
+            request_id, pending = next(iter(self._by_deadline.items()))
+            delay = pending.deadline - anyio.current_time()
+            if delay > 0:
+                # Woken early is harmless: the oldest call is looked at again.
+                await anyio.sleep(delay)
+                continue
+            # Left without a response: the waiting call sees that and raises the timeout.
+            del self._by_deadline[request_id]
+            self._pending.pop(request_id, None)
+            pending.done.set()
 
     def fail_all(self) -> None:
         """The connection is closing: every waiting call raises ConnectionClosedError."""
