@@ -9,10 +9,13 @@ the repository's file system), and are removed afterwards.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
+import queue
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -55,6 +58,42 @@ def raw_sync(directory: Path, per_sync: int, seconds: float) -> tuple[float, flo
         statistics.median(latencies),
         _percentile(latencies, 0.99),
     )
+
+
+async def bare_hop(directory: Path, seconds: float) -> float:
+    """p50 (s) of loop -> thread -> O_DSYNC write -> loop, nothing else (1 appender).
+
+    The floor of any design that keeps writes off the event loop: the WAL's
+    1-appender latency can only approach this, not the raw figure.
+    """
+    line = encode_record(1, time.time(), "bench.record", PAYLOAD)
+    path = directory / "hop.jsonl"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_DSYNC, 0o600)
+    loop = asyncio.get_running_loop()
+    jobs: queue.SimpleQueue[asyncio.Future[None] | None] = queue.SimpleQueue()
+
+    def writer() -> None:
+        while (fut := jobs.get()) is not None:
+            os.write(fd, line)
+            loop.call_soon_threadsafe(fut.set_result, None)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    latencies: list[float] = []
+    try:
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            fut = loop.create_future()
+            jobs.put(fut)
+            await fut
+            latencies.append(time.perf_counter() - t0)
+    finally:
+        jobs.put(None)
+        thread.join()
+        os.close(fd)
+        path.unlink()
+    return statistics.median(latencies)
 
 
 async def wal_appends(
@@ -121,6 +160,8 @@ async def run(base: Path, seconds: float) -> None:
     _row("  latency p50 / p99", f"{raw1_p50 * 1e3:.3f} / {raw1_p99 * 1e3:.3f} ms", "", None)
     _row("raw write+fdatasync, 64 records/sync", f"{raw64_rate:,.0f} rec/s", "(ceiling)", None)
     _row("  latency p50", f"{raw64_p50 * 1e3:.3f} ms", "", None)
+    hop_p50 = await bare_hop(base, seconds)  # anyio.run's default backend: asyncio
+    _row("bare loop->thread->O_DSYNC write->loop p50", f"{hop_p50 * 1e3:.3f} ms", "(floor)", None)
     for appenders in (1, 8, 64):
         directory = base / f"wal-{appenders}"
         rate, p50, p99, detail = await wal_appends(directory, appenders, seconds)

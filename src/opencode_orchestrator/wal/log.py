@@ -95,6 +95,7 @@ class WriteAheadLog:
         self._lock = lock
         self._writer = writer
         self._registry = registry
+        self._unchecked = registry.unchecked
         self._state = WalState.OPEN
         self._fatal: WalFatalError | None = None
         self._next_seq = recovery.last_seq + 1
@@ -199,9 +200,13 @@ class WriteAheadLog:
             WalUnknownRecordTypeError: ``record_type`` is not registered.
             WalInvalidPayloadError: ``data`` is not a JSON object or fails the model.
         """
-        if self._state is not WalState.OPEN or self._flusher.fatal is not None:
+        flusher = self._flusher
+        if self._state is not WalState.OPEN or flusher.fatal is not None:
             self._check_usable()  # raises
-        self._registry.check_append(record_type, data)
+        # The common case (a plain dict under a type without a model) costs one
+        # set lookup; anything else takes the full check, which raises or validates.
+        if type(data) is not dict or record_type not in self._unchecked:
+            self._registry.check_append(record_type, data)
         seq, ts = self._next_seq, time.time()
         try:
             line = encode_record(seq, ts, record_type, data)
@@ -209,7 +214,6 @@ class WriteAheadLog:
             raise WalInvalidPayloadError(f"payload of {record_type!r}: {exc}") from exc
         self._next_seq = end_seq = seq + 1
         self._appends += 1
-        flusher = self._flusher
         batch = flusher.submit(line, end_seq)
         loop = flusher.loop
         if loop is None:

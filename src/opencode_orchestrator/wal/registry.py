@@ -31,6 +31,9 @@ class RecordRegistry:
     def __init__(self, names: Iterable[str] = ()) -> None:
         """Create a registry holding ``names`` (without models)."""
         self._models: dict[str, type[pydantic.BaseModel] | None] = {}
+        self.unchecked: Final[set[str]] = set()
+        """Names registered without a model (live): an append of a plain dict under
+        one of them needs no further check, which the log tests with one ``in``."""
         for name in names:
             self.register(name)
 
@@ -48,6 +51,8 @@ class RecordRegistry:
         if name in self._models and self._models[name] is not model:
             raise WalRegistryError(f"record type {name!r} is already registered")
         self._models[name] = model
+        if model is None:
+            self.unchecked.add(name)
 
     def __contains__(self, name: object) -> bool:
         return name in self._models
