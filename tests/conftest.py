@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
+from opencode_orchestrator.log import shutdown_logging
+
 
 @pytest.fixture
 def anyio_backend() -> str:
@@ -21,6 +23,7 @@ def _restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     yield
+    shutdown_logging()
     for handler in list(root.handlers):
         root.removeHandler(handler)
         if handler not in handlers:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ import anyio
 
 from opencode_orchestrator.core import ServerOptions, serve_stdio
 from opencode_orchestrator.jsonrpc import DEFAULT_MAX_LINE_BYTES
-from opencode_orchestrator.log import configure_logging
+from opencode_orchestrator.log import configure_logging, flush_logging
 
 __all__ = ["add_parser"]
 
@@ -74,5 +73,4 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         return anyio.run(serve_stdio, options)
     finally:
-        for handler in logging.getLogger().handlers:
-            handler.flush()
+        flush_logging()
