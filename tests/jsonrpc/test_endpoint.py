@@ -135,13 +135,21 @@ async def test_caller_cancellation_also_cancels_the_remote_request() -> None:
             finally:
                 cancelled.set()
 
-        async with server, client, anyio.create_task_group() as tg:
-            tg.start_soon(lambda: client.call("hang", timeout=math.inf))
+        @server.method("ping")
+        async def ping(params: object) -> str:
+            return "pong"
+
+        async with server, client:
+            with anyio.CancelScope() as call_scope:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(lambda: client.call("hang", timeout=math.inf))
+                    with anyio.fail_after(5):
+                        await started.wait()
+                    call_scope.cancel()
+            # Both endpoints are still open: only $/cancelRequest can reach the handler.
             with anyio.fail_after(5):
-                await started.wait()
-            tg.cancel_scope.cancel()
-        # Leaving the blocks closed both sides: cancelled either by $/cancelRequest or close.
-        assert cancelled.is_set()
+                await cancelled.wait()
+            assert await client.call("ping", timeout=5) == "pong"
 
 
 async def test_pending_calls_fail_when_the_peer_goes_away() -> None:
