@@ -35,6 +35,7 @@ from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.server.mcpserver import MCPServer
 
+from opencode_orchestrator import runtime
 from opencode_orchestrator.jsonrpc import Endpoint
 
 SERVE = [sys.executable, "-m", "opencode_orchestrator", "serve", "--log-level", "warning"]
@@ -234,8 +235,8 @@ def run_all(quick: bool) -> int:
     steps: list[tuple[str, Callable[[], Result]]] = [
         ("floor", lambda: bench_raw_client("raw floor", RAW_SERVER, False, seq, pipe)),
         ("serve_raw", lambda: bench_raw_client("serve <- raw client", SERVE, True, seq, pipe)),
-        ("serve_ours", lambda: anyio.run(bench_endpoint_client, seq, pipe)),
-        ("mcp", lambda: anyio.run(bench_mcp, mcp_seq)),
+        ("serve_ours", lambda: runtime.run(bench_endpoint_client, seq, pipe)),
+        ("mcp", lambda: runtime.run(bench_mcp, mcp_seq)),
     ]
     # The machine is shared and noisy: keep each configuration's best of a few rounds,
     # interleaved so that a burst of noise does not hit one configuration only.

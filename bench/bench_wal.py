@@ -22,6 +22,7 @@ from pathlib import Path
 import anyio
 import structlog
 
+from opencode_orchestrator import runtime
 from opencode_orchestrator.wal import Durability, RecordRegistry, WriteAheadLog
 from opencode_orchestrator.wal.record import encode_record
 
@@ -160,7 +161,7 @@ async def run(base: Path, seconds: float) -> None:
     _row("  latency p50 / p99", f"{raw1_p50 * 1e3:.3f} / {raw1_p99 * 1e3:.3f} ms", "", None)
     _row("raw write+fdatasync, 64 records/sync", f"{raw64_rate:,.0f} rec/s", "(ceiling)", None)
     _row("  latency p50", f"{raw64_p50 * 1e3:.3f} ms", "", None)
-    hop_p50 = await bare_hop(base, seconds)  # anyio.run's default backend: asyncio
+    hop_p50 = await bare_hop(base, seconds)  # on the loop the product runs on
     _row("bare loop->thread->O_DSYNC write->loop p50", f"{hop_p50 * 1e3:.3f} ms", "(floor)", None)
     for appenders in (1, 8, 64):
         directory = base / f"wal-{appenders}"
@@ -191,7 +192,7 @@ def main() -> None:
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))
     with tempfile.TemporaryDirectory(prefix="wal-bench-", dir=args.dir) as raw:
-        anyio.run(run, Path(raw), args.seconds)
+        runtime.run(run, Path(raw), args.seconds)
 
 
 if __name__ == "__main__":

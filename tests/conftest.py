@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import structlog
 
+from opencode_orchestrator import runtime
 from opencode_orchestrator.log import shutdown_logging
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+def anyio_backend() -> tuple[str, dict[str, Any]]:
+    # The loop the product runs on (uvloop where installed), not the stock one.
+    return runtime.BACKEND, runtime.backend_options()
 
 
 @pytest.fixture(autouse=True)

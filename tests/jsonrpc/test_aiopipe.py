@@ -6,6 +6,7 @@ import asyncio
 import os
 import tempfile
 from collections.abc import Callable
+from typing import Any
 
 import anyio
 import pytest
@@ -16,9 +17,11 @@ from opencode_orchestrator.jsonrpc.aiopipe import READ_SIZE, PipeReader, open_pi
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"  # the reader is asyncio's own
+@pytest.fixture(params=[{}, {"use_uvloop": True}], ids=["asyncio", "uvloop"])
+def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
+    # The reader rides on the asyncio loop's own fd watching: check it on the
+    # stock loop and on uvloop, which the core runs on.
+    return "asyncio", request.param
 
 
 async def _until(condition: Callable[[], bool]) -> None:

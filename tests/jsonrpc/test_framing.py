@@ -8,6 +8,7 @@ from anyio.abc import ByteSendStream
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from opencode_orchestrator import runtime
 from opencode_orchestrator.jsonrpc import ConnectionClosedError, memory_stream_pair
 from opencode_orchestrator.jsonrpc.framing import OVERSIZED, LineReader, LineWriter, ReadItem
 
@@ -124,5 +125,5 @@ def test_any_chunking_yields_exactly_the_lines(lines: list[bytes], cuts: list[in
     stream = b"".join(line + b"\n" for line in lines)
     points = sorted({c % (len(stream) + 1) for c in cuts} | {0, len(stream)})
     chunks = [stream[a:b] for a, b in itertools.pairwise(points) if b > a]
-    items = anyio.run(_read_all, chunks, 1024, backend="asyncio")
+    items = runtime.run(_read_all, chunks, 1024)
     assert items == lines

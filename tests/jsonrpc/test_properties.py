@@ -9,6 +9,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from opencode_orchestrator import runtime
 from opencode_orchestrator.jsonrpc import DispatcherState
 from tests.jsonrpc.conftest import build_server
 
@@ -78,7 +79,7 @@ def test_garbage_interleaved_with_requests_never_desynchronises(garbage: list[by
             {"jsonrpc": "2.0", "id": f"valid-{n}", "method": "echo", "params": [n]}
         )
         stream += b"\n"
-    replies = _flatten(anyio.run(_exchange, bytes(stream), backend="asyncio"))
+    replies = _flatten(runtime.run(_exchange, bytes(stream)))
     assert all(reply["jsonrpc"] == "2.0" for reply in replies)
     answered = [r for r in replies if isinstance(r["id"], str) and r["id"].startswith("valid-")]
     # Every valid request is answered exactly once: with its result, or cancelled by the EOF.
@@ -92,7 +93,7 @@ def test_garbage_interleaved_with_requests_never_desynchronises(garbage: list[by
 @given(noise=st.binary(max_size=4 * MAX_LINE))
 def test_random_bytes_never_crash_and_a_request_after_a_newline_is_answered(noise: bytes) -> None:
     final = b'{"jsonrpc":"2.0","id":"final","method":"echo","params":["ok"]}\n'
-    replies = _flatten(anyio.run(_exchange, noise + b"\n" + final, backend="asyncio"))
+    replies = _flatten(runtime.run(_exchange, noise + b"\n" + final))
     for reply in replies:
         assert set(reply) in ({"jsonrpc", "id", "result"}, {"jsonrpc", "id", "error"})
         if "error" in reply:

@@ -19,8 +19,9 @@ pytestmark = [pytest.mark.anyio, pytest.mark.subprocess]
 SHUTDOWN_BOUND = 2.0
 
 _SERVER_WITH_HOOK = """
-import sys, anyio
+import sys
 from pathlib import Path
+from opencode_orchestrator import runtime
 from opencode_orchestrator.core import serve_stdio
 from opencode_orchestrator.log import configure_logging
 
@@ -32,7 +33,7 @@ async def setup(server):
     server.add_shutdown_hook(release)
 
 configure_logging("info")
-sys.exit(anyio.run(lambda: serve_stdio(setup=setup)))
+sys.exit(runtime.run(lambda: serve_stdio(setup=setup)))
 """
 
 

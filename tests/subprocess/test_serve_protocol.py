@@ -72,14 +72,15 @@ async def test_slow_request_does_not_block_and_can_be_cancelled() -> None:
 
 
 _STRAY_OUTPUT_SERVER = """
-import os, sys, anyio
+import os, sys
+from opencode_orchestrator import runtime
 from opencode_orchestrator.core import serve_stdio
 
 async def setup(server):
     print("stray print")
     os.write(1, b"stray write to fd 1\\n")
 
-sys.exit(anyio.run(lambda: serve_stdio(setup=setup)))
+sys.exit(runtime.run(lambda: serve_stdio(setup=setup)))
 """
 
 

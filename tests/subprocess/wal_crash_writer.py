@@ -14,6 +14,7 @@ from pathlib import Path
 import anyio
 import structlog
 
+from opencode_orchestrator import runtime
 from opencode_orchestrator.wal import Durability, RecordRegistry, WriteAheadLog
 
 WRITERS = 16
@@ -55,7 +56,7 @@ def main() -> None:
     # stdout carries the acks; library logs must not interleave with them.
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     mode, directory = sys.argv[1], Path(sys.argv[2])
-    anyio.run(_append_forever if mode == "append" else _hold, directory)
+    runtime.run(_append_forever if mode == "append" else _hold, directory)
 
 
 if __name__ == "__main__":

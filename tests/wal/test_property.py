@@ -6,10 +6,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import anyio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from opencode_orchestrator import runtime
 from tests.wal.helpers import open_wal
 
 _payload = st.dictionaries(
@@ -28,7 +28,7 @@ _step = st.one_of(
 @given(steps=st.lists(_step, max_size=30), segment_max_bytes=st.sampled_from([120, 400, 1 << 20]))
 def test_log_matches_model(steps: list[tuple[str, Any]], segment_max_bytes: int) -> None:
     with tempfile.TemporaryDirectory() as raw:
-        anyio.run(_check, Path(raw) / "wal", steps, segment_max_bytes)
+        runtime.run(_check, Path(raw) / "wal", steps, segment_max_bytes)
 
 
 async def _check(directory: Path, steps: list[tuple[str, Any]], segment_max_bytes: int) -> None:

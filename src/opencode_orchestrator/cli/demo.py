@@ -27,6 +27,7 @@ import anyio
 import orjson
 from anyio.abc import Process
 
+from opencode_orchestrator import runtime
 from opencode_orchestrator.jsonrpc import Endpoint
 from opencode_orchestrator.wal import (
     DEFAULT_REGISTRY,
@@ -73,10 +74,10 @@ def _registry() -> RecordRegistry:
 
 def _run(args: argparse.Namespace) -> int:
     if args.writer_child is not None:
-        return anyio.run(_writer_child, args.writer_child)
+        return runtime.run(_writer_child, args.writer_child)
     project = args.project or Path(tempfile.mkdtemp(prefix="oco-demo-"))
     project.mkdir(parents=True, exist_ok=True)
-    return anyio.run(_demo, project.resolve())
+    return runtime.run(_demo, project.resolve())
 
 
 def _say(text: str) -> None:

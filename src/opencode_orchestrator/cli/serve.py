@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import anyio
-
+from opencode_orchestrator import runtime
 from opencode_orchestrator.core import ServerOptions, serve_stdio
 from opencode_orchestrator.jsonrpc import DEFAULT_MAX_LINE_BYTES
 from opencode_orchestrator.log import configure_logging, flush_logging
@@ -71,6 +70,6 @@ def _serve(args: argparse.Namespace) -> int:
         max_line_bytes=args.max_line_bytes, request_timeout=args.request_timeout
     )
     try:
-        return anyio.run(serve_stdio, options)
+        return runtime.run(serve_stdio, options)
     finally:
         flush_logging()
