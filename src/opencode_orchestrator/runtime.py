@@ -11,6 +11,7 @@ here, so what is tested and measured is what runs.
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar, TypeVarTuple
 
@@ -19,8 +20,12 @@ import anyio
 __all__ = ["BACKEND", "USE_UVLOOP", "backend_options", "run"]
 
 BACKEND: Final = "asyncio"
-USE_UVLOOP: Final = importlib.util.find_spec("uvloop") is not None
-"""Whether uvloop is installed (it is not built for Windows)."""
+USE_UVLOOP: Final = (
+    importlib.util.find_spec("uvloop") is not None
+    and os.environ.get("OPENCODE_ORCHESTRATOR_UVLOOP", "1") != "0"
+)
+"""Whether to run on uvloop: installed (it is not built for Windows) and not
+turned off with ``OPENCODE_ORCHESTRATOR_UVLOOP=0``."""
 
 _T = TypeVar("_T")
 _Args = TypeVarTuple("_Args")

@@ -104,7 +104,7 @@ async def test_a_regular_file_falls_back_to_readiness_waits() -> None:
         file.write(b"x" * (READ_SIZE + 10))
         file.flush()
         file.seek(0)
-        assert open_pipe_reader(file.fileno()) is None  # epoll refuses regular files
+        assert await open_pipe_reader(file.fileno()) is None  # epoll refuses regular files
         receiver = FdReceiveStream(os.dup(file.fileno()), close_fd=True)
         first = await receiver.receive(1 << 20)
         assert len(first) == READ_SIZE  # reads are capped: no mmap-sized buffers
@@ -124,3 +124,30 @@ async def test_writing_after_the_reader_left_is_a_broken_resource() -> None:
     with pytest.raises(anyio.BrokenResourceError):
         await sender.send(b"lost\n")
     await sender.aclose()
+
+
+async def test_megabytes_cross_the_loop_reader_through_pause_and_resume() -> None:
+    # More than the high-water mark arrives while the consumer dawdles: reading
+    # must pause and resume (on uvloop, through its pipe transport) and lose nothing.
+    read_fd, write_fd = os.pipe()
+    receiver = FdReceiveStream(read_fd, close_fd=True)
+    payload = bytes(range(256)) * (3 * 4096)  # 3 MiB
+
+    def write_all() -> None:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(write_fd, view) :]
+        os.close(write_fd)
+
+    received = bytearray()
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(anyio.to_thread.run_sync, write_all)
+            await anyio.wait_all_tasks_blocked()  # let the buffer fill past high water
+            while True:
+                try:
+                    received += await receiver.receive(READ_SIZE)
+                except anyio.EndOfStream:
+                    break
+    await receiver.aclose()
+    assert bytes(received) == payload

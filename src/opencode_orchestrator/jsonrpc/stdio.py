@@ -3,9 +3,10 @@
 The descriptors are switched to non-blocking mode; a read or write that would
 block waits for readiness with :func:`anyio.wait_readable` /
 :func:`anyio.wait_writable` instead of parking a worker thread, so no thread is
-involved per message. On the asyncio backend a pipe is read from a reader
-callback that stays registered instead (:mod:`.aiopipe`), rather than
-registering the descriptor for every wait. Reads are at most
+involved per message. On the asyncio backend the loop itself reads instead
+(:mod:`.aiopipe`: a reader callback that stays registered on the stock loop, the
+pipe transport on uvloop), rather than registering the descriptor for every
+wait. Reads are at most
 :data:`~.aiopipe.READ_SIZE` bytes, small enough not to be ``mmap``-ed. Writes go straight to
 ``os.write``: a reply costs one system call and waits only when the pipe is full.
 The original blocking mode is restored on close because the open file
@@ -20,7 +21,7 @@ import os
 import anyio
 from anyio.abc import ByteReceiveStream, ByteSendStream
 
-from opencode_orchestrator.jsonrpc.aiopipe import READ_SIZE, PipeReader, open_pipe_reader
+from opencode_orchestrator.jsonrpc.aiopipe import READ_SIZE, BufferedReader, open_pipe_reader
 
 __all__ = ["FdReceiveStream", "FdSendStream"]
 
@@ -58,7 +59,7 @@ class FdReceiveStream(_FdStream, ByteReceiveStream):
     def __init__(self, fd: int, *, close_fd: bool = False) -> None:
         super().__init__(fd, close_fd=close_fd)
         # Attached at the first receive, when the running loop (and backend) is known.
-        self._pipe: PipeReader | None = None
+        self._pipe: BufferedReader | None = None
         self._pipe_tried = False
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
@@ -69,7 +70,7 @@ class FdReceiveStream(_FdStream, ByteReceiveStream):
         if not self._pipe_tried:
             self._check_open()
             self._pipe_tried = True
-            self._pipe = open_pipe_reader(self._fd)
+            self._pipe = await open_pipe_reader(self._fd)
             if self._pipe is not None:
                 return await self._pipe.receive(max_bytes)
         while True:
@@ -88,8 +89,8 @@ class FdReceiveStream(_FdStream, ByteReceiveStream):
     async def aclose(self) -> None:
         """Restore the blocking mode and close the descriptor if owned."""
         if self._pipe is not None:
-            # Unregisters the descriptor before it is put back in blocking mode.
-            self._pipe.close()
+            # Lets go of the descriptor before it is put back in blocking mode.
+            await self._pipe.aclose()
         self._close()
 
 
