@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
 import pytest
+from anyio.abc import Process
 
 from opencode_orchestrator.wal import RecordRegistry, WalLockedError, WriteAheadLog
 
@@ -17,14 +20,21 @@ WRITER = Path(__file__).with_name("wal_crash_writer.py")
 REGISTRY = RecordRegistry(["crash.append"])
 
 
-async def test_second_process_is_refused_while_the_first_holds_the_log(tmp_path: Path) -> None:
-    directory = tmp_path / "wal"
+@asynccontextmanager
+async def _holder(directory: Path) -> AsyncIterator[Process]:
+    """Another process that has opened the log and holds it until its stdin closes."""
     async with await anyio.open_process(
         [sys.executable, str(WRITER), "hold", str(directory)]
     ) as holder:
         assert holder.stdout is not None
         with anyio.fail_after(60):
             assert (await holder.stdout.receive()).strip() == b"ready"
+        yield holder
+
+
+async def test_second_process_is_refused_while_the_first_holds_the_log(tmp_path: Path) -> None:
+    directory = tmp_path / "wal"
+    async with _holder(directory) as holder:
         with pytest.raises(WalLockedError) as info:
             await WriteAheadLog.open(directory, registry=REGISTRY)
         assert info.value.holder_pid == holder.pid
@@ -40,12 +50,7 @@ async def test_second_process_is_refused_while_the_first_holds_the_log(tmp_path:
 
 async def test_lock_of_a_killed_holder_is_released_by_the_kernel(tmp_path: Path) -> None:
     directory = tmp_path / "wal"
-    async with await anyio.open_process(
-        [sys.executable, str(WRITER), "hold", str(directory)]
-    ) as holder:
-        assert holder.stdout is not None
-        with anyio.fail_after(60):
-            assert (await holder.stdout.receive()).strip() == b"ready"
+    async with _holder(directory) as holder:
         holder.kill()
         with anyio.fail_after(60):
             await holder.wait()

@@ -56,15 +56,9 @@ class LineReader:
         return self
 
     async def __anext__(self) -> ReadItem:
-        while not self._ready:
-            if self._eof:
-                raise StopAsyncIteration
-            try:
-                chunk = await self._stream.receive(_CHUNK)
-            except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
-                self._finish()
-            else:
-                self._feed(chunk)
+        await self._fill()
+        if not self._ready:
+            raise StopAsyncIteration
         return self._ready.popleft()
 
     async def receive_lines(self) -> deque[ReadItem]:
@@ -73,17 +67,19 @@ class LineReader:
         Handing over a whole read at once lets the caller answer all of it before
         the next read, and write the answers together.
         """
-        while not self._ready:
-            if self._eof:
-                return self._ready
+        await self._fill()
+        lines, self._ready = self._ready, deque()
+        return lines
+
+    async def _fill(self) -> None:
+        # Read until at least one line is complete, or the input ended.
+        while not self._ready and not self._eof:
             try:
                 chunk = await self._stream.receive(_CHUNK)
             except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
                 self._finish()
             else:
                 self._feed(chunk)
-        lines, self._ready = self._ready, deque()
-        return lines
 
     async def aclose(self) -> None:
         """Close the underlying stream."""
