@@ -212,7 +212,7 @@ class Dispatcher:
         # Every line of one read is handled before the next read; the replies of inline
         # handlers are gathered and leave together in one write.
         replies: list[bytes] = []
-        sync_handlers, answer = self.sync_request_handlers, self._fast.answer
+        answer = self._fast.answer
         try:
             while lines := await self._reader.receive_lines():
                 for line in lines:
@@ -223,17 +223,8 @@ class Dispatcher:
                     if isinstance(parsed, bytes):  # answered by the fast path
                         replies.append(parsed)
                         continue
-                    if isinstance(parsed, wire.Request):
-                        handler = sync_handlers.get(parsed.method)
-                        if handler is not None:
-                            refusal = self._fast.refusal(parsed.id, parsed.method)
-                            reply = (
-                                run_sync_handler(handler, parsed)
-                                if refusal is None
-                                else wire.error_response(parsed.id, refusal)
-                            )
-                            replies.append(encode_reply(reply))
-                            continue
+                    # Everything else, including a request to an inline handler that
+                    # must be refused (duplicate id, closing), takes the general path.
                     if replies:
                         # Dispatching below may wait (every worker busy): do not hold these.
                         await self._flush(replies)
