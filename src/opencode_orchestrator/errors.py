@@ -5,6 +5,7 @@ module docstring::
 
     OrchestratorError
     ├── JsonRpcError            opencode_orchestrator.jsonrpc.errors
+    ├── OpenCodeError           opencode_orchestrator.opencode.errors
     └── WalError                opencode_orchestrator.wal.errors
 
 Catching :class:`OrchestratorError` therefore catches every failure we

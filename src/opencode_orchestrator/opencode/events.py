@@ -1,0 +1,303 @@
+"""The event stream: SSE from ``/event`` (or ``/global/event``) that survives drops.
+
+::
+
+    connect ──► resync ──► yield live events ──┐
+       ▲          │                            │ ended / error / silent > idle_timeout
+       │          └─ yields StreamReconnected, │
+       │             synthetic session.error   │
+       │             and session.idle          ▼
+       └────────── sleep (backoff + jitter) ◄──┘
+
+*Reconnect.* A stream that ends, errors, or stays silent longer than
+``idle_timeout`` (OpenCode beats every ~10 s) is dropped and opened again
+after an exponential, jittered delay; the delay resets after each successful
+connect. After ``max_failures`` consecutive failed connects the last
+:class:`~opencode_orchestrator.opencode.errors.OpenCodeConnectionError` is
+raised to the consumer (``None``: retry until closed).
+
+*Resync.* Events sent while the stream was down are lost, and a consumer
+waiting for ``session.idle`` would wait forever. So the stream tracks the
+sessions it saw busy (``session.status`` busy/retry) and those the consumer
+named with :meth:`EventStream.watch`. After every connect it asks
+``GET /session/status``; each tracked session no longer busy or retrying gets a
+synthetic ``session.error`` (only if its last assistant message has an error)
+and then a synthetic ``session.idle``, both with ``synthetic=True``, and stops
+being tracked. A reconnect (not the first connect) is announced first by a
+:class:`~opencode_orchestrator.opencode.models.StreamReconnected` marker. A
+real ``session.idle`` may still follow a synthetic one: handle idle idempotently.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, AsyncIterator
+from enum import StrEnum
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import anyio
+import httpx
+from httpx_sse import SSEError
+
+from opencode_orchestrator.log import get_logger
+from opencode_orchestrator.opencode.errors import (
+    OpenCodeClosedError,
+    OpenCodeError,
+    OpenCodeHTTPError,
+    OpenCodeNotFoundError,
+    OpenCodeStateError,
+)
+from opencode_orchestrator.opencode.models import (
+    Event,
+    SessionDeletedEvent,
+    SessionErrorEvent,
+    SessionIdleEvent,
+    SessionStatusEvent,
+    StreamReconnected,
+    parse_event,
+)
+from opencode_orchestrator.opencode.retry import Backoff, RetryPolicy
+
+if TYPE_CHECKING:
+    from opencode_orchestrator.opencode.client import OpenCodeClient
+
+__all__ = ["DEFAULT_RECONNECT", "EventStream", "StreamState"]
+
+DEFAULT_RECONNECT = RetryPolicy(base_delay=0.5, max_delay=15.0)
+"""Backoff between reconnects: draws capped at 0.5, 1, 2 ... 15 s."""
+
+_log = get_logger(__name__)
+
+
+class StreamState(StrEnum):
+    """Where an :class:`EventStream` is in its life; CLOSED is final."""
+
+    NEW = "new"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class _StreamDroppedError(Exception):
+    """The live stream ended or went silent (internal; never leaves this module)."""
+
+
+class EventStream:
+    """Typed OpenCode events as an async iterator; make with :meth:`OpenCodeClient.events`.
+
+    ``async with client.events() as stream: async for event in stream: ...``
+    """
+
+    def __init__(
+        self,
+        client: OpenCodeClient,
+        *,
+        path: str = "/event",
+        idle_timeout: float = 30.0,
+        reconnect: RetryPolicy | None = None,
+        max_failures: int | None = 10,
+    ) -> None:
+        if idle_timeout <= 0:
+            raise ValueError("idle_timeout must be positive")
+        self._client = client
+        self._path = path
+        self._global = path == "/global/event"
+        self.idle_timeout = idle_timeout
+        self.max_failures = max_failures
+        self._backoff = Backoff(reconnect or DEFAULT_RECONNECT, client.rand)
+        self._busy: set[str] = set()
+        self._watched: set[str] = set()
+        self._state = StreamState.NEW
+        self._events: AsyncGenerator[Event, None] | None = None
+        self.reconnects = 0
+        """How many times the stream came back after a drop."""
+
+    @property
+    def state(self) -> StreamState:
+        """The lifecycle state."""
+        return self._state
+
+    @property
+    def tracked(self) -> frozenset[str]:
+        """Sessions resync will check after a reconnect (seen busy, or watched)."""
+        return frozenset(self._busy | self._watched)
+
+    def watch(self, session_id: str) -> None:
+        """Track ``session_id`` until an idle (real or synthetic) is yielded for it.
+
+        Call it for a session whose turn you started, e.g. right after
+        ``prompt_async``: if the turn ends before the stream (re)connects, resync
+        still yields its ``session.idle``.
+        """
+        self._watched.add(session_id)
+
+    def unwatch(self, session_id: str) -> None:
+        """Stop tracking ``session_id``."""
+        self._watched.discard(session_id)
+        self._busy.discard(session_id)
+
+    async def __aenter__(self) -> Self:
+        if self._state is StreamState.CLOSED:
+            raise OpenCodeClosedError("a closed event stream cannot be reopened")
+        if self._state is StreamState.OPEN:
+            raise OpenCodeStateError("event stream is already open")
+        self._state = StreamState.OPEN
+        self._events = self._run()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the stream (and its connection); idempotent."""
+        self._state = StreamState.CLOSED
+        if self._events is not None:
+            events, self._events = self._events, None
+            await events.aclose()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> Event:
+        if self._events is None:
+            if self._state is StreamState.CLOSED:
+                raise OpenCodeClosedError("event stream is closed")
+            raise OpenCodeStateError("event stream is not open; use `async with`")
+        return await self._events.__anext__()
+
+    async def _run(self) -> AsyncGenerator[Event, None]:
+        connected_once = False
+        failures = 0  # consecutive connects that failed
+        down_since: float | None = None
+        reason = ""
+        while True:
+            http = self._client.http  # raises once the client is closed
+            live = False
+            try:
+                async with http.open_sse(self._path) as source:
+                    live = True
+                    if connected_once:
+                        self.reconnects += 1
+                        yield self._reconnected(failures + 1, down_since, reason)
+                    connected_once, failures, down_since = True, 0, None
+                    _log.info("opencode.events.connected", path=self._path)
+                    async for event in self._resync():
+                        yield event
+                    # Only a connect that got through resync earns a fresh backoff.
+                    self._backoff.reset()
+                    async for event in self._live(source.aiter_sse()):
+                        yield event
+            except _StreamDroppedError as exc:
+                reason = str(exc)
+            except (OpenCodeError, httpx.TransportError, SSEError) as exc:
+                if _is_permanent(exc):
+                    raise
+                reason = f"{type(exc).__name__}: {exc}"
+                if not live:
+                    failures += 1
+                    if self.max_failures is not None and failures >= self.max_failures:
+                        raise
+            if down_since is None:
+                down_since = anyio.current_time()
+            delay = self._backoff.next_delay()
+            _log.warning(
+                "opencode.events.dropped", path=self._path, reason=reason, retry_in=round(delay, 3)
+            )
+            await self._client.sleep(delay)
+
+    def _reconnected(
+        self, attempts: int, down_since: float | None, reason: str
+    ) -> StreamReconnected:
+        now = anyio.current_time()
+        downtime = max(0.0, now - (down_since if down_since is not None else now))
+        _log.info("opencode.events.reconnected", attempts=attempts, downtime=round(downtime, 3))
+        return StreamReconnected.model_validate(
+            {"properties": {"attempts": attempts, "downtime": downtime, "reason": reason}}
+        )
+
+    async def _live(self, sse: AsyncIterator[Any]) -> AsyncIterator[Event]:
+        while True:
+            item: Any = None
+            with anyio.move_on_after(self.idle_timeout) as watchdog:
+                item = await anext(sse, None)
+            if watchdog.cancelled_caught:
+                raise _StreamDroppedError(f"silent for more than {self.idle_timeout} s")
+            if item is None:
+                raise _StreamDroppedError("server ended the stream")
+            event = self._decode(item.data)
+            if event is not None:
+                self._track(event)
+                yield event
+
+    def _decode(self, data: str) -> Event | None:
+        if not data:
+            return None
+        try:
+            obj = json.loads(data)
+        except ValueError as exc:
+            return self._malformed(data, f"not JSON: {exc}")
+        if not isinstance(obj, dict):
+            return self._malformed(data, "not a JSON object")
+        if self._global:
+            payload = obj.get("payload")
+            if not isinstance(payload, dict):
+                return self._malformed(data, "global event without an object 'payload'")
+            obj = {**payload, "directory": obj.get("directory"), "project": obj.get("project")}
+        try:
+            return parse_event(obj)
+        except TypeError as exc:
+            return self._malformed(data, str(exc))
+
+    def _malformed(self, data: str, why: str) -> Event | None:
+        # Skipped, never fatal: one bad line must not cost the whole stream.
+        _log.warning("opencode.events.malformed", path=self._path, error=why, data=data[:500])
+        return None
+
+    def _track(self, event: Event) -> None:
+        if isinstance(event, SessionStatusEvent):
+            if event.properties.status.is_active:
+                self._busy.add(event.properties.session_id)
+            else:
+                self._busy.discard(event.properties.session_id)
+        elif isinstance(event, SessionIdleEvent | SessionDeletedEvent):
+            sid = event.properties.session_id
+            if sid is not None:
+                self.unwatch(sid)
+
+    async def _resync(self) -> AsyncIterator[Event]:
+        if not self._busy and not self._watched:
+            return
+        statuses = await self._client.session_status()
+        for sid in sorted(self._busy | self._watched):
+            status = statuses.get(sid)
+            if status is not None and status.is_active:
+                continue
+            try:
+                last = await self._client.last_assistant_message(sid)
+            except OpenCodeNotFoundError:
+                last = None  # deleted while we were away: its turn is certainly over
+            if last is not None and last.error is not None:
+                yield SessionErrorEvent.model_validate(
+                    {
+                        "type": "session.error",
+                        "synthetic": True,
+                        "properties": {"sessionID": sid, "error": last.error.model_dump()},
+                    }
+                )
+            self.unwatch(sid)
+            _log.info("opencode.events.resynced_idle", session_id=sid)
+            yield SessionIdleEvent.model_validate(
+                {"type": "session.idle", "synthetic": True, "properties": {"sessionID": sid}}
+            )
+
+
+def _is_permanent(exc: BaseException) -> bool:
+    # Retrying cannot fix a closed client, a wrong password or a wrong path.
+    if isinstance(exc, OpenCodeStateError):
+        return True
+    return isinstance(exc, OpenCodeHTTPError) and exc.status < 500 and exc.status != 429
