@@ -28,8 +28,9 @@ __all__ = [
 class ModelRef(RequestModel):
     """A model as prompts name it: ``{providerID, modelID}``."""
 
-    provider_id: str = Field(alias="providerID")
-    model_id: str = Field(alias="modelID")
+    # serialization_alias only: callers build it with Python names.
+    provider_id: str = Field(serialization_alias="providerID")
+    model_id: str = Field(serialization_alias="modelID")
 
 
 class MessageErrorName(StrEnum):

@@ -40,7 +40,8 @@ class SessionModel(RequestModel):
     """The model a session is created with (note: ``id``, not ``modelID``, here)."""
 
     id: str
-    provider_id: str = Field(alias="providerID")
+    # serialization_alias only: callers build it with Python names.
+    provider_id: str = Field(serialization_alias="providerID")
     variant: str | None = None
 
 
