@@ -1,0 +1,68 @@
+"""``POST /session/{id}/shell``: run a command in the session's directory, for real.
+
+OpenCode records it as a user message (synthetic text) answered by an
+assistant message holding one completed ``bash`` tool part. The command runs
+as a subprocess (never on the loop), bounded by :data:`SHELL_TIMEOUT`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Final
+
+import anyio
+
+from opencode_orchestrator.sim.agents import TurnScript
+from opencode_orchestrator.sim.engine.turns import PromptRequest, TurnHost, TurnWriter
+from opencode_orchestrator.sim.state import records
+from opencode_orchestrator.sim.state.records import Json, now_ms
+
+__all__ = ["SHELL_TIMEOUT", "run_shell"]
+
+SHELL_TIMEOUT: Final = 120.0
+_SYNTHETIC = "The following tool was executed by the user"
+
+
+async def _execute(command: str, cwd: str) -> tuple[str, int]:
+    with anyio.move_on_after(SHELL_TIMEOUT) as timeout:
+        result = await anyio.run_process(
+            ["bash", "-c", command], cwd=cwd, check=False, stderr=subprocess.STDOUT
+        )
+        return result.stdout.decode(errors="replace"), result.returncode
+    assert timeout.cancelled_caught
+    return f"(timed out after {SHELL_TIMEOUT:.0f} s)", 124
+
+
+async def run_shell(host: TurnHost, session: Json, agent: str, command: str) -> Json:
+    """Run ``command`` in ``session``; return the assistant message as ``{info, parts}``."""
+    request = PromptRequest(
+        text=_SYNTHETIC,
+        parts=({"type": "text", "text": _SYNTHETIC, "synthetic": True},),
+        agent=agent,
+    )
+    turn = TurnWriter(host, session, request, TurnScript())
+    user = records.user_message(turn.sid, agent=agent)
+    await turn.put_message(user)
+    text = records.text_part(turn.sid, user["id"], _SYNTHETIC, timed=False) | {"synthetic": True}
+    await turn.put_part(text)
+    turn.user_id = user["id"]
+    await turn.new_assistant()
+    args: Json = {"command": command, "description": command[:80]}
+    part = records.tool_part(turn.sid, turn.assistant["id"], "bash", args)
+    start = now_ms()
+    part["state"] = {"status": "running", "input": args, "time": {"start": start}}
+    turn.parts.append(part)
+    await turn.put_part(part)
+    output, code = await _execute(command, turn.directory)
+    part["state"] = {
+        "status": "completed",
+        "input": args,
+        "output": output,
+        "title": command[:80],
+        "metadata": {"output": output, "exit": code, "description": command[:80]},
+        "time": {"start": start, "end": now_ms()},
+    }
+    await turn.put_part(part)
+    turn.assistant["time"]["completed"] = now_ms()
+    await turn.put_message(turn.assistant)
+    return {"info": turn.assistant, "parts": turn.parts}

@@ -1,0 +1,92 @@
+"""Tools a scripted turn runs for real: ``write``/``edit`` change files, ``todowrite`` todos.
+
+File work happens in a worker thread. Paths must stay inside the session's
+directory: the simulator writes where a test told it to, never elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from opencode_orchestrator.sim.state.records import Json
+
+__all__ = ["FileChange", "ToolFailedError", "apply_file_tool", "diff_entry"]
+
+
+class ToolFailedError(Exception):
+    """A tool call the simulator could not carry out; its part ends in state ``error``."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileChange:
+    """What one write or edit did to one file."""
+
+    path: Path
+    relative: str
+    existed: bool
+    before: str
+    after: str
+
+
+def _resolve(directory: str, file_path: str) -> tuple[Path, str]:
+    root = Path(directory).resolve()
+    target = (root / file_path).resolve()
+    if not target.is_relative_to(root):
+        raise ToolFailedError(f"{file_path} is outside the project directory {root}")
+    return target, target.relative_to(root).as_posix()
+
+
+def _write(directory: str, name: str, args: dict[str, Any]) -> FileChange:
+    file_path = args.get("filePath")
+    if not isinstance(file_path, str) or not file_path:
+        raise ToolFailedError(f"{name}: filePath is required")
+    target, relative = _resolve(directory, file_path)
+    existed = target.exists()
+    before = target.read_text() if existed else ""
+    if name == "write":
+        content = args.get("content")
+        if not isinstance(content, str):
+            raise ToolFailedError("write: content must be a string")
+        after = content
+    else:
+        old, new = args.get("oldString"), args.get("newString")
+        if not isinstance(old, str) or not isinstance(new, str):
+            raise ToolFailedError("edit: oldString and newString must be strings")
+        if old not in before:
+            raise ToolFailedError(f"edit: oldString not found in {relative}")
+        after = (
+            before.replace(old, new, 1) if not args.get("replaceAll") else before.replace(old, new)
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(after)
+    return FileChange(target, relative, existed, before, after)
+
+
+async def apply_file_tool(directory: str, name: str, args: dict[str, Any]) -> FileChange:
+    """Carry out ``write`` or ``edit`` in ``directory``, off the event loop.
+
+    Raises:
+        ToolFailedError: bad arguments, a path outside the directory, or an I/O error.
+    """
+    try:
+        return await anyio.to_thread.run_sync(_write, directory, name, args)
+    except OSError as exc:
+        raise ToolFailedError(f"{name}: {exc}") from exc
+
+
+def diff_entry(change: FileChange, original: str | None) -> Json:
+    """A ``SnapshotFileDiff`` of a file from its content before the session to now."""
+    base = original if original is not None else (change.before if change.existed else None)
+    before_lines = base.splitlines() if base is not None else []
+    after_lines = change.after.splitlines()
+    kept = len(set(before_lines) & set(after_lines))
+    return {
+        "file": change.relative,
+        "additions": max(0, len(after_lines) - kept),
+        "deletions": max(0, len(before_lines) - kept),
+        "status": "added" if base is None else "modified",
+    }

@@ -1,0 +1,73 @@
+"""Identifiers in OpenCode's format: ``ses_``, ``msg_``, ``prt_``, ``evt_``, ``per_``.
+
+OpenCode builds an id from a 6-byte big-endian number, ``milliseconds * 4096 +
+counter`` (bit-inverted for "descending" kinds, so the newest session sorts
+first), written as 12 hex digits, followed by 14 random base-62 characters.
+Ids made here sort the same way, which the orchestrator may rely on when it
+orders messages by id.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+import threading
+import time
+from typing import Final
+
+__all__ = ["IdKind", "new_id"]
+
+_BASE62: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_RANDOM_CHARS: Final = 14
+_MASK_48: Final = (1 << 48) - 1
+
+
+class IdKind(enum.Enum):
+    """The kinds of id the simulator hands out: prefix, and whether they sort newest-first."""
+
+    SESSION = ("ses", True)
+    MESSAGE = ("msg", False)
+    PART = ("prt", False)
+    EVENT = ("evt", False)
+    PERMISSION = ("per", False)
+    TOOL_CALL = ("call", False)
+
+    @property
+    def prefix(self) -> str:
+        """The id's prefix, before the underscore."""
+        return self.value[0]
+
+    @property
+    def descending(self) -> bool:
+        """Whether newer ids sort before older ones."""
+        return self.value[1]
+
+
+class _Clock:
+    """Millisecond timestamp plus a counter, strictly increasing across calls."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last_ms = 0
+        self._counter = 0
+
+    def next(self) -> int:
+        with self._lock:
+            now = int(time.time() * 1000)
+            if now != self._last_ms:
+                self._last_ms, self._counter = now, 0
+            self._counter += 1
+            return now * 0x1000 + self._counter
+
+
+_CLOCK: Final = _Clock()
+
+
+def new_id(kind: IdKind) -> str:
+    """A fresh id of ``kind`` in OpenCode's format."""
+    number = _CLOCK.next()
+    if kind.descending:
+        number = ~number & _MASK_48
+    head = (number & _MASK_48).to_bytes(6, "big").hex()
+    tail = "".join(secrets.choice(_BASE62) for _ in range(_RANDOM_CHARS))
+    return f"{kind.prefix}_{head}{tail}"
