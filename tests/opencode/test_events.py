@@ -1,0 +1,309 @@
+"""The event stream: parsing, reconnect, the watchdog, and resync after a drop."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import anyio
+import httpx
+import pytest
+from structlog.testing import capture_logs
+
+from opencode_orchestrator.opencode import (
+    EventStream,
+    OpenCodeAuthError,
+    OpenCodeClient,
+    OpenCodeConnectionError,
+    StreamReconnected,
+    StreamState,
+    UnknownEvent,
+)
+from opencode_orchestrator.opencode.models import (
+    Event,
+    ServerConnectedEvent,
+    ServerHeartbeatEvent,
+    SessionErrorEvent,
+    SessionIdleEvent,
+    SessionStatusEvent,
+)
+from tests.opencode.fakes import (
+    FakeOpenCode,
+    assistant,
+    event,
+    events_then_end,
+    events_then_stall,
+    sse_response,
+    user,
+)
+
+pytestmark = pytest.mark.anyio
+
+CONNECTED = event("server.connected")
+BUSY = event("session.status", sessionID="ses_1", status={"type": "busy"})
+
+
+def _streams(*bodies: AsyncIterator[str]) -> list[httpx.Response]:
+    return [sse_response(b) for b in bodies]
+
+
+async def _take(stream: EventStream, count: int) -> list[Event]:
+    taken: list[Event] = []
+    with anyio.fail_after(5):
+        async for item in stream:
+            taken.append(item)
+            if len(taken) == count:
+                break
+    return taken
+
+
+async def test_events_are_typed_and_unknown_types_pass_through() -> None:
+    fake = FakeOpenCode()
+    stalled = anyio.Event()
+    fake.on(
+        "GET",
+        "/event",
+        *_streams(
+            events_then_stall(
+                stalled, CONNECTED, BUSY, event("server.heartbeat"), event("lsp.updated", x=1)
+            )
+        ),
+    )
+    async with fake.client(directory="/p") as client, client.events() as stream:
+        connected, busy, beat, novel = await _take(stream, 4)
+    assert isinstance(connected, ServerConnectedEvent)
+    assert isinstance(busy, SessionStatusEvent)
+    assert isinstance(beat, ServerHeartbeatEvent)
+    assert isinstance(novel, UnknownEvent)
+    assert (novel.type, novel.properties) == ("lsp.updated", {"x": 1})
+    request = fake.requests[0]
+    assert request.headers["accept"] == "text/event-stream"
+    assert request.url.params["directory"] == "/p"
+    assert stream.state is StreamState.CLOSED
+
+
+async def test_malformed_data_is_logged_and_skipped() -> None:
+    fake = FakeOpenCode()
+    stalled = anyio.Event()
+    fake.on(
+        "GET",
+        "/event",
+        *_streams(events_then_stall(stalled, CONNECTED, "{not json", [1, 2], {"no": "type"}, BUSY)),
+    )
+    with capture_logs() as logs:
+        async with fake.client() as client, client.events() as stream:
+            connected, busy = await _take(stream, 2)
+    assert isinstance(connected, ServerConnectedEvent)
+    assert isinstance(busy, SessionStatusEvent)
+    malformed = [entry for entry in logs if entry["event"] == "opencode.events.malformed"]
+    assert len(malformed) == 3
+    assert malformed[0]["data"] == "{not json"
+
+
+async def test_global_events_are_unwrapped_with_their_directory() -> None:
+    fake = FakeOpenCode()
+    stalled = anyio.Event()
+    wrapped = {"directory": "/p", "project": "prj", "payload": BUSY}
+    fake.on("GET", "/global/event", *_streams(events_then_stall(stalled, wrapped)))
+    async with fake.client() as client, client.events(global_events=True) as stream:
+        [busy] = await _take(stream, 1)
+    assert isinstance(busy, SessionStatusEvent)
+    assert (busy.directory, busy.project) == ("/p", "prj")
+
+
+async def test_an_ended_stream_reconnects_with_a_marker() -> None:
+    fake = FakeOpenCode()
+    stalled = anyio.Event()
+    fake.on(
+        "GET",
+        "/event",
+        *_streams(events_then_end(CONNECTED), events_then_stall(stalled, CONNECTED)),
+    )
+    async with fake.client() as client, client.events() as stream:
+        first, marker, second = await _take(stream, 3)
+    assert isinstance(first, ServerConnectedEvent)
+    assert isinstance(marker, StreamReconnected)
+    assert marker.synthetic
+    assert marker.properties.attempts == 1
+    assert marker.properties.reason == "server ended the stream"
+    assert isinstance(second, ServerConnectedEvent)
+    assert stream.reconnects == 1
+    assert len(fake.sleeps) == 1
+
+
+async def test_failed_connects_back_off_and_are_counted_in_the_marker() -> None:
+    fake = FakeOpenCode()
+    stalled = anyio.Event()
+
+    def refused(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    streams = _streams(events_then_end(CONNECTED), events_then_stall(stalled, CONNECTED))
+    fake.on("GET", "/event", streams[0], refused, refused, streams[1])
+    async with fake.client() as client, client.events() as stream:
+        _, marker, _ = await _take(stream, 3)
+    assert isinstance(marker, StreamReconnected)
+    assert marker.properties.attempts == 3
+    assert "unreachable" in marker.properties.reason
+    # Growing backoff ceilings (0.5, 1, 2 s; rand = 0.5), none slept for real.
+    assert fake.sleeps == pytest.approx([0.25, 0.5, 1.0])
+
+
+async def test_a_silent_stream_is_dropped_by_the_watchdog() -> None:
+    fake = FakeOpenCode()
+    first_stalled, second_stalled = anyio.Event(), anyio.Event()
+    fake.on(
+        "GET",
+        "/event",
+        *_streams(
+            events_then_stall(first_stalled, CONNECTED),
+            events_then_stall(second_stalled, CONNECTED, BUSY),
+        ),
+    )
+    async with fake.client() as client, client.events(idle_timeout=0.05) as stream:
+        first, marker, second, busy = await _take(stream, 4)
+    assert isinstance(first, ServerConnectedEvent)
+    assert isinstance(marker, StreamReconnected)
+    assert "silent" in marker.properties.reason
+    assert marker.properties.downtime >= 0.0
+    assert isinstance(second, ServerConnectedEvent)
+    assert isinstance(busy, SessionStatusEvent)
+    assert first_stalled.is_set()
+
+
+async def test_resync_synthesizes_error_and_idle_for_a_session_that_ended_while_down() -> None:
+    fake = FakeOpenCode()
+    stalled = anyio.Event()
+    fake.on(
+        "GET",
+        "/event",
+        *_streams(
+            events_then_end(CONNECTED, BUSY),
+            events_then_stall(stalled, CONNECTED),
+        ),
+    )
+    fake.on_json("GET", "/session/status", {})
+    aborted = {"name": "MessageAbortedError", "data": {"message": "aborted"}}
+    fake.on_json(
+        "GET",
+        "/session/ses_1/message",
+        [{"info": user(), "parts": []}, {"info": assistant(error=aborted), "parts": []}],
+    )
+    async with fake.client() as client, client.events() as stream:
+        got = await _take(stream, 6)
+        assert stream.tracked == frozenset()
+    _, busy, marker, error, idle, live = got
+    assert isinstance(busy, SessionStatusEvent)
+    assert isinstance(marker, StreamReconnected)
+    assert isinstance(error, SessionErrorEvent)
+    assert error.synthetic
+    assert error.properties.session_id == "ses_1"
+    assert error.properties.error is not None
+    assert error.properties.error.name == "MessageAbortedError"
+    assert isinstance(idle, SessionIdleEvent)
+    assert idle.synthetic
+    assert idle.properties.session_id == "ses_1"
+    assert isinstance(live, ServerConnectedEvent)
+
+
+async def test_resync_leaves_a_still_busy_session_tracked_and_skips_clean_idles_error() -> None:
+    fake = FakeOpenCode()
+    stalled = anyio.Event()
+    busy_2 = event(
+        "session.status",
+        sessionID="ses_2",
+        status={"type": "retry", "attempt": 1, "message": "m", "next": 9},
+    )
+    fake.on(
+        "GET",
+        "/event",
+        *_streams(events_then_end(CONNECTED, BUSY, busy_2), events_then_stall(stalled, CONNECTED)),
+    )
+    fake.on_json("GET", "/session/status", {"ses_2": {"type": "busy"}})
+    fake.on_json("GET", "/session/ses_1/message", [{"info": assistant(), "parts": []}])
+    async with fake.client() as client, client.events() as stream:
+        got = await _take(stream, 6)
+        assert stream.tracked == frozenset({"ses_2"})
+    kinds = [(type(e).__name__, e.synthetic) for e in got[3:]]
+    assert kinds == [
+        ("StreamReconnected", True),
+        ("SessionIdleEvent", True),
+        ("ServerConnectedEvent", False),
+    ]
+    assert fake.calls("GET", "/session/ses_2/message") == []
+
+
+async def test_a_watched_session_is_resynced_on_the_first_connect() -> None:
+    fake = FakeOpenCode()
+    stalled = anyio.Event()
+    fake.on("GET", "/event", *_streams(events_then_stall(stalled, CONNECTED)))
+    fake.on_json("GET", "/session/status", {})
+    fake.on_json("GET", "/session/ses_9/message", [{"info": assistant("ses_9"), "parts": []}])
+    async with fake.client() as client:
+        stream = client.events()
+        stream.watch("ses_9")
+        async with stream:
+            idle, connected = await _take(stream, 2)
+    assert isinstance(idle, SessionIdleEvent)
+    assert idle.synthetic
+    assert idle.properties.session_id == "ses_9"
+    assert isinstance(connected, ServerConnectedEvent)
+
+
+async def test_a_real_idle_ends_tracking() -> None:
+    fake = FakeOpenCode()
+    stalled = anyio.Event()
+    idle = event("session.idle", sessionID="ses_1")
+    fake.on("GET", "/event", *_streams(events_then_stall(stalled, CONNECTED, BUSY, idle)))
+    # Watched before the first connect, so that connect's resync asks; still busy.
+    fake.on_json("GET", "/session/status", {"ses_1": {"type": "busy"}})
+    async with fake.client() as client, client.events() as stream:
+        stream.watch("ses_1")
+        _, busy = await _take(stream, 2)
+        assert stream.tracked == frozenset({"ses_1"})
+        [real_idle] = await _take(stream, 1)
+        assert stream.tracked == frozenset()
+    assert isinstance(busy, SessionStatusEvent)
+    assert isinstance(real_idle, SessionIdleEvent)
+    assert not real_idle.synthetic
+
+
+async def test_a_dead_server_ends_the_stream_after_max_failures() -> None:
+    fake = FakeOpenCode()
+
+    def refused(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    fake.on("GET", "/event", refused)
+    async with fake.client() as client:
+        stream = EventStream(client, max_failures=3)
+        async with stream:
+            with anyio.fail_after(5), pytest.raises(OpenCodeConnectionError):
+                await stream.__anext__()
+    assert len(fake.requests) == 3
+
+
+async def test_an_auth_failure_is_not_retried() -> None:
+    fake = FakeOpenCode()
+    fake.on("GET", "/event", httpx.Response(401, text="Unauthorized"))
+    async with fake.client() as client, client.events() as stream:
+        with anyio.fail_after(5), pytest.raises(OpenCodeAuthError):
+            await stream.__anext__()
+    assert len(fake.requests) == 1
+
+
+async def test_stream_lifecycle_refuses_misuse() -> None:
+    fake = FakeOpenCode()
+    async with fake.client() as client:
+        stream = client.events()
+        with pytest.raises(Exception, match="not open"):
+            await stream.__anext__()
+        async with stream:
+            pass
+        with pytest.raises(Exception, match="closed"):
+            await stream.__aenter__()
+        with pytest.raises(ValueError, match="idle_timeout"):
+            client.events(idle_timeout=0)
+    closed: OpenCodeClient = client
+    with pytest.raises(Exception, match="closed"):
+        async with closed.events() as after:
+            await after.__anext__()
