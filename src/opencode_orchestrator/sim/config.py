@@ -111,7 +111,9 @@ class SimConfig(_Frozen):
         default=0.05, ge=0.0, description="Seconds between retry attempts of a rate-limited turn."
     )
     delta_chunk: int = Field(default=16, ge=1, description="Characters per text delta event.")
-    cost_per_1k_tokens: float = Field(default=0.002, ge=0.0)
+    cost_per_1k_tokens: float = Field(
+        default=0.0, ge=0.0, description="0 like the fake provider a real test server uses."
+    )
     latency: LatencyConfig = Field(default_factory=LatencyConfig)
     planner: PlannerConfig = Field(default_factory=PlannerConfig)
     worker: WorkerConfig = Field(default_factory=WorkerConfig)

@@ -87,14 +87,16 @@ class EventBus:
     def __len__(self) -> int:
         return len(self._subscriptions)
 
-    def publish(self, directory: str, envelope: Json) -> None:
+    def publish(self, directory: str, envelope: Json, project: str = "global") -> None:
         """Deliver ``envelope`` to every project stream of ``directory`` and every global stream."""
         project_data: bytes | None = None
         global_data: bytes | None = None
         for sub in list(self._subscriptions):
             if sub.kind is StreamKind.GLOBAL:
                 if global_data is None:
-                    global_data = orjson.dumps({"directory": directory, "payload": envelope})
+                    global_data = orjson.dumps(
+                        {"directory": directory, "project": project, "payload": envelope}
+                    )
                 sub.offer(global_data)
             elif sub.directory == directory:
                 if project_data is None:

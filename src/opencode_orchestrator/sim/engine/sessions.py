@@ -68,15 +68,20 @@ class SessionHub:
         self._latency_rng = random.Random(f"{config.seed}:latency")  # noqa: S311
         self.sessions: dict[str, Json] = {}
         self._active: dict[str, _Activity] = {}
+        self._projects: dict[str, str] = {}
 
     async def load(self) -> None:
         """Read sessions from the store, ending turns a crash left unfinished."""
         await self.store.end_interrupted_turns()
         self.sessions = {info["id"]: info for info in await self.store.sessions()}
+        for info in self.sessions.values():
+            self._projects[info["directory"]] = info["projectID"]
 
     def emit(self, directory: str, kind: str, properties: Json) -> None:
         """Publish an event for ``directory``."""
-        self.bus.publish(directory, event(kind, properties))
+        self.bus.publish(
+            directory, event(kind, properties), self._projects.get(directory, "global")
+        )
 
     def set_status(self, session_id: str, status: Json) -> None:
         """Record and publish a session status."""
@@ -108,6 +113,7 @@ class SessionHub:
         }
         info = records.session_info(
             directory=directory,
+            project_id=await self.project_id(directory),
             title=body.get("title"),
             parent_id=body.get("parentID"),
             extra=extra,
@@ -116,6 +122,16 @@ class SessionHub:
         await self.store.put_session(info)
         self.emit(directory, "session.created", {"sessionID": info["id"], "info": info})
         return info
+
+    async def project_id(self, directory: str) -> str:
+        """OpenCode's project id: the git root commit of ``directory``, else ``global``."""
+        if directory not in self._projects:
+            result = await anyio.run_process(
+                ["git", "-C", directory, "rev-list", "--max-parents=0", "HEAD"], check=False
+            )
+            roots = result.stdout.decode().split() if result.returncode == 0 else []
+            self._projects[directory] = sorted(roots)[0] if roots else "global"
+        return self._projects[directory]
 
     async def update(self, session_id: str, patch: Json) -> Json:
         """Apply a validated ``PATCH /session/{id}`` body."""
@@ -221,7 +237,12 @@ class SessionHub:
 
     async def _turn(self, session_id: str, activity: _Activity, request: PromptRequest) -> Json:
         session = self.sessions[session_id]
+        session["agent"] = request.agent
+        session["model"] = {"id": records.MODEL_ID, "providerID": records.PROVIDER_ID}
+        session["model"]["variant"] = "default"
+        await self.touch(session_id)
         user = await start_turn_messages(self, session, request)
+        await self.touch(session_id)
         self.set_status(session_id, {"type": "busy"})
         script = self.faults.apply(
             decide_turn(self._agents, request.agent, request.text, session["directory"])

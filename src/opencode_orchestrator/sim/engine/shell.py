@@ -48,7 +48,7 @@ async def run_shell(host: TurnHost, session: Json, agent: str, command: str) -> 
     turn.user_id = user["id"]
     await turn.new_assistant()
     args: Json = {"command": command, "description": command[:80]}
-    part = records.tool_part(turn.sid, turn.assistant["id"], "bash", args)
+    part = records.tool_part(turn.sid, turn.assistant["id"], "bash")
     start = now_ms()
     part["state"] = {"status": "running", "input": args, "time": {"start": start}}
     turn.parts.append(part)

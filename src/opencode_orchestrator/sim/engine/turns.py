@@ -18,6 +18,7 @@ describes. Deltas are not persisted: the part's final update carries the text.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -51,6 +52,14 @@ __all__ = [
 
 STRUCTURED_TOOL = "StructuredOutput"
 _FILE_TOOLS = frozenset({"write", "edit"})
+_WORDS = re.compile(r"\S+\s*|\s+")
+_DIE_ATTEMPTS = 5
+_RATE_LIMIT_MESSAGE = "Rate limit reached for sim-model. Please try again later."
+_DIE_MESSAGE = "Connection reset by server"
+_COMPACT_FAILED = (
+    "Session too large to compact - context exceeds model limit even after stripping media"
+)
+_API_ERROR_MESSAGE = "The fake model rejects this request (scripted api_error)."
 
 
 class TurnHost(Protocol):
@@ -81,11 +90,12 @@ class PromptRequest:
 
 
 class TurnFailedError(Exception):
-    """The turn ends with ``error`` (an OpenCode message-error document)."""
+    """The turn ends with ``error`` on its message; ``report`` goes in ``session.error``."""
 
-    def __init__(self, error: Json) -> None:
+    def __init__(self, error: Json, *, report: Json | None = None) -> None:
         super().__init__(error["name"])
         self.error = error
+        self.report = report if report is not None else error
 
 
 @dataclass(slots=True)
@@ -130,10 +140,13 @@ class TurnWriter:
             {"sessionID": self.sid, "part": part, "time": now_ms()},
         )
 
-    async def new_assistant(self) -> None:
+    async def new_assistant(self, agent: str | None = None) -> None:
         """Start a new assistant message (one per model call)."""
         self.assistant = records.assistant_message(
-            self.sid, parent_id=self.user_id, agent=self.request.agent, directory=self.directory
+            self.sid,
+            parent_id=self.user_id,
+            agent=agent or self.request.agent,
+            directory=self.directory,
         )
         self.parts = []
         await self.put_message(self.assistant)
@@ -163,6 +176,10 @@ class TurnWriter:
         self.assistant["tokens"] = tokens
         self.assistant["cost"] = cost
         self.assistant["finish"] = reason
+        await self.put_message(self.assistant)
+
+    async def complete(self) -> None:
+        """Stamp ``time.completed`` on the assistant message and publish it."""
         self.assistant["time"]["completed"] = now_ms()
         await self.put_message(self.assistant)
 
@@ -171,10 +188,10 @@ class TurnWriter:
         part = records.text_part(self.sid, self.assistant["id"], "", timed=True)
         self.parts.append(part)
         await self.put_part(part)
-        chunk = self.host.config.delta_chunk
-        pieces = [text[i : i + chunk] for i in range(0, len(text), chunk)] or [""]
+        # OpenCode's deltas arrive a word at a time, trailing space included.
+        pieces = _WORDS.findall(text) or [""]
         if cut:
-            pieces = pieces[: max(1, len(pieces) // 2)]
+            pieces = pieces[:1]
         for piece in pieces:
             await self.pause()
             part["text"] += piece
@@ -190,13 +207,13 @@ class TurnWriter:
                 },
             )
         if cut:
-            raise TurnFailedError(records.unknown_error("terminated"))
+            return
         part["time"]["end"] = now_ms()
         await self.put_part(part)
 
     async def tool(self, call: ToolCall) -> None:
         """Add a tool part and take it pending → running → completed (or error)."""
-        part = records.tool_part(self.sid, self.assistant["id"], call.name, call.args)
+        part = records.tool_part(self.sid, self.assistant["id"], call.name)
         self.parts.append(part)
         await self.put_part(part)
         await self.pause()
@@ -228,14 +245,20 @@ class TurnWriter:
             change = await apply_file_tool(self.directory, call.name, call.args)
             self.changes.append(change)
             self.host.emit(self.directory, "file.edited", {"file": str(change.path)})
-            return "Wrote file successfully.", change.relative, {"filepath": str(change.path)}
+            metadata = {
+                "diagnostics": {},
+                "filepath": str(change.path),
+                "exists": change.existed,
+                "truncated": False,
+            }
+            return "Wrote file successfully.", change.relative, metadata
         if call.name == "todowrite":
             todos: list[Any] = list(call.args.get("todos", []))
             await self.host.store.put_todos(self.sid, todos)
             self.host.emit(self.directory, "todo.updated", {"sessionID": self.sid, "todos": todos})
             return orjson_text(todos), f"{len(todos)} todos", {"todos": todos}
         if call.name == STRUCTURED_TOOL:
-            return "Structured output captured.", "Structured output", {}
+            return "Structured output captured successfully.", "Structured Output", {"valid": True}
         return "ok", call.name, {}
 
     async def publish_diff(self) -> None:
@@ -260,20 +283,49 @@ def orjson_text(document: object) -> str:
     return orjson.dumps(document).decode()
 
 
-async def _rate_limited(turn: TurnWriter, attempts: int) -> None:
-    delay = turn.host.config.retry_delay
-    for attempt in range(1, attempts + 1):
-        turn.host.set_status(
-            turn.sid,
-            {
-                "type": "retry",
-                "attempt": attempt,
-                "message": "Rate limit exceeded, please retry later",
-                "next": now_ms() + int(delay * 1000),
-            },
-        )
-        await anyio.sleep(delay)
+async def _retry(turn: TurnWriter, attempt: int, message: str) -> None:
+    delay = turn.host.config.retry_delay * attempt
+    status = {
+        "type": "retry",
+        "attempt": attempt,
+        "message": message,
+        "next": now_ms() + int(delay * 1000),
+    }
+    turn.host.set_status(turn.sid, status)
+    await anyio.sleep(delay)
     turn.host.set_status(turn.sid, {"type": "busy"})
+
+
+async def _dies(turn: TurnWriter, reply: str) -> None:
+    # OpenCode retries a cut stream (each attempt starts a step and a text
+    # part again), then gives up with a retryable APIError.
+    for attempt in range(1, _DIE_ATTEMPTS + 1):
+        await turn.start_step()
+        await turn.text(reply, cut=True)
+        await _retry(turn, attempt, _DIE_MESSAGE)
+    raise TurnFailedError(records.connection_lost_error())
+
+
+async def _overflows(turn: TurnWriter) -> None:
+    # OpenCode reports the overflow, closes the message without an error and
+    # tries an automatic compaction, which overflows too and ends the turn.
+    overflow = records.context_overflow_error()
+    turn.host.emit(turn.directory, "session.error", {"sessionID": turn.sid, "error": overflow})
+    turn.assistant["time"]["completed"] = now_ms()
+    await turn.put_message(turn.assistant)
+    user = records.user_message(turn.sid, agent=turn.request.agent)
+    await turn.put_message(user)
+    compaction = records.compaction_part(turn.sid, user["id"])
+    await turn.put_part(compaction)
+    turn.host.set_status(turn.sid, {"type": "busy"})
+    turn.user_id = user["id"]
+    await turn.new_assistant(agent="compaction")
+    turn.assistant["summary"] = True
+    turn.host.set_status(turn.sid, {"type": "busy"})
+    turn.assistant["finish"] = "error"
+    raise TurnFailedError(
+        {"name": "ContextOverflowError", "data": {"message": _COMPACT_FAILED}}, report=overflow
+    )
 
 
 async def _act(turn: TurnWriter, think: float) -> None:
@@ -285,26 +337,30 @@ async def _act(turn: TurnWriter, think: float) -> None:
     if script.error is not None:
         raise TurnFailedError(script.error)
     if script.fault is Fault.RATE_LIMIT:
-        await _rate_limited(turn, script.fault_count)
+        for attempt in range(1, script.fault_count + 1):
+            await _retry(turn, attempt, _RATE_LIMIT_MESSAGE)
     elif script.fault is Fault.API_ERROR:
-        raise TurnFailedError(records.api_error("Internal Server Error (simulated provider)"))
+        raise TurnFailedError(records.api_error(_API_ERROR_MESSAGE, status_code=400))
     elif script.fault is Fault.CONTEXT_OVERFLOW:
-        raise TurnFailedError(records.context_overflow_error())
+        await _overflows(turn)
+    elif script.fault is Fault.DIE:
+        await _dies(turn, script.reply)
     await turn.start_step()
     if script.tools:
         for call in script.tools:
             await turn.tool(call)
         await turn.finish_step(script.usage, "tool-calls", 0.5)
+        await turn.complete()
         await turn.publish_diff()
+        turn.host.set_status(turn.sid, {"type": "busy"})
         await turn.new_assistant()
         await turn.start_step()
-    if script.fault is Fault.DIE:
-        await turn.text(script.reply, cut=True)
     wants_schema = (turn.request.format or {}).get("type") == "json_schema"
     if script.structured is not None:
         await turn.tool(ToolCall(STRUCTURED_TOOL, script.structured))
-        turn.assistant["structured"] = script.structured
         await turn.finish_step(script.usage, "tool-calls", 0.5)
+        turn.assistant["structured"] = script.structured
+        await turn.complete()
     elif wants_schema:
         raise TurnFailedError(
             {
@@ -315,6 +371,7 @@ async def _act(turn: TurnWriter, think: float) -> None:
     else:
         await turn.text(script.reply)
         await turn.finish_step(script.usage, "stop", 1.0)
+        await turn.complete()
 
 
 async def start_turn_messages(host: TurnHost, session: Json, request: PromptRequest) -> Json:
@@ -358,21 +415,25 @@ async def run_turn(
     """
     turn = TurnWriter(host, session, request, script, user_id=user_id)
     error: Json | None = None
+    report: Json | None = None
     with scope:
         try:
             await _act(turn, think)
         except TurnFailedError as failed:
-            error = failed.error
+            error, report = failed.error, failed.report
         except ToolFailedError as failed:
-            error = records.unknown_error(str(failed))
+            error = report = records.unknown_error(str(failed))
     if scope.cancelled_caught:
-        error = records.message_aborted_error()
+        error = report = records.message_aborted_error()
         if not turn.assistant:
             await turn.new_assistant()
-    if error is not None:
+    if error is not None and report is not None:
+        # OpenCode's order: the error and an idle session first, then the message.
+        host.emit(turn.directory, "session.error", {"sessionID": turn.sid, "error": report})
+        host.set_status(turn.sid, {"type": "idle"})
+        host.emit(turn.directory, "session.idle", {"sessionID": turn.sid})
         turn.assistant["error"] = error
         turn.assistant["time"]["completed"] = now_ms()
         await turn.put_message(turn.assistant)
         await turn.publish_diff()
-        host.emit(turn.directory, "session.error", {"sessionID": turn.sid, "error": error})
     return {"info": turn.assistant, "parts": turn.parts}

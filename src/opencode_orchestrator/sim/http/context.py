@@ -15,7 +15,14 @@ from opencode_orchestrator.sim.engine.bus import EventBus
 from opencode_orchestrator.sim.engine.faults import FaultInjector
 from opencode_orchestrator.sim.engine.sessions import SessionHub
 
-__all__ = ["BodyError", "SimContext", "context_of", "directory_of", "read_body"]
+__all__ = [
+    "BodyError",
+    "MalformedBodyError",
+    "SimContext",
+    "context_of",
+    "directory_of",
+    "read_body",
+]
 
 _B = TypeVar("_B", bound=BaseModel)
 
@@ -35,7 +42,11 @@ class SimContext:
 
 
 class BodyError(Exception):
-    """A request body that is not JSON or does not match its schema."""
+    """A request body that does not match its schema (a 400)."""
+
+
+class MalformedBodyError(Exception):
+    """A request body that is not JSON at all (OpenCode answers 500)."""
 
 
 def context_of(request: Request) -> SimContext:
@@ -59,7 +70,8 @@ async def read_body(request: Request, model: type[_B], *, optional: bool = False
     """The JSON body validated as ``model``.
 
     Raises:
-        BodyError: not JSON, or invalid.
+        MalformedBodyError: not JSON.
+        BodyError: JSON, but invalid.
     """
     raw = await request.body()
     if not raw.strip() and optional:
@@ -67,7 +79,7 @@ async def read_body(request: Request, model: type[_B], *, optional: bool = False
     try:
         return model.model_validate(orjson.loads(raw))
     except orjson.JSONDecodeError as exc:
-        raise BodyError(f"Malformed JSON in request body: {exc}") from exc
+        raise MalformedBodyError(str(exc)) from exc
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(body)"

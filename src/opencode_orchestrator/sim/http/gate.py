@@ -10,7 +10,7 @@ import base64
 import binascii
 import secrets
 
-from starlette.responses import PlainTextResponse
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from opencode_orchestrator.sim.engine.faults import FaultInjector
@@ -50,8 +50,9 @@ class Gate:
             await self._app(scope, receive, send)
             return
         if not self._authorised(scope):
-            response = PlainTextResponse(
-                "Unauthorized", 401, headers={"www-authenticate": 'Basic realm="Secure Area"'}
+            # Empty body, no content type: as OpenCode answers.
+            response = Response(
+                status_code=401, headers={"www-authenticate": 'Basic realm="Secure Area"'}
             )
             await response(scope, receive, send)
             return

@@ -17,11 +17,17 @@ from opencode_orchestrator.sim.http.bodies import (
     WorktreeCreateBody,
     WorktreeRemoveBody,
 )
-from opencode_orchestrator.sim.http.context import BodyError, context_of, directory_of, read_body
+from opencode_orchestrator.sim.http.context import (
+    BodyError,
+    MalformedBodyError,
+    context_of,
+    directory_of,
+    read_body,
+)
 from opencode_orchestrator.sim.http.responses import (
-    BadRequestStyle,
     JsonResponse,
     bad_request,
+    unexpected_error,
 )
 from opencode_orchestrator.sim.ids import IdKind, new_id
 from opencode_orchestrator.sim.state.records import OPENCODE_VERSION
@@ -41,7 +47,9 @@ async def show_toast(request: Request) -> Response:
     try:
         body = await read_body(request, ToastBody)
     except BodyError as exc:
-        return bad_request(str(exc), BadRequestStyle.LEGACY)
+        return bad_request(str(exc))
+    except MalformedBodyError:
+        return unexpected_error()
     context_of(request).bus.publish(
         directory_of(request),
         {"type": "tui.toast.show", "properties": body.model_dump(exclude_none=True)},
@@ -59,7 +67,9 @@ async def reply_permission(request: Request) -> Response:
     try:
         await read_body(request, PermissionReplyBody)
     except BodyError as exc:
-        return bad_request(str(exc), BadRequestStyle.EFFECT)
+        return bad_request(str(exc))
+    except MalformedBodyError:
+        return unexpected_error()
     rid = request.path_params["requestID"]
     return JsonResponse(
         {
@@ -103,7 +113,9 @@ async def create_worktree(request: Request) -> Response:
     try:
         body = await read_body(request, WorktreeCreateBody, optional=True)
     except BodyError as exc:
-        return bad_request(str(exc), BadRequestStyle.EFFECT)
+        return bad_request(str(exc))
+    except MalformedBodyError:
+        return unexpected_error()
     name = body.name or new_id(IdKind.EVENT).removeprefix("evt_")[-10:].lower()
     if not _NAME_RE.match(name):
         return _worktree_error("WorktreeCreateFailedError", f"invalid worktree name {name!r}")
@@ -126,7 +138,9 @@ async def remove_worktree(request: Request) -> Response:
     try:
         body = await read_body(request, WorktreeRemoveBody)
     except BodyError as exc:
-        return bad_request(str(exc), BadRequestStyle.EFFECT)
+        return bad_request(str(exc))
+    except MalformedBodyError:
+        return unexpected_error()
     project = directory_of(request)
     code, out = await _git("-C", project, "worktree", "remove", "--force", body.directory)
     if code != 0:

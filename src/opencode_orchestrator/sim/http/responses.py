@@ -1,26 +1,26 @@
 """JSON responses and OpenCode's error bodies.
 
-OpenCode 1.18.33 answers two families of 400 bodies, per route (its OpenAPI
-document says which): the legacy ``BadRequestError`` (``{name: "BadRequest",
-data: {message, kind}}``) and Effect's ``InvalidRequestError`` (``{_tag,
-message, kind}``). A 404 is ``NotFoundError`` (``{name, data: {message}}``).
+As recorded from OpenCode 1.18.33 (``tests/contract/samples/error_responses.json``):
+a body that fails its schema is a 400 ``BadRequestError`` with ``kind: "Payload"``;
+a body that is not JSON, or a session id without its ``ses`` prefix, is a 500
+``UnknownError`` with a ``ref``; an unknown session is a 404 ``NotFoundError``.
 """
 
 from __future__ import annotations
 
-import enum
+import secrets
 from typing import Any
 
 import orjson
 from starlette.responses import Response
 
 __all__ = [
-    "BadRequestStyle",
     "JsonResponse",
     "bad_request",
     "no_content",
     "not_found",
     "session_busy",
+    "unexpected_error",
 ]
 
 
@@ -34,20 +34,19 @@ class JsonResponse(Response):
         return orjson.dumps(content)
 
 
-class BadRequestStyle(enum.Enum):
-    """Which 400 schema a route documents."""
-
-    LEGACY = "BadRequestError"
-    EFFECT = "InvalidRequestError"
-
-
-def bad_request(message: str, style: BadRequestStyle, kind: str = "Body") -> JsonResponse:
-    """A 400 in the shape the route documents."""
-    if style is BadRequestStyle.LEGACY:
-        body: dict[str, Any] = {"name": "BadRequest", "data": {"message": message, "kind": kind}}
-    else:
-        body = {"_tag": "InvalidRequestError", "message": message, "kind": kind}
+def bad_request(message: str, kind: str = "Payload") -> JsonResponse:
+    """A 400 ``BadRequestError``, as OpenCode 1.18.33 answers an invalid body."""
+    body = {"name": "BadRequest", "data": {"message": message, "kind": kind}}
     return JsonResponse(body, status_code=400)
+
+
+def unexpected_error() -> JsonResponse:
+    """The 500 OpenCode answers a body that is not JSON or an id without its prefix."""
+    ref = "err_" + secrets.token_hex(4)
+    message = "Unexpected server error. Check server logs for details."
+    return JsonResponse(
+        {"name": "UnknownError", "data": {"message": message, "ref": ref}}, status_code=500
+    )
 
 
 def not_found(message: str) -> JsonResponse:

@@ -19,26 +19,33 @@ from opencode_orchestrator.sim.http.bodies import (
     ShellBody,
     SummarizeBody,
 )
-from opencode_orchestrator.sim.http.context import BodyError, context_of, directory_of, read_body
+from opencode_orchestrator.sim.http.context import (
+    BodyError,
+    MalformedBodyError,
+    context_of,
+    directory_of,
+    read_body,
+)
 from opencode_orchestrator.sim.http.responses import (
-    BadRequestStyle,
     JsonResponse,
     bad_request,
     no_content,
     not_found,
     session_busy,
+    unexpected_error,
 )
 from opencode_orchestrator.sim.state.records import Json
 
 __all__ = ["DEFAULT_AGENT", "session_routes"]
 
 DEFAULT_AGENT = "build"
-_EFFECT = BadRequestStyle.EFFECT
 _Handler = Callable[[Request], Awaitable[Response]]
 
 
 def _session_or_404(request: Request) -> Json | Response:
     sid = request.path_params["sessionID"]
+    if not sid.startswith("ses"):
+        return unexpected_error()
     info = context_of(request).hub.sessions.get(sid)
     return info if info is not None else not_found(f"Session not found: {sid}")
 
@@ -51,7 +58,9 @@ def _with_session(handler: Callable[[Request, Json], Awaitable[Response]]) -> _H
         try:
             return await handler(request, found)
         except BodyError as exc:
-            return bad_request(str(exc), _EFFECT)
+            return bad_request(str(exc))
+        except MalformedBodyError:
+            return unexpected_error()
 
     return wrapped
 
@@ -78,10 +87,12 @@ async def create_session(request: Request) -> Response:
     try:
         body = await read_body(request, SessionCreateBody, optional=True)
     except BodyError as exc:
-        return bad_request(str(exc), _EFFECT)
+        return bad_request(str(exc))
+    except MalformedBodyError:
+        return unexpected_error()
     hub = context_of(request).hub
     if body.parentID is not None and body.parentID not in hub.sessions:
-        return bad_request(f"Parent session not found: {body.parentID}", _EFFECT)
+        return bad_request(f"Parent session not found: {body.parentID}")
     info = await hub.create(directory_of(request), body.model_dump(exclude_none=True))
     return JsonResponse(info)
 

@@ -22,6 +22,8 @@ __all__ = [
     "Json",
     "api_error",
     "assistant_message",
+    "compaction_part",
+    "connection_lost_error",
     "context_overflow_error",
     "message_aborted_error",
     "now_ms",
@@ -71,6 +73,7 @@ def _slug(session_id: str) -> str:
 def session_info(
     *,
     directory: str,
+    project_id: str,
     title: str | None,
     parent_id: str | None,
     extra: Json | None = None,
@@ -85,8 +88,11 @@ def session_info(
     info: Json = {
         "id": session_id,
         "slug": _slug(session_id),
-        "projectID": "global",
+        "projectID": project_id,
         "directory": directory,
+        "path": "",
+        "cost": 0,
+        "tokens": {"input": 0, "output": 0, "reasoning": 0, "cache": {"read": 0, "write": 0}},
         "title": title,
         "version": OPENCODE_VERSION,
         "time": {"created": created, "updated": created},
@@ -175,13 +181,18 @@ def step_finish_part(
     }
 
 
-def tool_part(session_id: str, message_id: str, tool: str, args: Json) -> Json:
-    """A ``ToolPart`` in state ``pending``."""
+def tool_part(session_id: str, message_id: str, tool: str) -> Json:
+    """A ``ToolPart`` in state ``pending`` (its input is not streamed yet, as in OpenCode)."""
     return _part(session_id, message_id, "tool") | {
         "callID": new_id(IdKind.TOOL_CALL),
         "tool": tool,
-        "state": {"status": "pending", "input": args, "raw": ""},
+        "state": {"status": "pending", "input": {}, "raw": ""},
     }
+
+
+def compaction_part(session_id: str, message_id: str) -> Json:
+    """A ``CompactionPart`` of an automatic compaction forced by an overflow."""
+    return _part(session_id, message_id, "compaction") | {"auto": True, "overflow": True}
 
 
 def api_error(message: str, *, status_code: int = 500, retryable: bool = False) -> Json:
@@ -192,16 +203,35 @@ def api_error(message: str, *, status_code: int = 500, retryable: bool = False) 
     }
 
 
+def connection_lost_error() -> Json:
+    """The ``APIError`` OpenCode ends with when the provider's stream keeps dying."""
+    return {
+        "name": "APIError",
+        "data": {
+            "message": (
+                "Cannot connect to API: The socket connection was closed unexpectedly. For more "
+                "information, pass `verbose: true` in the second argument to fetch()"
+            ),
+            "isRetryable": True,
+        },
+    }
+
+
 def message_aborted_error() -> Json:
     """A ``MessageAbortedError``."""
-    return {"name": "MessageAbortedError", "data": {"message": "The operation was aborted."}}
+    return {"name": "MessageAbortedError", "data": {"message": "Aborted"}}
 
 
 def context_overflow_error() -> Json:
     """A ``ContextOverflowError``."""
     return {
         "name": "ContextOverflowError",
-        "data": {"message": "Input exceeds the model's context window (simulated)."},
+        "data": {
+            "message": (
+                "This model's maximum context length is 128000 tokens. However, your messages "
+                "resulted in 131072 tokens. Please reduce the length of the messages."
+            )
+        },
     }
 
 
