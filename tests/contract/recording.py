@@ -93,5 +93,25 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         for exchange in self.exchanges:
             template = match_path(exchange.path)
             assert template is not None, f"{exchange.path} is not in the OpenAPI document"
+            if _known_deviation(exchange, template):
+                continue
             check_response(exchange.method, template, exchange.status, exchange.body)
         return len(self.exchanges)
+
+
+def _known_deviation(exchange: Exchange, template: str) -> bool:
+    """Bodies the real server sends that its own document does not allow.
+
+    Only what was measured on 1.18.33 (docs/opencode-observed.md): the 400 of
+    a message list that holds a structured prompt is ``{name: "BadRequest",
+    data}``, while the document describes a tagged ``{_tag, ...}`` error.
+    """
+    body = exchange.body
+    return (
+        exchange.method == "GET"
+        and template == "/session/{sessionID}/message"
+        and exchange.status == 400
+        and isinstance(body, dict)
+        and body.get("name") == "BadRequest"
+        and set(body) == {"name", "data"}
+    )
