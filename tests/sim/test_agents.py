@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from opencode_orchestrator.mission.contracts import (
+    AGENT_MASTER_REVIEWER,
+    AGENT_PLANNER,
+    AGENT_REVIEWER,
+    AGENT_WORKER,
+    PlanOutput,
+    ReviewVerdict,
+    UnitSpec,
+    Verdict,
+    WorkerOutcome,
+    WorkerReport,
+    render_unit_brief,
+)
+from opencode_orchestrator.sim import PlannerConfig, PlanShape, ReviewerConfig, SimConfig
+from opencode_orchestrator.sim.agents import AgentContext
+from opencode_orchestrator.sim.agents.dag import build_units
+from tests.sim.helpers import events, scripted, text_prompt
+
+pytestmark = pytest.mark.anyio
+
+
+async def _ask(client: httpx.AsyncClient, agent: str, text: str) -> dict:
+    sid = (await client.post("/session", json={})).json()["id"]
+    response = await client.post(f"/session/{sid}/message", json=text_prompt(text, agent=agent))
+    assert response.status_code == 200
+    return response.json()
+
+
+async def test_planner_answers_a_plan_deterministically(client: httpx.AsyncClient) -> None:
+    first = await _ask(client, AGENT_PLANNER, "Build a todo app")
+    second = await _ask(client, AGENT_PLANNER, "Build a todo app")
+    plan = PlanOutput.model_validate(first["info"]["structured"])
+    assert plan == PlanOutput.model_validate(second["info"]["structured"])
+    assert len(plan.units) == 4
+    tool = next(p for p in first["parts"] if p["type"] == "tool")
+    assert tool["tool"] == "StructuredOutput" and tool["state"]["status"] == "completed"
+
+
+@pytest.mark.parametrize("shape", list(PlanShape))
+def test_plan_shapes_are_acyclic_dags(shape: PlanShape) -> None:
+    ctx = AgentContext(SimConfig(seed=3))
+    units = build_units(PlannerConfig(units=9, shape=shape, width=3), "goal", ctx.rng("x"))
+    seen: set[str] = set()
+    for unit in units:
+        assert set(unit.depends_on) <= seen, "dependencies come first"
+        seen.add(unit.id)
+    edges = {u.id: u.depends_on for u in units}
+    if shape is PlanShape.CHAIN:
+        assert all(len(d) == 1 for d in list(edges.values())[1:])
+    if shape is PlanShape.FAN_OUT:
+        assert all(d == ["u01"] for d in list(edges.values())[1:])
+    if shape is PlanShape.DIAMOND:
+        assert edges["u09"] == ["u08", "u07", "u08"][1:] + ["u08"] or len(edges["u09"]) >= 1
+
+
+async def test_worker_writes_the_unit_files(
+    client: httpx.AsyncClient, project: Path
+) -> None:
+    unit = UnitSpec(id="u01", title="First", files=["src/u01/a.py", "src/u01/b.py"])
+    sid = (await client.post("/session", json={})).json()["id"]
+    async with events(client) as log:
+        body = (
+            await client.post(
+                f"/session/{sid}/message",
+                json=text_prompt(f"Do this.\n{render_unit_brief(unit)}", agent=AGENT_WORKER),
+            )
+        ).json()
+        await log.wait_for(lambda e: e["type"] == "session.idle")
+    report = WorkerReport.model_validate(body["info"]["structured"])
+    assert report.outcome is WorkerOutcome.DONE and report.files_changed == unit.files
+    assert (project / "src/u01/a.py").read_text().startswith('"""src/u01/a.py')
+    states = [
+        e["properties"]["part"]["state"]["status"]
+        for e in log.events
+        if e["type"] == "message.part.updated" and e["properties"]["part"].get("tool") == "write"
+    ]
+    assert states == ["pending", "running", "completed"] * 2
+    edited = [e["properties"]["file"] for e in log.events if e["type"] == "file.edited"]
+    assert edited == [str(project / f) for f in unit.files]
+    diff = (await client.get(f"/session/{sid}/diff")).json()
+    assert {d["file"] for d in diff} == set(unit.files) and diff[0]["status"] == "added"
+
+
+@pytest.mark.parametrize("sim_config", [SimConfig(seed=1, reviewer=ReviewerConfig(fail_rate=1.0))])
+async def test_reviewer_fails_at_rate_one(client: httpx.AsyncClient) -> None:
+    unit = UnitSpec(id="u02", title="Second", files=["x.py"])
+    body = await _ask(client, AGENT_REVIEWER, render_unit_brief(unit))
+    verdict = ReviewVerdict.model_validate(body["info"]["structured"])
+    assert verdict.verdict is Verdict.FAIL and verdict.findings
+
+
+async def test_reviewers_pass_by_default(client: httpx.AsyncClient) -> None:
+    for agent in (AGENT_REVIEWER, AGENT_MASTER_REVIEWER):
+        body = await _ask(client, agent, "Review the change.")
+        assert ReviewVerdict.model_validate(body["info"]["structured"]).verdict is Verdict.PASS
+
+
+async def test_script_tool_write_and_structured(client: httpx.AsyncClient, project: Path) -> None:
+    sid = (await client.post("/session", json={})).json()["id"]
+    target = str(project / "hello.txt")
+    body = (
+        await client.post(
+            f"/session/{sid}/message",
+            json=scripted(tool={"name": "write", "args": {"filePath": target, "content": "hi\n"}},
+                          reply="file written"),
+        )
+    ).json()
+    assert (project / "hello.txt").read_text() == "hi\n"
+    assert body["parts"][1]["text"] == "file written"
+    transcript = (await client.get(f"/session/{sid}/message")).json()
+    assert [m["info"].get("finish") for m in transcript] == [None, "tool-calls", "stop"]
+    prompt = scripted(structured={"answer": "yes"})
+    prompt["format"] = {"type": "json_schema", "schema": {"type": "object"}}
+    answer = (await client.post(f"/session/{sid}/message", json=prompt)).json()
+    assert answer["info"]["structured"] == {"answer": "yes"}
+
+
+async def test_malformed_directive_fails_loudly(client: httpx.AsyncClient) -> None:
+    sid = (await client.post("/session", json={})).json()["id"]
+    body = (await client.post(f"/session/{sid}/message", json=text_prompt("@script {nope"))).json()
+    assert body["info"]["error"]["name"] == "APIError"
