@@ -9,13 +9,18 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from opencode_orchestrator.opencode import OpenCodeClient, RetryPolicy, StreamReconnected
+from opencode_orchestrator.opencode import (
+    OpenCodeClient,
+    RetryPolicy,
+    StreamReconnected,
+    json_schema_format,
+)
 from opencode_orchestrator.opencode.models import (
     SessionIdleEvent,
     SessionStatusEvent,
 )
 from tests.contract.conftest import ContractServer
-from tests.contract.test_prompts import scripted
+from tests.contract.test_prompts import Answer, scripted
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_opencode]
 
@@ -28,32 +33,40 @@ async def test_stream_reconnects_and_resyncs_a_turn_lost_in_a_restart(
     done = await client.create_session(title="contract: before restart")
     await client.prompt(done.id, scripted("Remember me.", reply="remembered"))
     lost = await client.create_session(title="contract: lost turn")
+    # A structured prompt makes the real server's message list answer 400; the
+    # resync must still report the lost turn.
+    lost_structured = await client.create_session(title="contract: lost structured turn")
 
     async with client.events(idle_timeout=15, reconnect=RECONNECT) as stream:
         await client.prompt_async(lost.id, scripted("Hang.", delay=120))
+        await client.prompt_async(
+            lost_structured.id,
+            scripted("Hang.", delay=120),
+            output_format=json_schema_format(Answer),
+        )
+        busy: set[str] = set()
         with anyio.fail_after(30):
             async for event in stream:
-                if (
-                    isinstance(event, SessionStatusEvent)
-                    and event.properties.session_id == lost.id
-                    and event.properties.status.type == "busy"
-                ):
+                if isinstance(event, SessionStatusEvent) and event.properties.status.type == "busy":
+                    busy.add(event.properties.session_id)
+                if {lost.id, lost_structured.id} <= busy:
                     break
 
         await server.restart()
 
         reconnected: StreamReconnected | None = None
+        idle: set[str] = set()
         with anyio.fail_after(60):
             async for event in stream:
                 if isinstance(event, StreamReconnected):
                     reconnected = event
-                elif isinstance(event, SessionIdleEvent) and event.properties.session_id == (
-                    lost.id
-                ):
-                    # The turn died with the server; only the resync can say so.
+                elif isinstance(event, SessionIdleEvent):
+                    # The turns died with the server; only the resync can say so.
                     assert event.synthetic is True
                     assert reconnected is not None, "resync before the reconnect marker"
-                    break
+                    idle.add(event.properties.session_id)
+                    if {lost.id, lost_structured.id} <= idle:
+                        break
         assert reconnected is not None
         assert reconnected.properties.attempts >= 1
 

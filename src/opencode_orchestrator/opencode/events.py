@@ -42,6 +42,7 @@ from httpx_sse import SSEError
 
 from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.opencode.errors import (
+    OpenCodeBadRequestError,
     OpenCodeClosedError,
     OpenCodeError,
     OpenCodeHTTPError,
@@ -281,6 +282,11 @@ class EventStream:
                 last = await self._client.last_assistant_message(sid)
             except OpenCodeNotFoundError:
                 last = None  # deleted while we were away: its turn is certainly over
+            except OpenCodeBadRequestError as exc:
+                # OpenCode 1.18.33 cannot list the messages of a session that holds a
+                # structured (format) prompt; the turn is still over, its error unknown.
+                _log.warning("opencode.events.resync_unreadable", session_id=sid, error=str(exc))
+                last = None
             if last is not None and last.error is not None:
                 yield SessionErrorEvent.model_validate(
                     {
