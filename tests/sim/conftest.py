@@ -39,7 +39,19 @@ async def client(sim: SimServer) -> AsyncIterator[httpx.AsyncClient]:
 def git_init(directory: Path) -> None:
     subprocess.run(["git", "init", "-q", str(directory)], check=True)
     subprocess.run(
-        ["git", "-C", str(directory), "-c", "user.name=t", "-c", "user.email=t@t",
-         "commit", "-q", "--allow-empty", "-m", "root"],
+        [
+            "git",
+            "-C",
+            str(directory),
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "root",
+        ],
         check=True,
     )

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -26,7 +27,7 @@ from tests.sim.helpers import events, scripted, text_prompt
 pytestmark = pytest.mark.anyio
 
 
-async def _ask(client: httpx.AsyncClient, agent: str, text: str) -> dict:
+async def _ask(client: httpx.AsyncClient, agent: str, text: str) -> Any:
     sid = (await client.post("/session", json={})).json()["id"]
     response = await client.post(f"/session/{sid}/message", json=text_prompt(text, agent=agent))
     assert response.status_code == 200
@@ -40,7 +41,8 @@ async def test_planner_answers_a_plan_deterministically(client: httpx.AsyncClien
     assert plan == PlanOutput.model_validate(second["info"]["structured"])
     assert len(plan.units) == 4
     tool = next(p for p in first["parts"] if p["type"] == "tool")
-    assert tool["tool"] == "StructuredOutput" and tool["state"]["status"] == "completed"
+    assert tool["tool"] == "StructuredOutput"
+    assert tool["state"]["status"] == "completed"
 
 
 @pytest.mark.parametrize("shape", list(PlanShape))
@@ -57,12 +59,10 @@ def test_plan_shapes_are_acyclic_dags(shape: PlanShape) -> None:
     if shape is PlanShape.FAN_OUT:
         assert all(d == ["u01"] for d in list(edges.values())[1:])
     if shape is PlanShape.DIAMOND:
-        assert edges["u09"] == ["u08", "u07", "u08"][1:] + ["u08"] or len(edges["u09"]) >= 1
+        assert edges["u09"] == [*["u08", "u07", "u08"][1:], "u08"] or len(edges["u09"]) >= 1
 
 
-async def test_worker_writes_the_unit_files(
-    client: httpx.AsyncClient, project: Path
-) -> None:
+async def test_worker_writes_the_unit_files(client: httpx.AsyncClient, project: Path) -> None:
     unit = UnitSpec(id="u01", title="First", files=["src/u01/a.py", "src/u01/b.py"])
     sid = (await client.post("/session", json={})).json()["id"]
     async with events(client) as log:
@@ -74,7 +74,8 @@ async def test_worker_writes_the_unit_files(
         ).json()
         await log.wait_for(lambda e: e["type"] == "session.idle")
     report = WorkerReport.model_validate(body["info"]["structured"])
-    assert report.outcome is WorkerOutcome.DONE and report.files_changed == unit.files
+    assert report.outcome is WorkerOutcome.DONE
+    assert report.files_changed == unit.files
     assert (project / "src/u01/a.py").read_text().startswith('"""src/u01/a.py')
     states = [
         e["properties"]["part"]["state"]["status"]
@@ -85,7 +86,8 @@ async def test_worker_writes_the_unit_files(
     edited = [e["properties"]["file"] for e in log.events if e["type"] == "file.edited"]
     assert edited == [str(project / f) for f in unit.files]
     diff = (await client.get(f"/session/{sid}/diff")).json()
-    assert {d["file"] for d in diff} == set(unit.files) and diff[0]["status"] == "added"
+    assert {d["file"] for d in diff} == set(unit.files)
+    assert diff[0]["status"] == "added"
 
 
 @pytest.mark.parametrize("sim_config", [SimConfig(seed=1, reviewer=ReviewerConfig(fail_rate=1.0))])
@@ -93,7 +95,8 @@ async def test_reviewer_fails_at_rate_one(client: httpx.AsyncClient) -> None:
     unit = UnitSpec(id="u02", title="Second", files=["x.py"])
     body = await _ask(client, AGENT_REVIEWER, render_unit_brief(unit))
     verdict = ReviewVerdict.model_validate(body["info"]["structured"])
-    assert verdict.verdict is Verdict.FAIL and verdict.findings
+    assert verdict.verdict is Verdict.FAIL
+    assert verdict.findings
 
 
 async def test_reviewers_pass_by_default(client: httpx.AsyncClient) -> None:
@@ -108,8 +111,10 @@ async def test_script_tool_write_and_structured(client: httpx.AsyncClient, proje
     body = (
         await client.post(
             f"/session/{sid}/message",
-            json=scripted(tool={"name": "write", "args": {"filePath": target, "content": "hi\n"}},
-                          reply="file written"),
+            json=scripted(
+                tool={"name": "write", "args": {"filePath": target, "content": "hi\n"}},
+                reply="file written",
+            ),
         )
     ).json()
     assert (project / "hello.txt").read_text() == "hi\n"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 import httpx
 import pytest
@@ -12,7 +14,7 @@ pytestmark = pytest.mark.anyio
 FAST = SimConfig(seed=7, retry_delay=0.001)
 
 
-async def _turn(client: httpx.AsyncClient, prompt: dict) -> tuple[dict, list[dict]]:
+async def _turn(client: httpx.AsyncClient, prompt: dict[str, Any]) -> tuple[Any, list[Any]]:
     sid = (await client.post("/session", json={})).json()["id"]
     async with events(client) as log:
         body = (await client.post(f"/session/{sid}/message", json=prompt)).json()
@@ -31,14 +33,17 @@ async def test_scripted_faults_end_in_errors(
     body, log = await _turn(client, scripted(fault=fault))
     assert body["info"]["error"]["name"] == error_name
     errors = [e for e in log if e["type"] == "session.error"]
-    assert errors and errors[0]["properties"]["error"]["name"] == error_name
+    assert errors
+    assert errors[0]["properties"]["error"]["name"] == error_name
     if fault == "die":
         assert body["info"]["error"]["data"]["isRetryable"] is True
 
 
 @pytest.mark.parametrize("sim_config", [FAST])
 async def test_rate_limit_retries_then_answers(client: httpx.AsyncClient) -> None:
-    body, log = await _turn(client, scripted(reply="after limits", fault="rate_limit", fault_count=2))
+    body, log = await _turn(
+        client, scripted(reply="after limits", fault="rate_limit", fault_count=2)
+    )
     assert body["parts"][1]["text"] == "after limits"
     retries = [
         e["properties"]["status"]["attempt"]
@@ -53,14 +58,18 @@ async def test_abort_ends_a_hanging_turn(client: httpx.AsyncClient) -> None:
     async with events(client) as log:
         await client.post(f"/session/{sid}/prompt_async", json=scripted(delay=60))
         await log.wait_for(
-            lambda e: e["type"] == "message.updated"
-            and e["properties"]["info"]["role"] == "assistant"
+            lambda e: (
+                e["type"] == "message.updated" and e["properties"]["info"]["role"] == "assistant"
+            )
         )
         assert (await client.get("/session/status")).json() == {sid: {"type": "busy"}}
         assert (await client.post(f"/session/{sid}/abort")).json() is True
         await log.wait_for(lambda e: e["type"] == "session.idle")
         error = await log.wait_for(lambda e: e["type"] == "session.error")
-    assert error["properties"]["error"] == {"name": "MessageAbortedError", "data": {"message": "Aborted"}}
+    assert error["properties"]["error"] == {
+        "name": "MessageAbortedError",
+        "data": {"message": "Aborted"},
+    }
     transcript = (await client.get(f"/session/{sid}/message")).json()
     assert transcript[-1]["info"]["error"]["name"] == "MessageAbortedError"
 
@@ -80,10 +89,13 @@ async def test_random_faults_and_hang_via_control_api(client: httpx.AsyncClient)
     assert (await client.post("/__sim/faults", json={"bogus": 1})).status_code == 400
 
 
-async def test_storm_answers_429_with_retry_after(sim: SimServer, client: httpx.AsyncClient) -> None:
+async def test_storm_answers_429_with_retry_after(
+    sim: SimServer, client: httpx.AsyncClient
+) -> None:
     sim.set_faults(storm={"share": 1.0, "duration": 30, "retry_after": 2})
     refused = await client.get("/global/health")
-    assert refused.status_code == 429 and refused.headers["retry-after"] == "2"
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"] == "2"
     assert (await client.get("/__sim/faults")).status_code == 200
     sim.set_faults(storm=None)
     assert (await client.get("/global/health")).status_code == 200
