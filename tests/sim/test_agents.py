@@ -131,3 +131,17 @@ async def test_malformed_directive_fails_loudly(client: httpx.AsyncClient) -> No
     sid = (await client.post("/session", json={})).json()["id"]
     body = (await client.post(f"/session/{sid}/message", json=text_prompt("@script {nope"))).json()
     assert body["info"]["error"]["name"] == "APIError"
+
+
+async def test_schema_prompt_answered_with_text_fails_without_session_error(
+    client: httpx.AsyncClient,
+) -> None:
+    sid = (await client.post("/session", json={})).json()["id"]
+    prompt = scripted(reply="just text")
+    prompt["format"] = {"type": "json_schema", "schema": {"type": "object"}}
+    async with events(client) as log:
+        body = (await client.post(f"/session/{sid}/message", json=prompt)).json()
+        await log.wait_for(lambda e: e["type"] == "session.idle")
+    assert body["info"]["error"]["name"] == "StructuredOutputError"
+    assert body["info"]["finish"] == "stop"
+    assert "session.error" not in log.types(sid)

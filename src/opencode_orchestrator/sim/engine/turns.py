@@ -92,10 +92,10 @@ class PromptRequest:
 class TurnFailedError(Exception):
     """The turn ends with ``error`` on its message; ``report`` goes in ``session.error``."""
 
-    def __init__(self, error: Json, *, report: Json | None = None) -> None:
+    def __init__(self, error: Json, *, report: Json | None = None, silent: bool = False) -> None:
         super().__init__(error["name"])
         self.error = error
-        self.report = report if report is not None else error
+        self.report = None if silent else report if report is not None else error
 
 
 @dataclass(slots=True)
@@ -362,11 +362,15 @@ async def _act(turn: TurnWriter, think: float) -> None:
         turn.assistant["structured"] = script.structured
         await turn.complete()
     elif wants_schema:
+        # A text answer to a schema prompt: the message fails, with no session.error event.
+        await turn.text(script.reply)
+        await turn.finish_step(script.usage, "stop", 1.0)
         raise TurnFailedError(
             {
                 "name": "StructuredOutputError",
-                "data": {"message": "The model did not produce structured output.", "retries": 0},
-            }
+                "data": {"message": "Model did not produce structured output", "retries": 0},
+            },
+            silent=True,
         )
     else:
         await turn.text(script.reply)
@@ -415,7 +419,7 @@ async def run_turn(
     """
     turn = TurnWriter(host, session, request, script, user_id=user_id)
     error: Json | None = None
-    report: Json | None = None
+    report: Json | None = None  # what session.error carries; None: no such event
     with scope:
         try:
             await _act(turn, think)
@@ -427,11 +431,12 @@ async def run_turn(
         error = report = records.message_aborted_error()
         if not turn.assistant:
             await turn.new_assistant()
-    if error is not None and report is not None:
-        # OpenCode's order: the error and an idle session first, then the message.
-        host.emit(turn.directory, "session.error", {"sessionID": turn.sid, "error": report})
-        host.set_status(turn.sid, {"type": "idle"})
-        host.emit(turn.directory, "session.idle", {"sessionID": turn.sid})
+    if error is not None:
+        if report is not None:
+            # OpenCode's order: the error and an idle session first, then the message.
+            host.emit(turn.directory, "session.error", {"sessionID": turn.sid, "error": report})
+            host.set_status(turn.sid, {"type": "idle"})
+            host.emit(turn.directory, "session.idle", {"sessionID": turn.sid})
         turn.assistant["error"] = error
         turn.assistant["time"]["completed"] = now_ms()
         await turn.put_message(turn.assistant)

@@ -195,10 +195,9 @@ async def get_message(request: Request, info: Json) -> Response:
     return JsonResponse(found[0]) if found else not_found(f"Message not found: {mid}")
 
 
-@_with_session
-async def abort(request: Request, info: Json) -> Response:
-    """``POST /session/{id}/abort``."""
-    return JsonResponse(context_of(request).hub.abort(info["id"]))
+async def abort(request: Request) -> Response:
+    """``POST /session/{id}/abort``: ``true`` even for an unknown session, as OpenCode answers."""
+    return JsonResponse(context_of(request).hub.abort(request.path_params["sessionID"]))
 
 
 @_with_session
