@@ -96,10 +96,13 @@ class SessionHub:
 
     def statuses(self, directory: str) -> dict[str, Json]:
         """``GET /session/status``: busy and retrying sessions of ``directory`` (idle left out)."""
+        # A turn publishes its idle status a moment before it leaves `_active`;
+        # a client that saw the idle event must not find the session listed.
         return {
             sid: activity.status
             for sid, activity in self._active.items()
             if self.sessions.get(sid, {}).get("directory") == directory
+            and activity.status.get("type") != "idle"
         }
 
     def is_busy(self, session_id: str) -> bool:

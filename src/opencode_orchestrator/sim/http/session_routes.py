@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -184,7 +185,22 @@ async def list_messages(request: Request, info: Json) -> Response:
     transcript = await context_of(request).hub.store.messages(info["id"])
     if (limit := request.query_params.get("limit")) and limit.isdigit():
         transcript = transcript[-int(limit) :] if int(limit) else []
+    for index, message in enumerate(transcript):
+        if "format" in message["info"]:
+            return _format_encoding_bug(index, message["info"]["format"])
     return JsonResponse(transcript)
+
+
+def _format_encoding_bug(index: int, stored: Json) -> Response:
+    # OpenCode 1.18.33 stores a prompt's `format` with `retryCount` added and
+    # then fails to encode it, so any list holding such a message answers 400
+    # (docs/opencode-observed.md). Reproduced so the engine is built to survive it.
+    shown = {**stored, "retryCount": stored.get("retryCount", 2)}
+    return bad_request(
+        f"Expected OutputFormatJsonSchema, got {orjson.dumps(shown).decode()}\n"
+        f'  at [{index}]["info"]["format"]',
+        kind="Body",
+    )
 
 
 @_with_session
