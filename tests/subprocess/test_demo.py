@@ -26,6 +26,11 @@ def test_demo_runs_offline_and_proves_recovery(tmp_path: Path) -> None:
     assert "process exited with code 0" in out
     assert "0 missing, 0 duplicated" in out
     assert "every acknowledged record survived, exactly once, in order" in out
+    # Step 4: the client against the simulated OpenCode, files really written.
+    assert (
+        "a provider 429 twice: 2 retry statuses seen, then 'answered after the rate limit'" in out
+    )
+    assert "3 child sessions; 3 of 3 files on disk" in out
     # What it says it wrote is really there, and sound.
     wal_root = tmp_path / ".opencode" / "orchestrator" / "missions"
     assert sorted(p.name for p in wal_root.iterdir()) == ["demo-crash", "demo-group-commit"]

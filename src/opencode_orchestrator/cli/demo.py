@@ -28,6 +28,7 @@ import orjson
 from anyio.abc import Process
 
 from opencode_orchestrator import runtime
+from opencode_orchestrator.cli.demo_opencode import opencode_step
 from opencode_orchestrator.jsonrpc import Endpoint
 from opencode_orchestrator.wal import (
     DEFAULT_REGISTRY,
@@ -90,6 +91,8 @@ async def _demo(project: Path) -> int:
     await _rpc_step()
     wal_dir = await _wal_step(project)
     ok = await _crash_step(project)
+    _say("\n[4/4] OpenCode client against the simulated OpenCode")
+    ok = await opencode_step(project, _say) and ok
     _say(f"\ndone in {time.perf_counter() - started:.1f} s")
     _say(f"logs written under {project / '.opencode' / 'orchestrator'}")
     _say(f"inspect one with:  opencode-orchestrator wal inspect {wal_dir}")
@@ -97,7 +100,7 @@ async def _demo(project: Path) -> int:
 
 
 async def _rpc_step() -> None:
-    _say("[1/3] JSON-RPC core over stdio")
+    _say("[1/4] JSON-RPC core over stdio")
     command = [sys.executable, "-m", "opencode_orchestrator", "serve", "--log-level", "warning"]
     async with await anyio.open_process(command, stderr=None) as process:
         assert process.stdin is not None
@@ -150,7 +153,7 @@ async def _wait(process: Process) -> int | None:
 
 
 async def _wal_step(project: Path) -> Path:
-    _say("[2/3] Write-ahead log, durability 'always' (fsync before every acknowledgement)")
+    _say("[2/4] Write-ahead log, durability 'always' (fsync before every acknowledgement)")
     wal_dir = mission_wal_dir(project, "demo-group-commit")
     async with await WriteAheadLog.open(
         wal_dir, durability=Durability.ALWAYS, registry=_registry()
@@ -176,7 +179,7 @@ async def _wal_step(project: Path) -> Path:
 
 
 async def _crash_step(project: Path) -> bool:
-    _say("[3/3] Crash safety: SIGKILL a writer process mid-append, then recover")
+    _say("[3/4] Crash safety: SIGKILL a writer process mid-append, then recover")
     wal_dir = mission_wal_dir(project, "demo-crash")
     command = [sys.executable, "-m", "opencode_orchestrator", "demo"]
     command += ["--writer-child", str(wal_dir)]
