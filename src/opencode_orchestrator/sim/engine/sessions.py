@@ -23,6 +23,7 @@ from opencode_orchestrator.sim.agents import AgentContext, decide_turn
 from opencode_orchestrator.sim.config import SimConfig
 from opencode_orchestrator.sim.engine.bus import EventBus, event
 from opencode_orchestrator.sim.engine.faults import FaultInjector
+from opencode_orchestrator.sim.engine.permissions import PermissionBroker
 from opencode_orchestrator.sim.engine.turns import PromptRequest, run_turn, start_turn_messages
 from opencode_orchestrator.sim.state import records
 from opencode_orchestrator.sim.state.records import Json, now_ms
@@ -69,6 +70,7 @@ class SessionHub:
         self.sessions: dict[str, Json] = {}
         self._active: dict[str, _Activity] = {}
         self._projects: dict[str, str] = {}
+        self.permissions = PermissionBroker(self.emit)
 
     async def load(self) -> None:
         """Read sessions from the store, ending turns a crash left unfinished."""
@@ -232,8 +234,10 @@ class SessionHub:
                 await self.touch(session_id)
         finally:
             # Reached with the loop cancelled too (the simulator stopping): no
-            # awaiting here, just release every waiter.
-            self._active.pop(session_id, None)
+            # awaiting here, just release every waiter. A prompt sent once the
+            # session went idle (during `touch`) has a new activity: keep it.
+            if self._active.get(session_id) is activity:
+                del self._active[session_id]
             for pending in (last, *activity.queue):
                 if pending is not None:
                     pending.done.set()
