@@ -7,30 +7,15 @@ as a subprocess (never on the loop), bounded by :data:`SHELL_TIMEOUT`.
 
 from __future__ import annotations
 
-import subprocess
-from typing import Final
-
-import anyio
-
 from opencode_orchestrator.sim.agents import TurnScript
+from opencode_orchestrator.sim.engine.process import SHELL_TIMEOUT, run_command
 from opencode_orchestrator.sim.engine.turns import PromptRequest, TurnHost, TurnWriter
 from opencode_orchestrator.sim.state import records
 from opencode_orchestrator.sim.state.records import Json, now_ms
 
 __all__ = ["SHELL_TIMEOUT", "run_shell"]
 
-SHELL_TIMEOUT: Final = 120.0
 _SYNTHETIC = "The following tool was executed by the user"
-
-
-async def _execute(command: str, cwd: str) -> tuple[str, int]:
-    with anyio.move_on_after(SHELL_TIMEOUT) as timeout:
-        result = await anyio.run_process(
-            ["bash", "-c", command], cwd=cwd, check=False, stderr=subprocess.STDOUT
-        )
-        return result.stdout.decode(errors="replace"), result.returncode
-    assert timeout.cancelled_caught
-    return f"(timed out after {SHELL_TIMEOUT:.0f} s)", 124
 
 
 async def run_shell(host: TurnHost, session: Json, agent: str, command: str) -> Json:
@@ -53,7 +38,7 @@ async def run_shell(host: TurnHost, session: Json, agent: str, command: str) -> 
     part["state"] = {"status": "running", "input": args, "time": {"start": start}}
     turn.parts.append(part)
     await turn.put_part(part)
-    output, code = await _execute(command, turn.directory)
+    output, code = await run_command(command, turn.directory)
     part["state"] = {
         "status": "completed",
         "input": args,

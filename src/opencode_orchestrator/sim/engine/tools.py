@@ -6,6 +6,7 @@ directory: the simulator writes where a test told it to, never elsewhere.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,14 @@ import anyio
 
 from opencode_orchestrator.sim.state.records import Json
 
-__all__ = ["FileChange", "ToolFailedError", "apply_file_tool", "diff_entry"]
+__all__ = [
+    "FileChange",
+    "ToolFailedError",
+    "apply_file_tool",
+    "diff_entry",
+    "plan_file_tool",
+    "unified_diff",
+]
 
 
 class ToolFailedError(Exception):
@@ -40,7 +48,7 @@ def _resolve(directory: str, file_path: str) -> tuple[Path, str]:
     return target, target.relative_to(root).as_posix()
 
 
-def _write(directory: str, name: str, args: dict[str, Any]) -> FileChange:
+def _plan(directory: str, name: str, args: dict[str, Any]) -> FileChange:
     file_path = args.get("filePath")
     if not isinstance(file_path, str) or not file_path:
         raise ToolFailedError(f"{name}: filePath is required")
@@ -61,9 +69,26 @@ def _write(directory: str, name: str, args: dict[str, Any]) -> FileChange:
         after = (
             before.replace(old, new, 1) if not args.get("replaceAll") else before.replace(old, new)
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(after)
     return FileChange(target, relative, existed, before, after)
+
+
+def _write(directory: str, name: str, args: dict[str, Any]) -> FileChange:
+    change = _plan(directory, name, args)
+    change.path.parent.mkdir(parents=True, exist_ok=True)
+    change.path.write_text(change.after)
+    return change
+
+
+async def plan_file_tool(directory: str, name: str, args: dict[str, Any]) -> FileChange:
+    """What ``write`` or ``edit`` would do, without doing it (for the permission request).
+
+    Raises:
+        ToolFailedError: bad arguments, a path outside the directory, or an I/O error.
+    """
+    try:
+        return await anyio.to_thread.run_sync(_plan, directory, name, args)
+    except OSError as exc:
+        raise ToolFailedError(f"{name}: {exc}") from exc
 
 
 async def apply_file_tool(directory: str, name: str, args: dict[str, Any]) -> FileChange:
@@ -76,6 +101,17 @@ async def apply_file_tool(directory: str, name: str, args: dict[str, Any]) -> Fi
         return await anyio.to_thread.run_sync(_write, directory, name, args)
     except OSError as exc:
         raise ToolFailedError(f"{name}: {exc}") from exc
+
+
+def unified_diff(change: FileChange) -> str:
+    """The change as unified diff text (``metadata.diff`` of an ``edit`` request)."""
+    lines = difflib.unified_diff(
+        change.before.splitlines(keepends=True),
+        change.after.splitlines(keepends=True),
+        fromfile=str(change.path),
+        tofile=str(change.path),
+    )
+    return "".join(lines)
 
 
 def diff_entry(change: FileChange, original: str | None) -> Json:

@@ -26,11 +26,20 @@ import anyio
 import orjson
 
 from opencode_orchestrator.sim.agents import ToolCall, TurnScript
+from opencode_orchestrator.sim.engine.permissions import (
+    AGENT_RULES,
+    PermissionBroker,
+    PermissionRejectedError,
+    tool_disabled,
+)
+from opencode_orchestrator.sim.engine.process import run_command
 from opencode_orchestrator.sim.engine.tools import (
     FileChange,
     ToolFailedError,
     apply_file_tool,
     diff_entry,
+    plan_file_tool,
+    unified_diff,
 )
 from opencode_orchestrator.sim.state import records
 from opencode_orchestrator.sim.state.records import Json, now_ms
@@ -52,6 +61,11 @@ __all__ = [
 
 STRUCTURED_TOOL = "StructuredOutput"
 _FILE_TOOLS = frozenset({"write", "edit"})
+# The tools a real 1.18.33 offers our test projects' build agent (webfetch is denied there).
+_REAL_TOOLS: tuple[str, ...] = (
+    *("bash", "edit", "glob", "grep", "invalid", "question"),
+    *("read", "skill", "task", "todowrite", "write"),
+)
 _WORDS = re.compile(r"\S+\s*|\s+")
 _DIE_ATTEMPTS = 5
 _RATE_LIMIT_MESSAGE = "Rate limit reached for sim-model. Please try again later."
@@ -67,6 +81,7 @@ class TurnHost(Protocol):
 
     store: SimStore
     config: SimConfig
+    permissions: PermissionBroker
 
     def emit(self, directory: str, kind: str, properties: Json) -> None:
         """Publish an event for ``directory``."""
@@ -211,8 +226,19 @@ class TurnWriter:
         part["time"]["end"] = now_ms()
         await self.put_part(part)
 
-    async def tool(self, call: ToolCall) -> None:
-        """Add a tool part and take it pending → running → completed (or error)."""
+    def rules(self) -> list[Json]:
+        """The rulesets a permission is evaluated against: the agent's, then the session's."""
+        return [*AGENT_RULES, *(self.session.get("permission") or [])]
+
+    async def tool(self, call: ToolCall) -> bool:
+        """Add a tool part and take it pending → running → completed (or error).
+
+        Returns ``True`` when the user rejected the call without feedback, which
+        ends the turn after this step (as OpenCode does).
+        """
+        if call.name != STRUCTURED_TOOL and tool_disabled(_permission_of(call.name), self.rules()):
+            await self._unavailable(call)
+            return False
         part = records.tool_part(self.sid, self.assistant["id"], call.name)
         self.parts.append(part)
         await self.put_part(part)
@@ -220,9 +246,12 @@ class TurnWriter:
         start = now_ms()
         part["state"] = {"status": "running", "input": call.args, "time": {"start": start}}
         await self.put_part(part)
+        stops = False
         try:
-            output, title, metadata = await self._carry_out(call)
+            await self._ask(call, part)
+            output, title, metadata = await self._carry_out(call, part)
         except ToolFailedError as exc:
+            stops = isinstance(exc, PermissionRejectedError) and exc.stops_turn
             part["state"] = {
                 "status": "error",
                 "input": call.args,
@@ -239,8 +268,64 @@ class TurnWriter:
                 "time": {"start": start, "end": now_ms()},
             }
         await self.put_part(part)
+        return stops
 
-    async def _carry_out(self, call: ToolCall) -> tuple[str, str, Json]:
+    async def _unavailable(self, call: ToolCall) -> None:
+        # A tool whose last rule is `deny *` is not offered to the model; a
+        # call to it goes to OpenCode's `invalid` tool, which completes.
+        rules = self.rules()
+        offered = [t for t in _REAL_TOOLS if not tool_disabled(_permission_of(t), rules)]
+        error = (
+            f"Model tried to call unavailable tool '{call.name}'. "
+            f"Available tools: {', '.join(offered)}."
+        )
+        part = records.tool_part(self.sid, self.assistant["id"], "invalid")
+        self.parts.append(part)
+        await self.put_part(part)
+        start = now_ms()
+        given = {"tool": call.name, "error": error}
+        part["state"] = {"status": "running", "input": given, "time": {"start": start}}
+        await self.put_part(part)
+        part["state"] = {
+            "status": "completed",
+            "input": given,
+            "output": f"The arguments provided to the tool are invalid: {error}",
+            "metadata": {"truncated": False},
+            "title": "Invalid Tool",
+            "time": {"start": start, "end": now_ms()},
+        }
+        await self.put_part(part)
+
+    async def _ask(self, call: ToolCall, part: Json) -> None:
+        """Ask the session's rules whether ``call`` may run; wait for a reply if they ask."""
+        if call.name == "bash":
+            command = str(call.args.get("command", ""))
+            # OpenCode offers "<command name> *" as the pattern to always allow.
+            words = command.split()
+            request: Json = {
+                "permission": "bash",
+                "patterns": [command],
+                "metadata": {"command": command},
+                "always": [f"{words[0] if words else command} *"],
+            }
+        elif call.name in _FILE_TOOLS:
+            change = await plan_file_tool(self.directory, call.name, call.args)
+            request = {
+                "permission": "edit",
+                "patterns": [change.relative],
+                "metadata": {"filepath": str(change.path), "diff": unified_diff(change)},
+                "always": ["*"],
+            }
+        else:
+            return
+        tool = {"messageID": self.assistant["id"], "callID": part["callID"]}
+        await self.host.permissions.ask(
+            self.directory, self.rules(), {"sessionID": self.sid, **request, "tool": tool}
+        )
+
+    async def _carry_out(self, call: ToolCall, part: Json) -> tuple[str, str, Json]:
+        if call.name == "bash":
+            return await self._bash(str(call.args.get("command", "")), part)
         if call.name in _FILE_TOOLS:
             change = await apply_file_tool(self.directory, call.name, call.args)
             self.changes.append(change)
@@ -261,6 +346,31 @@ class TurnWriter:
             return "Structured output captured successfully.", "Structured Output", {"valid": True}
         return "ok", call.name, {}
 
+    async def _bash(self, command: str, part: Json) -> tuple[str, str, Json]:
+        # The output streams into the running part's metadata before it completes.
+        part["state"] = {**part["state"], "metadata": {"output": ""}}
+        await self.put_part(part)
+        output, code = await run_command(command, self.directory)
+        if output:
+            part["state"] = {**part["state"], "metadata": {"output": output}}
+            await self.put_part(part)
+        return output, command, {"output": output, "exit": code, "truncated": False}
+
+    async def interrupt_tools(self) -> None:
+        """End tool parts an abort cut short, as OpenCode marks them."""
+        for part in self.parts:
+            state = part.get("state", {})
+            if part["type"] == "tool" and state.get("status") in ("pending", "running"):
+                start = state.get("time", {}).get("start", now_ms())
+                part["state"] = {
+                    "status": "error",
+                    "input": state.get("input", {}),
+                    "time": {"start": start, "end": now_ms()},
+                    "error": "Tool execution aborted",
+                    "metadata": {"interrupted": True},
+                }
+                await self.put_part(part)
+
     async def publish_diff(self) -> None:
         """Merge the turn's file changes into the session diff; publish it."""
         if not self.changes:
@@ -276,6 +386,11 @@ class TurnWriter:
         self.changes = []
         await self.host.store.put_diff(self.sid, diff)
         self.host.emit(self.directory, "session.diff", {"sessionID": self.sid, "diff": diff})
+
+
+def _permission_of(tool: str) -> str:
+    """The permission a tool is governed by (file tools share ``edit``)."""
+    return "edit" if tool in ("edit", "write", "apply_patch") else tool
 
 
 def orjson_text(document: object) -> str:
@@ -347,11 +462,17 @@ async def _act(turn: TurnWriter, think: float) -> None:
         await _dies(turn, script.reply)
     await turn.start_step()
     if script.tools:
+        stopped = False
         for call in script.tools:
-            await turn.tool(call)
+            stopped = await turn.tool(call)
+            if stopped:
+                break
         await turn.finish_step(script.usage, "tool-calls", 0.5)
         await turn.complete()
         await turn.publish_diff()
+        if stopped:
+            # A rejection without feedback ends the turn: no follow-up model call.
+            return
         turn.host.set_status(turn.sid, {"type": "busy"})
         await turn.new_assistant()
         await turn.start_step()
@@ -437,6 +558,8 @@ async def run_turn(
             host.emit(turn.directory, "session.error", {"sessionID": turn.sid, "error": report})
             host.set_status(turn.sid, {"type": "idle"})
             host.emit(turn.directory, "session.idle", {"sessionID": turn.sid})
+        if scope.cancelled_caught:
+            await turn.interrupt_tools()
         turn.assistant["error"] = error
         turn.assistant["time"]["completed"] = now_ms()
         await turn.put_message(turn.assistant)

@@ -57,20 +57,22 @@ async def show_toast(request: Request) -> Response:
     return JsonResponse(True)
 
 
-async def list_permissions(_request: Request) -> Response:
-    """``GET /permission``: the simulator's tools never ask, so none is ever pending."""
-    return JsonResponse([])
+async def list_permissions(request: Request) -> Response:
+    """``GET /permission``: the addressed project's pending permission requests."""
+    return JsonResponse(context_of(request).hub.permissions.listed(directory_of(request)))
 
 
 async def reply_permission(request: Request) -> Response:
-    """``POST /permission/{id}/reply``: every id is unknown (see :func:`list_permissions`)."""
+    """``POST /permission/{id}/reply``: ``true``, or 404 when no such request is pending."""
     try:
-        await read_body(request, PermissionReplyBody)
+        body = await read_body(request, PermissionReplyBody)
     except BodyError as exc:
         return bad_request(str(exc))
     except MalformedBodyError:
         return unexpected_error()
     rid = request.path_params["requestID"]
+    if context_of(request).hub.permissions.reply(rid, body.reply, body.message):
+        return JsonResponse(True)
     return JsonResponse(
         {
             "_tag": "PermissionNotFoundError",
