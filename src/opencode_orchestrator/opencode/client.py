@@ -365,7 +365,13 @@ class OpenCodeClient:
         """The newest assistant message among the last ``limit`` messages, if any."""
         messages = await self.list_messages(session_id, limit=limit)
         found = [m.info for m in messages if isinstance(m.info, AssistantMessage)]
-        return max(found, key=lambda info: info.time.created) if found else None
+        if not found:
+            return None
+        # Times are in milliseconds: a context overflow closes one assistant message and
+        # opens the failing compaction one within the same millisecond. On a tie the
+        # server's order (oldest first) decides, or the error would be missed.
+        _, newest = max(enumerate(found), key=lambda pair: (pair[1].time.created, pair[0]))
+        return newest
 
     async def shell(
         self, session_id: str, command: str, *, agent: str, model: ModelRef | None = None
