@@ -36,6 +36,7 @@ from opencode_orchestrator.opencode.models import (
 )
 from opencode_orchestrator.sim import SimConfig, SimServer
 from opencode_orchestrator.testing.script import ScriptDirective, render_directive
+from tests.opencode.fakes import FakeOpenCode, assistant, user
 
 pytestmark = pytest.mark.anyio
 
@@ -172,6 +173,12 @@ async def test_context_overflow_raises_context_overflow_error(tmp_path: Path, so
         with pytest.raises(OpenCodeContextOverflowError):
             result.raise_for_error()
         seen = await until(stream, idle_of(session.id))
+        # Resync reads the outcome from here: the failing compaction message, not the
+        # overflowing one that was closed without an error.
+        last = await oc.last_assistant_message(session.id)
+    assert last is not None
+    assert last.error is not None
+    assert last.error.kind is MessageErrorName.CONTEXT_OVERFLOW
     errors = [e for e in seen if isinstance(e, SessionErrorEvent)]
     assert errors
     assert errors[0].properties.error is not None
@@ -250,6 +257,21 @@ async def test_aborting_a_hanging_async_turn_leaves_message_aborted_on_the_last_
     assert isinstance(last.error.to_exception(), OpenCodeAbortedError)
     with pytest.raises(OpenCodeAbortedError):
         last.raise_for_error()
+
+
+async def test_the_failing_compaction_message_wins_a_millisecond_tie() -> None:
+    # A context overflow closes one assistant message and opens the failing compaction
+    # one within a millisecond: against the simulator, resync then missed the error.
+    fake = FakeOpenCode()
+    overflowed = assistant(id="msg_2")
+    compaction = assistant(id="msg_4", error={"name": "ContextOverflowError", "data": {}})
+    transcript = [user(), overflowed, user(), compaction]
+    fake.on_json("GET", "/session/ses_1/message", [{"info": m, "parts": []} for m in transcript])
+    async with fake.client() as client:
+        last = await client.last_assistant_message("ses_1")
+    assert last is not None
+    assert last.id == "msg_4"
+    assert last.error is not None
 
 
 async def _failures_for(tmp_path: Path, seed: int, turns: int) -> list[bool]:
