@@ -29,7 +29,7 @@ from opencode_orchestrator.sim.state import records
 from opencode_orchestrator.sim.state.records import Json, now_ms
 from opencode_orchestrator.sim.state.store import SimStore
 
-__all__ = ["SessionHub"]
+__all__ = ["SessionHub", "TurnInterruptedError"]
 
 _log = get_logger(__name__)
 _IDLE: Json = {"type": "idle"}
@@ -40,6 +40,11 @@ class _Pending:
     request: PromptRequest
     done: anyio.Event = field(default_factory=anyio.Event)
     result: Json | None = None
+    interrupted: bool = False
+
+
+class TurnInterruptedError(Exception):
+    """The simulator stopped (killed or restarting) while a blocking prompt waited."""
 
 
 @dataclass(slots=True)
@@ -199,6 +204,8 @@ class SessionHub:
         if not wait:
             return None
         await pending.done.wait()
+        if pending.interrupted:
+            raise TurnInterruptedError(session_id)
         return pending.result
 
     @asynccontextmanager
@@ -224,7 +231,14 @@ class SessionHub:
                 if last is not None:
                     last.done.set()
                 last = activity.queue.popleft()
-                last.result = await self._turn(session_id, activity, last.request)
+                try:
+                    last.result = await self._turn(session_id, activity, last.request)
+                except anyio.get_cancelled_exc_class():
+                    # The simulator is stopping under this turn: like a killed
+                    # OpenCode, it must not answer the blocking callers.
+                    for waiter in (last, *activity.queue):
+                        waiter.interrupted = True
+                    raise
             info = self.sessions.get(session_id)
             del self._active[session_id]
             if info is not None:

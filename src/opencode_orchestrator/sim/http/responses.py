@@ -13,10 +13,12 @@ from typing import Any
 
 import orjson
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 __all__ = [
     "JsonResponse",
     "bad_request",
+    "cut_connection",
     "no_content",
     "not_found",
     "session_busy",
@@ -64,6 +66,22 @@ def session_busy(session_id: str) -> JsonResponse:
         },
         status_code=409,
     )
+
+
+class _CutConnection(Response):
+    """Starts a response, then breaks the connection mid-body."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"64")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        # uvicorn closes the transport when the app fails after the response
+        # started; the client sees the body cut short, as from a killed server.
+        raise ConnectionAbortedError("the simulator stopped under this turn")
+
+
+def cut_connection() -> Response:
+    """What a blocking caller gets when the server dies under its turn: a broken connection."""
+    return _CutConnection()
 
 
 def no_content() -> Response:

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from opencode_orchestrator.sim.agents.scripted import COMPACTION_AGENT
+from opencode_orchestrator.sim.engine.sessions import TurnInterruptedError
 from opencode_orchestrator.sim.engine.shell import run_shell
 from opencode_orchestrator.sim.engine.turns import PromptRequest
 from opencode_orchestrator.sim.http.bodies import (
@@ -30,6 +31,7 @@ from opencode_orchestrator.sim.http.context import (
 from opencode_orchestrator.sim.http.responses import (
     JsonResponse,
     bad_request,
+    cut_connection,
     no_content,
     not_found,
     session_busy,
@@ -147,6 +149,12 @@ def _prompt_request(body: PromptBody, info: Json) -> PromptRequest:
 
 
 async def _result(request: Request, info: Json, prompt: PromptRequest) -> Json | None:
+    """The turn's ``{info, parts}``.
+
+    Raises:
+        TurnInterruptedError: the simulator stopped under the turn; the route
+            must cut the connection (:func:`cut_connection`), not answer.
+    """
     hub = context_of(request).hub
     result = await hub.prompt(info["id"], prompt, wait=True)
     if result is None:
@@ -158,7 +166,10 @@ async def _result(request: Request, info: Json, prompt: PromptRequest) -> Json |
 
 
 async def _answer(request: Request, info: Json, prompt: PromptRequest) -> Response:
-    result = await _result(request, info, prompt)
+    try:
+        result = await _result(request, info, prompt)
+    except TurnInterruptedError:
+        return cut_connection()
     if result is None:
         return not_found(f"Session {info['id']} stopped before answering")
     return JsonResponse(result)
@@ -249,7 +260,10 @@ async def command(request: Request, info: Json) -> Response:
         agent=body.agent or info.get("agent") or DEFAULT_AGENT,
         message_id=body.messageID,
     )
-    result = await _result(request, info, prompt)
+    try:
+        result = await _result(request, info, prompt)
+    except TurnInterruptedError:
+        return cut_connection()
     if result is None:
         return not_found(f"Session {info['id']} stopped before answering")
     context_of(request).hub.emit(
