@@ -14,7 +14,7 @@ from opencode_orchestrator.opencode import (
 )
 from opencode_orchestrator.opencode.models import SessionIdleEvent, SessionStatusEvent
 from opencode_orchestrator.testing.script import ScriptDirective, ScriptedUsage, render_directive
-from tests.contract.conftest import RawEvents
+from tests.contract.conftest import ContractServer, RawEvents
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_opencode]
 
@@ -92,22 +92,43 @@ async def test_status_shows_busy_while_a_turn_runs(
     assert session.id not in await client.session_status()
 
 
-async def test_abort_ends_the_turn_with_message_aborted(
-    client: OpenCodeClient, events: RawEvents
+async def test_abort_mid_call_ends_the_turn_with_message_aborted(
+    client: OpenCodeClient, server: ContractServer, events: RawEvents
 ) -> None:
     session = await client.create_session(title="contract: abort")
     await client.prompt_async(session.id, scripted("Hang.", delay=60))
     await events.wait_for_assistant(session.id)
+    if server.llm is not None:
+        with anyio.fail_after(20):
+            await server.llm.wait_stream_open()  # the provider call is under way
     assert await client.abort(session.id) is True
 
+    error = await events.wait_for("session.error", session.id)
+    assert error["properties"]["error"]["name"] == "MessageAbortedError"
     await events.wait_for("session.idle", session.id)
     last = await client.last_assistant_message(session.id)
     assert last is not None
     assert last.error is not None
     assert last.error.name == "MessageAbortedError"
-    # The real server sends session.error only when the provider call was under
-    # way (measured: an abort as the turn starts ends it silently), so a client
-    # must read the message, not wait for the event.
+    if server.llm is not None:
+        with anyio.fail_after(20):
+            await server.llm.wait_streams_closed()  # the provider call was cancelled
+
+
+async def test_abort_as_the_turn_starts_is_silent_but_recorded(
+    client: OpenCodeClient, events: RawEvents
+) -> None:
+    # Measured on the real server: an abort before the provider call is under
+    # way ends the turn with no session.error, so a client must read the message.
+    session = await client.create_session(title="contract: early abort")
+    await client.prompt_async(session.id, scripted("Hang.", delay=60))
+    await events.wait_for_assistant(session.id)
+    assert await client.abort(session.id) is True
+    await events.wait_for("session.idle", session.id)
+    last = await client.last_assistant_message(session.id)
+    assert last is not None
+    assert last.error is not None
+    assert last.error.name == "MessageAbortedError"
     for error in events.of("session.error", session.id):
         assert error["properties"]["error"]["name"] == "MessageAbortedError"
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 from opencode_orchestrator.opencode import OpenCodeClient, OpenCodeNotFoundError
+from opencode_orchestrator.opencode.models import SessionCreatedEvent
 from tests.contract.conftest import ContractServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_opencode]
@@ -58,3 +60,28 @@ async def test_status_omits_idle_sessions(client: OpenCodeClient) -> None:
     session = await client.create_session(title="contract: status")
     status = await client.session_status()
     assert session.id not in status
+
+
+async def test_global_stream_carries_project_events_with_their_directory(
+    client: OpenCodeClient, server: ContractServer
+) -> None:
+    # Measured on the real server: /global/event can drop what happens in the
+    # first moments after its server.connected (its subscription is set up
+    # after that event; /event has no such gap). So sessions are created until
+    # one is seen, each a half second after the last.
+    created: set[str] = set()
+    async with client.events(global_events=True) as stream, anyio.create_task_group() as tg:
+
+        async def keep_creating() -> None:
+            while True:
+                created.add((await client.create_session(title="contract: global")).id)
+                await anyio.sleep(0.5)  # pacing of the retries, not a wait for a condition
+
+        tg.start_soon(keep_creating)
+        with anyio.fail_after(20):
+            async for event in stream:
+                if isinstance(event, SessionCreatedEvent) and event.properties.info.id in created:
+                    break
+        tg.cancel_scope.cancel()
+    assert event.directory == str(server.directory)
+    assert event.project

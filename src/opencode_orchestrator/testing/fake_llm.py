@@ -82,6 +82,7 @@ class FakeLLM:
         self._open_streams = 0
         self._no_streams = anyio.Event()
         self._no_streams.set()
+        self._stream_opened = anyio.Event()
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
@@ -103,6 +104,11 @@ class FakeLLM:
     def open_streams(self) -> int:
         """Answer streams in progress (a ``delay`` counts from its start)."""
         return self._open_streams
+
+    async def wait_stream_open(self) -> None:
+        """Return once an answer stream is in progress (OpenCode is mid-call)."""
+        while self._open_streams == 0:
+            await self._stream_opened.wait()
 
     async def wait_streams_closed(self) -> None:
         """Return once no answer stream is open (e.g. after OpenCode aborts one)."""
@@ -180,6 +186,8 @@ class FakeLLM:
     async def _tracked(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         self._open_streams += 1
         self._no_streams = anyio.Event()
+        self._stream_opened.set()
+        self._stream_opened = anyio.Event()
         try:
             async for chunk in chunks:
                 yield chunk
