@@ -7,7 +7,8 @@ Layers, each knowing only the ones below::
     http                 one pooled httpx client per server: auth, timeouts, retries
     structured           json_schema output format in, validated model out
     events               the SSE stream: reconnect, watchdog, resync
-    client               OpenCodeClient, the calls the core uses
+    calls                the message and project calls, as mixins over ``http``
+    client               OpenCodeClient: lifecycle, sessions, events, and the mixins
 
 Usage and the retry table are in ``docs/opencode-client.md``.
 """
