@@ -24,7 +24,8 @@ from opencode_orchestrator.sim.config import SimConfig
 from opencode_orchestrator.sim.engine.bus import EventBus, event
 from opencode_orchestrator.sim.engine.faults import FaultInjector
 from opencode_orchestrator.sim.engine.permissions import PermissionBroker
-from opencode_orchestrator.sim.engine.turns import PromptRequest, run_turn, start_turn_messages
+from opencode_orchestrator.sim.engine.turn_writer import PromptRequest
+from opencode_orchestrator.sim.engine.turns import run_turn, start_turn_messages
 from opencode_orchestrator.sim.state import records
 from opencode_orchestrator.sim.state.records import Json, now_ms
 from opencode_orchestrator.sim.state.store import SimStore

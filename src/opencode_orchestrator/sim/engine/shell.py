@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from opencode_orchestrator.sim.agents import TurnScript
 from opencode_orchestrator.sim.engine.process import SHELL_TIMEOUT, run_command
-from opencode_orchestrator.sim.engine.turns import PromptRequest, TurnHost, TurnWriter
+from opencode_orchestrator.sim.engine.turn_writer import PromptRequest, TurnHost, TurnWriter
 from opencode_orchestrator.sim.state import records
 from opencode_orchestrator.sim.state.records import Json, now_ms
 

@@ -7,6 +7,7 @@ directory: the simulator writes where a test told it to, never elsewhere.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,10 +86,7 @@ async def plan_file_tool(directory: str, name: str, args: dict[str, Any]) -> Fil
     Raises:
         ToolFailedError: bad arguments, a path outside the directory, or an I/O error.
     """
-    try:
-        return await anyio.to_thread.run_sync(_plan, directory, name, args)
-    except OSError as exc:
-        raise ToolFailedError(f"{name}: {exc}") from exc
+    return await _off_loop(_plan, directory, name, args)
 
 
 async def apply_file_tool(directory: str, name: str, args: dict[str, Any]) -> FileChange:
@@ -97,8 +95,19 @@ async def apply_file_tool(directory: str, name: str, args: dict[str, Any]) -> Fi
     Raises:
         ToolFailedError: bad arguments, a path outside the directory, or an I/O error.
     """
+    return await _off_loop(_write, directory, name, args)
+
+
+async def _off_loop(
+    work: Callable[[str, str, dict[str, Any]], FileChange],
+    directory: str,
+    name: str,
+    args: dict[str, Any],
+) -> FileChange:
+    # File I/O blocks, so it runs in a worker thread; an OS error fails the tool
+    # call (its part ends in `error`) instead of the whole turn.
     try:
-        return await anyio.to_thread.run_sync(_write, directory, name, args)
+        return await anyio.to_thread.run_sync(work, directory, name, args)
     except OSError as exc:
         raise ToolFailedError(f"{name}: {exc}") from exc
 

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from opencode_orchestrator.sim.agents.scripted import COMPACTION_AGENT
 from opencode_orchestrator.sim.engine.sessions import TurnInterruptedError
 from opencode_orchestrator.sim.engine.shell import run_shell
-from opencode_orchestrator.sim.engine.turns import PromptRequest
+from opencode_orchestrator.sim.engine.turn_writer import PromptRequest
 from opencode_orchestrator.sim.http.bodies import (
     CommandBody,
     PatchSessionBody,
