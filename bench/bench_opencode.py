@@ -144,6 +144,7 @@ async def bench_prompts(url: str, project: Path, count: int) -> dict[str, float]
                             all_idle.set()
                             return
 
+            await stream.subscribed()
             tg.start_soon(consume)
             started = time.perf_counter()
 

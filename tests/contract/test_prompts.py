@@ -50,6 +50,8 @@ async def test_async_prompt_emits_busy_then_idle(client: OpenCodeClient, events:
     session = await client.create_session(title="contract: async")
     seen: list[str] = []
     async with client.events() as stream:
+        with anyio.fail_after(20):
+            await stream.subscribed()
         await client.prompt_async(session.id, scripted("Go.", reply="done async"))
         with anyio.fail_after(30):
             async for event in stream:

@@ -38,6 +38,8 @@ async def test_stream_reconnects_and_resyncs_a_turn_lost_in_a_restart(
     lost_structured = await client.create_session(title="contract: lost structured turn")
 
     async with client.events(idle_timeout=15, reconnect=RECONNECT) as stream:
+        with anyio.fail_after(20):
+            await stream.subscribed()
         await client.prompt_async(lost.id, scripted("Hang.", delay=120))
         await client.prompt_async(
             lost_structured.id,

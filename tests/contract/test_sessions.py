@@ -71,6 +71,8 @@ async def test_global_stream_carries_project_events_with_their_directory(
     # one is seen, each a half second after the last.
     created: set[str] = set()
     async with client.events(global_events=True) as stream, anyio.create_task_group() as tg:
+        with anyio.fail_after(20):
+            await stream.subscribed()
 
         async def keep_creating() -> None:
             while True:

@@ -307,3 +307,17 @@ async def test_stream_lifecycle_refuses_misuse() -> None:
     with pytest.raises(Exception, match="closed"):
         async with closed.events() as after:
             await after.__anext__()
+
+
+async def test_subscribed_returns_at_server_connected_and_keeps_what_it_read() -> None:
+    fake = FakeOpenCode()
+    stalled = anyio.Event()
+    fake.on("GET", "/event", *_streams(events_then_stall(stalled, CONNECTED, BUSY)))
+    async with fake.client() as client, client.events() as stream:
+        assert fake.requests == []  # lazy: nothing connects before a read
+        with anyio.fail_after(5):
+            await stream.subscribed()
+        assert [r.url.path for r in fake.requests] == ["/event"]
+        connected, busy = await _take(stream, 2)
+    assert isinstance(connected, ServerConnectedEvent)
+    assert isinstance(busy, SessionStatusEvent)

@@ -53,6 +53,8 @@ async def test_sessions_and_transcripts_survive_a_sigkill(tmp_path: Path) -> Non
             await client.prompt(done.id, "Hi.\n" + render_directive(ScriptDirective(reply="kept")))
             cut = await client.create_session(title="busy at the kill")
             async with client.events() as stream:
+                with anyio.fail_after(20):
+                    await stream.subscribed()
                 await client.prompt_async(cut.id, hang)
                 with anyio.fail_after(20):
                     async for event in stream:

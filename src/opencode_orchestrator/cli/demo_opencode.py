@@ -54,6 +54,8 @@ async def opencode_step(project: Path, say: Callable[[str], None]) -> bool:
                 ):
                     retries += 1
 
+        with anyio.fail_after(10):
+            await stream.subscribed()
         tg.start_soon(count_retries)
         say(f"  simulated OpenCode 1.18.33 API at {sim.base_url} (seed 42, no LLM)")
         root = await client.create_session(title="demo mission")

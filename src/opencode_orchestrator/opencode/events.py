@@ -31,6 +31,7 @@ real ``session.idle`` may still follow a synthetic one: handle idle idempotently
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator
 from enum import StrEnum
 from types import TracebackType
@@ -51,6 +52,7 @@ from opencode_orchestrator.opencode.errors import (
 )
 from opencode_orchestrator.opencode.models import (
     Event,
+    ServerConnectedEvent,
     SessionDeletedEvent,
     SessionErrorEvent,
     SessionIdleEvent,
@@ -110,6 +112,7 @@ class EventStream:
         self._watched: set[str] = set()
         self._state = StreamState.NEW
         self._events: AsyncGenerator[Event, None] | None = None
+        self._read_ahead: deque[Event] = deque()
         self.reconnects = 0
         """How many times the stream came back after a drop."""
 
@@ -161,10 +164,28 @@ class EventStream:
             events, self._events = self._events, None
             await events.aclose()
 
+    async def subscribed(self) -> None:
+        """Return once the server has the subscription (its ``server.connected`` arrived).
+
+        The stream connects lazily, on the first read; an event published before
+        that is never seen. Await this before starting the work whose events you
+        want; what is read meanwhile (resync results) is still yielded after.
+        """
+        while True:
+            event = await self._next()
+            self._read_ahead.append(event)
+            if isinstance(event, ServerConnectedEvent):
+                return
+
     def __aiter__(self) -> Self:
         return self
 
     async def __anext__(self) -> Event:
+        if self._read_ahead:
+            return self._read_ahead.popleft()
+        return await self._next()
+
+    async def _next(self) -> Event:
         if self._events is None:
             if self._state is StreamState.CLOSED:
                 raise OpenCodeClosedError("event stream is closed")
