@@ -169,3 +169,15 @@ async def test_structured_output_is_not_validated_by_the_server(client: OpenCode
             session.id, scripted("Answer.", structured={"answer": 5}), Answer
         )
     assert caught.value.validation_error is not None
+
+
+async def test_a_prompt_without_agent_goes_to_the_default_agent(client: OpenCodeClient) -> None:
+    # Measured on the real server: neither the session's agent nor the last
+    # prompt's agent carries over; the engine must name its agent every time.
+    session = await client.create_session(title="contract: agent", agent="plan")
+    planned = await client.prompt(session.id, scripted("One.", reply="1"), agent="plan")
+    assert isinstance(planned.info, AssistantMessage)
+    assert planned.info.agent == "plan"
+    default = await client.prompt(session.id, scripted("Two.", reply="2"))
+    assert isinstance(default.info, AssistantMessage)
+    assert default.info.agent == "build"

@@ -139,7 +139,7 @@ def _prompt_request(body: PromptBody, info: Json) -> PromptRequest:
     return PromptRequest(
         text=text,
         parts=tuple(p for p in parts if p["type"] == "text"),
-        agent=body.agent or info.get("agent") or DEFAULT_AGENT,
+        agent=body.agent or DEFAULT_AGENT,  # OpenCode ignores the session's last agent
         message_id=body.messageID,
         format=body.format,
         system=body.system,
@@ -257,7 +257,7 @@ async def command(request: Request, info: Json) -> Response:
     prompt = PromptRequest(
         text=body.arguments,
         parts=({"type": "text", "text": body.arguments},),
-        agent=body.agent or info.get("agent") or DEFAULT_AGENT,
+        agent=body.agent or DEFAULT_AGENT,  # OpenCode ignores the session's last agent
         message_id=body.messageID,
     )
     try:
