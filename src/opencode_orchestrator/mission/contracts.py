@@ -60,13 +60,20 @@ class UnitSpec(BaseModel):
 
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     title: str = Field(min_length=1)
-    description: str = ""
+    description: str = Field(default="", description="The instructions for the worker.")
     files: list[str] = Field(
-        default_factory=list, description="Paths (relative to the project) the unit may change."
+        default_factory=list,
+        description="Paths or globs (relative to the project) the unit may change.",
     )
     depends_on: list[str] = Field(default_factory=list, description="Ids of units that come first.")
     checks: list[str] = Field(
         default_factory=list, description="Shell commands that must pass once the unit is done."
+    )
+    race: int = Field(
+        default=1,
+        ge=1,
+        le=8,
+        description="How many strategies race for this unit (each in its own worktree).",
     )
 
 
@@ -77,6 +84,14 @@ class PlanOutput(BaseModel):
 
     summary: str
     units: list[UnitSpec] = Field(min_length=1)
+    checks: list[str] = Field(
+        default_factory=list,
+        description="Commands that verify the whole mission (e.g. the test suite).",
+    )
+    learnings: list[str] = Field(
+        default_factory=list,
+        description="Facts about the project worth keeping (conventions, test command, pitfalls).",
+    )
 
 
 class WorkerOutcome(enum.StrEnum):
@@ -97,6 +112,9 @@ class WorkerReport(BaseModel):
     files_changed: list[str] = Field(default_factory=list)
     subunits: list[UnitSpec] = Field(
         default_factory=list, description="With outcome 'split': the sub-units to run instead."
+    )
+    learnings: list[str] = Field(
+        default_factory=list, description="Facts about the project worth keeping."
     )
 
 
@@ -132,6 +150,9 @@ class ReviewVerdict(BaseModel):
 
     verdict: Verdict
     findings: list[Finding] = Field(default_factory=list)
+    learnings: list[str] = Field(
+        default_factory=list, description="Facts about the project worth keeping."
+    )
 
 
 def render_unit_brief(unit: UnitSpec) -> str:

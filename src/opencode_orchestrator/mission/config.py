@@ -1,0 +1,86 @@
+"""A mission's settings: limits, budget caps, timeouts, checks and models per role.
+
+Every field has a default a user can run with; the CLI and the plugin's
+``initialize`` options override them. The whole object is written into the
+mission's first WAL record, so a resumed mission runs under the settings it
+started with.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["AdaptiveConfig", "BudgetConfig", "LimitsConfig", "MissionConfig", "TimeoutsConfig"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AdaptiveConfig(_Frozen):
+    """AIMD control of each provider's concurrency limit."""
+
+    decrease_factor: float = Field(default=0.5, gt=0.0, lt=1.0)
+    """On a rate-limit signal the provider's limit is multiplied by this."""
+    increase_after: int = Field(default=8, ge=1)
+    """Successful turns (with no rate-limit signal) before the limit grows by one."""
+    cooldown: float = Field(default=1.0, ge=0.0)
+    """Seconds after a decrease during which further signals do not decrease again."""
+    minimum: int = Field(default=1, ge=1)
+
+
+class LimitsConfig(_Frozen):
+    """How much runs at once, and how many times things are tried."""
+
+    concurrency: int = Field(default=8, ge=1, le=500)
+    """Global limit on child sessions running at once."""
+    per_model: dict[str, int] = Field(default_factory=dict)
+    """Limits per ``provider`` or ``provider/model`` (e.g. ``{"anthropic": 4}``)."""
+    max_units: int = Field(default=200, ge=1, le=100_000)
+    max_depth: int = Field(default=3, ge=0, le=10)
+    """How deep fractal delegation may go (0: workers may not split)."""
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    """Worker attempts (and review rounds) per unit before it fails."""
+    max_iterations: int = Field(default=5, ge=1, le=50)
+    """Plan → run → master review loops before the mission stops."""
+    plan_retries: int = Field(default=2, ge=0, le=10)
+    """Times an invalid plan is sent back to the planner."""
+    max_race: int = Field(default=4, ge=1, le=8)
+
+
+class BudgetConfig(_Frozen):
+    """Hard caps; ``None`` means no cap."""
+
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_cost: float | None = Field(default=None, gt=0.0)
+    max_wall_seconds: float | None = Field(default=None, gt=0.0)
+    reserve_tokens: int = Field(default=20_000, ge=0)
+    """Tokens reserved for a turn before it is started (released when its usage is known)."""
+    reserve_cost: float = Field(default=0.05, ge=0.0)
+
+
+class TimeoutsConfig(_Frozen):
+    """When silence or slowness becomes a failure (seconds)."""
+
+    silence: float = Field(default=120.0, gt=0.0)
+    """No event from a busy session for this long → its status is probed."""
+    unit: float = Field(default=1800.0, gt=0.0)
+    """No progress on an attempt for this long → abort and a fresh attempt."""
+    check: float = Field(default=600.0, gt=0.0)
+    """A single check command."""
+    abort_grace: float = Field(default=10.0, gt=0.0)
+
+
+class MissionConfig(_Frozen):
+    """Everything a mission runs under."""
+
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
+    adaptive: AdaptiveConfig = Field(default_factory=AdaptiveConfig)
+    checks: list[str] = Field(default_factory=list)
+    """Mission checks (e.g. the test command), run with the planner's own at the master review."""
+    models: dict[str, str] = Field(default_factory=dict)
+    """``provider/model`` per role (``planner``, ``worker``, ``reviewer``, ``master``)."""
+    shadow_review: bool = True
+    """Start each unit's reviewer as soon as its worker writes its first file."""

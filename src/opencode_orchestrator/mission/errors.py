@@ -1,0 +1,94 @@
+"""Errors of the mission engine, each with a stable string ``code``.
+
+The tree, all of it below :class:`~opencode_orchestrator.errors.OrchestratorError`::
+
+    MissionError                  mission
+    ├── PlanInvalidError          mission.plan.invalid     a plan that breaks the rules
+    ├── TransitionError           mission.transition       a state change the machine forbids
+    ├── MissionNotFoundError      mission.not_found        no mission with that id
+    ├── MissionStateError         mission.state            an operation the mission's state refuses
+    ├── BudgetExceededError       mission.budget           a cap (tokens, cost, wall time) reached
+    └── CheckError                mission.check            a check command could not be run at all
+
+A check that *runs and fails* is not an error: it is evidence, recorded and
+sent back to the worker. Codes are part of the public contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from opencode_orchestrator.errors import OrchestratorError
+
+__all__ = [
+    "BudgetExceededError",
+    "CheckError",
+    "MissionError",
+    "MissionNotFoundError",
+    "MissionStateError",
+    "PlanInvalidError",
+    "TransitionError",
+]
+
+
+class MissionError(OrchestratorError):
+    """Root of every error of the mission engine."""
+
+    code: ClassVar[str] = "mission"
+
+
+class PlanInvalidError(MissionError):
+    """A plan broke one or more rules; ``problems`` says which, one line each.
+
+    The text goes back to the planner verbatim, so each problem names the unit,
+    the path or the cycle at fault.
+    """
+
+    code: ClassVar[str] = "mission.plan.invalid"
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("invalid plan: " + "; ".join(self.problems))
+
+
+class TransitionError(MissionError):
+    """A state change that the mission's or a unit's state machine does not allow."""
+
+    code: ClassVar[str] = "mission.transition"
+
+    def __init__(self, what: str, current: str, target: str) -> None:
+        self.what = what
+        self.current = current
+        self.target = target
+        super().__init__(f"{what}: transition {current} -> {target} is not allowed")
+
+
+class MissionNotFoundError(MissionError):
+    """No mission with that id (or no unfinished one, for resume)."""
+
+    code: ClassVar[str] = "mission.not_found"
+
+
+class MissionStateError(MissionError):
+    """The mission's state refuses the operation (e.g. resuming a sealed mission)."""
+
+    code: ClassVar[str] = "mission.state"
+
+
+class BudgetExceededError(MissionError):
+    """A mission cap was reached; ``cap`` names it (``tokens``, ``cost`` or ``wall_time``)."""
+
+    code: ClassVar[str] = "mission.budget"
+
+    def __init__(self, cap: str, used: float, limit: float) -> None:
+        self.cap = cap
+        self.used = used
+        self.limit = limit
+        super().__init__(f"budget exceeded: {cap} {used:g} of {limit:g}")
+
+
+class CheckError(MissionError):
+    """A check command could not be started (not found, bad working directory)."""
+
+    code: ClassVar[str] = "mission.check"
