@@ -29,7 +29,7 @@ from opencode_orchestrator.sim.http.responses import (
     bad_request,
     unexpected_error,
 )
-from opencode_orchestrator.sim.ids import IdKind, new_id
+from opencode_orchestrator.opencode.ids import IdKind, new_id
 from opencode_orchestrator.sim.state.records import OPENCODE_VERSION
 
 __all__ = ["misc_routes"]

@@ -3,8 +3,10 @@
 OpenCode builds an id from a 6-byte big-endian number, ``milliseconds * 4096 +
 counter`` (bit-inverted for "descending" kinds, so the newest session sorts
 first), written as 12 hex digits, followed by 14 random base-62 characters.
-Ids made here sort the same way, which the orchestrator may rely on when it
-orders messages by id.
+Ids made here sort the same way. The simulator hands them out; the mission
+engine makes its own user message ids with :func:`new_message_id`, so that the
+id is written to the WAL *before* the prompt is sent and a resumed core can ask
+OpenCode whether that exact message arrived (404 = never delivered).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import threading
 import time
 from typing import Final
 
-__all__ = ["IdKind", "new_id"]
+__all__ = ["IdKind", "new_id", "new_message_id"]
 
 _BASE62: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _RANDOM_CHARS: Final = 14
@@ -71,3 +73,8 @@ def new_id(kind: IdKind) -> str:
     head = (number & _MASK_48).to_bytes(6, "big").hex()
     tail = "".join(secrets.choice(_BASE62) for _ in range(_RANDOM_CHARS))
     return f"{kind.prefix}_{head}{tail}"
+
+
+def new_message_id() -> str:
+    """A fresh ``msg_`` id that sorts after every message id made before it."""
+    return new_id(IdKind.MESSAGE)
