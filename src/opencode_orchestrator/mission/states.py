@@ -3,8 +3,8 @@
 Mission::
 
     PLANNING ──► RUNNING ──► BARRIER ──► INTEGRATION_REVIEW ──► SEALED
-                   ▲                              │
-                   └──── findings as new units ◄──┘        (loop, bounded)
+       ▲                                          │
+       └──── findings planned as new units ◄──────┘        (loop, bounded)
 
     any non-final state ──► FAILED | BLOCKED | BUDGET_EXCEEDED | CANCELLED
 
@@ -98,7 +98,7 @@ _MISSION_NEXT: Final[dict[MissionState, frozenset[MissionState]]] = {
     _M.PLANNING: _ABORTS | {_M.RUNNING},
     _M.RUNNING: _ABORTS | {_M.BARRIER},
     _M.BARRIER: _ABORTS | {_M.INTEGRATION_REVIEW},
-    _M.INTEGRATION_REVIEW: _ABORTS | {_M.SEALED, _M.RUNNING},
+    _M.INTEGRATION_REVIEW: _ABORTS | {_M.SEALED, _M.PLANNING},
     **{state: frozenset() for state in _MISSION_FINAL},
 }
 

@@ -1,0 +1,318 @@
+"""The Commander: one mission from goal to SEALED (or an honest stop), crash-resumable.
+
+::
+
+    create ─► PLANNING ─► RUNNING ─► BARRIER ─► INTEGRATION_REVIEW ─► SEALED
+                 ▲                                       │
+                 └────────── findings, iteration + 1 ◄───┘
+
+    budget cap ─► BUDGET_EXCEEDED    cancel ─► CANCELLED    no progress ─► BLOCKED
+
+:meth:`MissionEngine.run` is the same code for a new and a resumed mission:
+it reads the journaled state and carries on from it. Around the phases run
+the event router, a wall-time watchdog and a cancel watcher; a budget breach
+or a cancel aborts every busy child session of the mission before the final
+state is journaled.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+
+from opencode_orchestrator.log import get_logger
+from opencode_orchestrator.mission.budget import Budget
+from opencode_orchestrator.mission.config import MissionConfig
+from opencode_orchestrator.mission.context import MissionContext
+from opencode_orchestrator.mission.errors import BudgetExceededError, MissionStateError
+from opencode_orchestrator.mission.integration import integrate, plan
+from opencode_orchestrator.mission.journal import Journal
+from opencode_orchestrator.mission.knowledge import KnowledgeFile
+from opencode_orchestrator.mission.pool import AdaptivePool
+from opencode_orchestrator.mission.records import RecordType
+from opencode_orchestrator.mission.router import EventRouter
+from opencode_orchestrator.mission.scheduler import Scheduler
+from opencode_orchestrator.mission.states import MissionState, UnitState
+from opencode_orchestrator.opencode.client import OpenCodeClient
+from opencode_orchestrator.opencode.errors import OpenCodeError
+from opencode_orchestrator.wal.log import Durability
+from opencode_orchestrator.wal.paths import mission_wal_dir
+
+__all__ = ["MissionEngine", "cancel_request_path", "new_mission_id"]
+
+_log = get_logger(__name__)
+_M = MissionState
+
+
+def new_mission_id() -> str:
+    """A fresh mission id: sortable by time, unguessable."""
+    return f"m{int(time.time()):x}{secrets.token_hex(3)}"
+
+
+def cancel_request_path(project: Path, mission_id: str) -> Path:
+    """The file whose presence asks a running mission to cancel (``cancel`` CLI)."""
+    return mission_wal_dir(project, mission_id).parent / "cancel"
+
+
+class MissionEngine:
+    """Runs one mission over an OpenCode server."""
+
+    def __init__(self, ctx: MissionContext) -> None:
+        """Use :meth:`create` or :meth:`resume`."""
+        self.ctx = ctx
+        self._cancel = anyio.Event()
+
+    # -- construction -----------------------------------------------------------------
+
+    @classmethod
+    @asynccontextmanager
+    async def create(
+        cls,
+        project: Path,
+        goal: str,
+        client: OpenCodeClient,
+        *,
+        config: MissionConfig | None = None,
+        parent_session: str | None = None,
+        mission_id: str | None = None,
+        durability: Durability = Durability.ALWAYS,
+    ) -> AsyncIterator[MissionEngine]:
+        """A new mission (journaled at once); closes its journal on exit."""
+        config = config or MissionConfig()
+        mission_id = mission_id or new_mission_id()
+        journal = await Journal.open(mission_wal_dir(project, mission_id), durability=durability)
+        try:
+            if parent_session is None:
+                root = await client.create_session(title=f"mission {mission_id}: {goal[:80]}")
+                parent_session = root.id
+            await journal.write(
+                RecordType.MISSION_CREATED,
+                {
+                    "mission_id": mission_id,
+                    "goal": goal,
+                    "project": str(project),
+                    "parent_session": parent_session,
+                    "config": config.model_dump(mode="json"),
+                    "created_at": time.time(),
+                },
+            )
+            yield cls(_context(project, config, journal, client, Budget(config.budget)))
+        finally:
+            await journal.close()
+
+    @classmethod
+    @asynccontextmanager
+    async def resume(
+        cls,
+        project: Path,
+        mission_id: str,
+        client: OpenCodeClient,
+        *,
+        durability: Durability = Durability.ALWAYS,
+    ) -> AsyncIterator[MissionEngine]:
+        """An existing mission, rebuilt from its journal.
+
+        Raises:
+            MissionStateError: the journal holds no mission.
+            WalError: the journal is locked (the mission runs elsewhere) or damaged.
+        """
+        journal = await Journal.open(mission_wal_dir(project, mission_id), durability=durability)
+        try:
+            model = journal.model
+            if not model.created:
+                raise MissionStateError(f"mission {mission_id} has no journal to resume")
+            config = MissionConfig.model_validate(model.config)
+            budget = Budget(
+                config.budget,
+                used_tokens=model.tokens,
+                used_cost=model.cost,
+                elapsed_before=max(0.0, model.last_ts - model.created_at),
+            )
+            yield cls(_context(project, config, journal, client, budget))
+        finally:
+            await journal.close()
+
+    # -- running ----------------------------------------------------------------------
+
+    def request_cancel(self) -> None:
+        """Ask the mission to stop: busy sessions are aborted, the mission ends CANCELLED."""
+        self._cancel.set()
+
+    async def run(self) -> MissionState:
+        """Run (or resume) the mission to a final state and return it."""
+        ctx = self.ctx
+        if ctx.model.state.final:
+            return ctx.model.state
+        knowledge = await KnowledgeFile(ctx.project).read()
+        outcome: MissionState | None = None
+        reason = ""
+        async with anyio.create_task_group() as tg:
+            await tg.start(ctx.router.run)
+            tg.start_soon(self._watch_cancel_file)
+            try:
+                with anyio.CancelScope() as scope:
+                    tg.start_soon(self._cancel_on_request, scope)
+                    await self._phases(knowledge)
+                if scope.cancelled_caught:
+                    outcome, reason = _M.CANCELLED, "cancelled on request"
+            except* BudgetExceededError as group:
+                outcome, reason = _M.BUDGET_EXCEEDED, str(group.exceptions[0])
+            if outcome is not None:
+                await self._abort_all()
+                if ctx.model.cancel_requested is False and outcome is _M.CANCELLED:
+                    await ctx.journal.write(RecordType.MISSION_CANCEL, {})
+                await self._finish(outcome, reason)
+            tg.cancel_scope.cancel()
+        return ctx.model.state
+
+    async def _phases(self, knowledge: str) -> None:
+        ctx = self.ctx
+        model = ctx.model
+        with anyio.CancelScope() as wall:
+            limit = ctx.config.budget.max_wall_seconds
+            if limit is not None:
+                wall.deadline = anyio.current_time() + max(0.0, limit - ctx.budget.elapsed())
+            while not model.state.final:
+                state = model.state
+                if state is _M.PLANNING:
+                    await self._plan(knowledge)
+                elif state is _M.RUNNING:
+                    await Scheduler(ctx, knowledge=knowledge).run()
+                    await self._barrier()
+                elif state is _M.BARRIER:
+                    await self._set(_M.INTEGRATION_REVIEW, "barrier held: every unit is final")
+                elif state is _M.INTEGRATION_REVIEW:
+                    await self._integrate(knowledge)
+                exceeded = ctx.budget.exceeded()
+                if exceeded is not None and not model.state.final:
+                    raise exceeded
+        if wall.cancelled_caught:
+            raise BudgetExceededError("wall_time", ctx.budget.elapsed(), limit or 0.0)
+
+    async def _plan(self, knowledge: str) -> None:
+        model = self.ctx.model
+        goal = model.goal
+        if model.iteration > 1 and model.master_verdicts:
+            findings = [f["message"] for f in model.master_verdicts[-1].get("findings", [])]
+            failed = [c["command"] for c in model.check_results if c["exit_code"] != 0]
+            goal = (
+                f"{model.goal}\n\nThe integration review of iteration {model.iteration - 1} "
+                "found problems; plan only the work that fixes them:\n"
+                + "\n".join(f"- {f}" for f in findings)
+                + "".join(f"\n- check failed: `{c}`" for c in failed)
+            )
+        problem = await plan(self.ctx, goal, knowledge=knowledge)
+        if problem is not None:
+            await self._finish(_M.FAILED, problem)
+            return
+        await self._set(_M.RUNNING, f"plan of iteration {model.iteration} accepted")
+
+    async def _barrier(self) -> None:
+        units = self.ctx.model.units.values()
+        await self._set(_M.BARRIER, f"{len(self.ctx.model.units)} unit(s) final")
+        top_failed = [
+            u
+            for u in units
+            if u.state is not UnitState.VERIFIED and u.parent is None and u.race_of is None
+        ]
+        if top_failed:
+            names = ", ".join(f"{u.id} ({u.state}: {u.reason[:120]})" for u in top_failed[:10])
+            await self._finish(_M.FAILED, f"{len(top_failed)} unit(s) not verified: {names}")
+
+    async def _integrate(self, knowledge: str) -> None:
+        ctx = self.ctx
+        model = ctx.model
+        previous = list(model.fingerprints)
+        result = await integrate(ctx, knowledge=knowledge)
+        if result.sealed:
+            await ctx.journal.write(RecordType.MISSION_SEALED, {"evidence": result.evidence})
+            await self._finish(_M.SEALED, "every seal condition verified")
+            return
+        if result.fingerprint in previous:
+            await self._finish(
+                _M.BLOCKED, "no progress: the same findings and the same diff as before"
+            )
+            return
+        if model.iteration >= ctx.config.limits.max_iterations:
+            await self._finish(
+                _M.FAILED,
+                f"not sealed after {model.iteration} iteration(s): "
+                + "; ".join(result.findings[:5]),
+            )
+            return
+        await ctx.journal.write(
+            RecordType.MISSION_STATE,
+            {
+                "state": _M.PLANNING.value,
+                "reason": "integration findings: " + "; ".join(result.findings[:5]),
+                "iteration": model.iteration + 1,
+            },
+        )
+
+    async def _set(self, state: MissionState, reason: str) -> None:
+        await self.ctx.journal.write(
+            RecordType.MISSION_STATE,
+            {"state": state.value, "reason": reason, "iteration": self.ctx.model.iteration},
+        )
+
+    async def _finish(self, state: MissionState, reason: str) -> None:
+        if self.ctx.model.state.final:
+            return
+        _log.info("mission.finished", mission=self.ctx.mission_id, state=str(state), reason=reason)
+        await self._set(state, reason)
+
+    # -- cancel and abort ---------------------------------------------------------------
+
+    async def _cancel_on_request(self, scope: anyio.CancelScope) -> None:
+        await self._cancel.wait()
+        if not self.ctx.model.cancel_requested:
+            await self.ctx.journal.write(RecordType.MISSION_CANCEL, {})
+        scope.cancel()
+
+    async def _watch_cancel_file(self) -> None:
+        # Another process (the `cancel` CLI) can't reach this one's memory; a
+        # file next to the journal is the simplest durable request it can make.
+        path = cancel_request_path(self.ctx.project, self.ctx.mission_id)
+        while not self._cancel.is_set():
+            if await anyio.Path(path).exists():
+                self.request_cancel()
+                return
+            await anyio.sleep(0.5)
+
+    async def _abort_all(self) -> None:
+        """Abort every session of the mission that may still be busy."""
+        ctx = self.ctx
+        sessions = {t.session for t in ctx.model.turns.values()}
+        with anyio.move_on_after(ctx.config.timeouts.abort_grace * 2, shield=True):
+            async with anyio.create_task_group() as tg:
+                for session in sessions:
+                    tg.start_soon(self._abort_one, session)
+
+    async def _abort_one(self, session: str) -> None:
+        try:
+            await self.ctx.client.abort(session)
+        except OpenCodeError as exc:
+            _log.warning("mission.abort_failed", session=session, error=str(exc))
+
+
+def _context(
+    project: Path,
+    config: MissionConfig,
+    journal: Journal,
+    client: OpenCodeClient,
+    budget: Budget,
+) -> MissionContext:
+    return MissionContext(
+        project=project,
+        config=config,
+        journal=journal,
+        client=client,
+        router=EventRouter(client),
+        pool=AdaptivePool(config.limits, config.adaptive),
+        budget=budget,
+    )

@@ -1,0 +1,79 @@
+"""The mission's write-ahead journal: check, append durably, then apply.
+
+Every state change of the engine goes through :meth:`Journal.write`, which
+
+1. asks the model whether the record is allowed (a forbidden transition raises
+   before anything is written),
+2. appends it to the WAL and waits until it is durable,
+3. folds it into the in-memory model.
+
+Only then does the caller act on it (send the prompt, start the review...).
+So after a crash the log always knows at least as much as anyone outside did.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from opencode_orchestrator.log import get_logger
+from opencode_orchestrator.mission.model import MissionModel
+from opencode_orchestrator.mission.records import MISSION_REGISTRY, RecordType
+from opencode_orchestrator.wal.log import Durability, WriteAheadLog
+
+__all__ = ["Journal"]
+
+_log = get_logger(__name__)
+
+
+class Journal:
+    """A mission's WAL and the model it rebuilds."""
+
+    def __init__(self, wal: WriteAheadLog, model: MissionModel) -> None:
+        """Use :meth:`open`."""
+        self.wal = wal
+        self.model = model
+
+    @classmethod
+    async def open(cls, directory: Path, *, durability: Durability = Durability.ALWAYS) -> Journal:
+        """Open (or create) the WAL in ``directory`` and replay it into a fresh model.
+
+        Raises:
+            WalError: the log is locked by another process, corrupt, or from a
+                newer version (see :mod:`opencode_orchestrator.wal.errors`).
+        """
+        wal = await WriteAheadLog.open(directory, durability=durability, registry=MISSION_REGISTRY)
+        model = MissionModel()
+        try:
+            for record in wal.recovery.records:
+                model.apply(record.type, record.data, record.ts)
+        except BaseException:
+            await wal.close()
+            raise
+        _log.debug("mission.journal.replayed", records=len(wal.recovery.records))
+        return cls(wal, model)
+
+    @property
+    def directory(self) -> Path:
+        """Where the log lives."""
+        return self.wal.directory
+
+    async def write(self, record_type: RecordType, data: dict[str, Any]) -> None:
+        """Check, durably append, then apply one record.
+
+        Raises:
+            TransitionError, MissionError: the model refuses the record (nothing written).
+            WalError: the log failed; nothing more can be recorded.
+        """
+        self.model.check(record_type, data)
+        record = await self.wal.append(record_type.value, data)
+        self.model.apply(record_type.value, data, record.ts)
+
+    async def close(self) -> None:
+        """Close the log (idempotent)."""
+        await self.wal.close()
+
+    def now(self) -> float:
+        """Wall-clock seconds, as records carry them."""
+        return time.time()

@@ -1,0 +1,156 @@
+"""Unit reviews: the shadow review that starts on the first file, and the final one.
+
+The shadow review starts as soon as the worker's turn completes its first
+``write``/``edit`` tool call, in the unit's reviewer session, while the worker
+goes on. On the worker's report the final review runs in the *same* reviewer
+session (after the shadow turn ended), so it re-reviews with what it already
+saw. Only the final verdict decides; the shadow verdict is recorded as evidence.
+
+A reviewer that gives no usable verdict is asked again once; after that the
+unit gets a failing verdict that says so, never a silent pass.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from anyio.abc import TaskGroup
+from pydantic import ValidationError
+
+from opencode_orchestrator.log import get_logger
+from opencode_orchestrator.mission import prompts
+from opencode_orchestrator.mission.contracts import (
+    AGENT_REVIEWER,
+    Finding,
+    ReviewVerdict,
+    Severity,
+    Verdict,
+)
+from opencode_orchestrator.mission.records import RecordType, TurnKind
+from opencode_orchestrator.mission.sessions import ensure_session
+from opencode_orchestrator.mission.turns import TurnRequest, adopt_turn, run_turn
+from opencode_orchestrator.opencode.errors import OpenCodeError
+
+if TYPE_CHECKING:
+    from opencode_orchestrator.mission.units import UnitRunner
+
+__all__ = ["ShadowReview", "parse_verdict", "review_turn"]
+
+_log = get_logger(__name__)
+_TRIES = 2
+
+
+def parse_verdict(answer: dict[str, Any] | None, error: str | None) -> ReviewVerdict | None:
+    """The reviewer's verdict, or ``None`` if the answer is not one."""
+    if answer is None:
+        return None
+    try:
+        return ReviewVerdict.model_validate(answer)
+    except ValidationError:
+        return None
+
+
+async def review_turn(runner: UnitRunner, *, shadow: bool) -> ReviewVerdict:
+    """Run (or adopt) a review turn of the runner's unit and journal its verdict."""
+    ctx = runner.ctx
+    unit = runner.unit
+    kind = TurnKind.SHADOW_REVIEW if shadow else TurnKind.REVIEW
+    session = await ensure_session(ctx, unit, "reviewer", unit.attempt)
+    report = None if shadow else unit.report
+    verdict: ReviewVerdict | None = None
+    error = "no answer"
+    for _ in range(_TRIES):
+        request = TurnRequest(
+            session=session,
+            kind=kind,
+            text=prompts.render_reviewer_prompt(
+                unit.spec,
+                goal=ctx.model.goal,
+                knowledge=runner.knowledge,
+                report=str(report.get("summary", "")) if report else None,
+                files_changed=list((report or {}).get("files_changed", [])) or unit.spec.files,
+                shadow=shadow,
+                checks=[_check_view(c) for c in unit.checks],
+            ),
+            agent=AGENT_REVIEWER,
+            output=ReviewVerdict,
+            role="reviewer",
+            unit=unit.id,
+            attempt=unit.attempt,
+            priority=runner.priority + 0.5,
+            directory=unit.directory,
+        )
+        open_turns = [t for t in ctx.model.open_turns(unit.id) if t.kind is kind]
+        if open_turns:
+            outcome = await adopt_turn(ctx, open_turns[0], request)
+        else:
+            outcome = await run_turn(ctx, request)
+        verdict = parse_verdict(outcome.answer, outcome.error)
+        if verdict is not None:
+            break
+        error = f"{outcome.error_name or outcome.status.value}: {outcome.error or 'no verdict'}"
+    if verdict is None:
+        verdict = ReviewVerdict(
+            verdict=Verdict.FAIL,
+            findings=[Finding(severity=Severity.BLOCKER, message=f"reviewer failed: {error}")],
+        )
+    await ctx.journal.write(
+        RecordType.REVIEW_VERDICT,
+        {
+            "unit": unit.id,
+            "shadow": shadow,
+            "round": runner.unit.rounds,
+            "verdict": verdict.model_dump(mode="json"),
+        },
+    )
+    return verdict
+
+
+def _check_view(check: dict[str, Any]) -> dict[str, object]:
+    return {
+        "command": check["command"],
+        "exit_code": check.get("exit_code"),
+        "output_tail": check.get("output_tail", ""),
+    }
+
+
+class ShadowReview:
+    """Starts one shadow review per attempt, on the worker's first written file."""
+
+    def __init__(self, runner: UnitRunner, tg: TaskGroup) -> None:
+        """Review ``runner``'s unit in ``tg`` (the unit runner's task group)."""
+        self._runner = runner
+        self._tg = tg
+        self._attempt = -1
+        self._done = anyio.Event()
+        self._done.set()
+        open_turns = runner.ctx.model.open_turns(runner.unit_id)
+        if any(t.kind is TurnKind.SHADOW_REVIEW for t in open_turns):
+            self._start()  # adopt the one in flight before the crash
+
+    def on_file(self, path: str) -> None:
+        """The worker wrote ``path``: start the shadow review if this attempt has none yet."""
+        unit = self._runner.unit
+        if not self._runner.ctx.config.shadow_review or self._attempt == unit.attempt:
+            return
+        if TurnKind.SHADOW_REVIEW.value in unit.kinds:
+            return  # already reviewed in this attempt (before a crash)
+        self._start()
+
+    def _start(self) -> None:
+        self._attempt = self._runner.unit.attempt
+        self._done = anyio.Event()
+        self._tg.start_soon(self._run)
+
+    async def _run(self) -> None:
+        try:
+            await review_turn(self._runner, shadow=True)
+        except OpenCodeError as exc:  # a shadow review is advisory; the final one decides
+            _log.warning("mission.shadow_review.failed", unit=self._runner.unit_id, error=str(exc))
+        finally:
+            self._done.set()
+
+    async def wait(self) -> None:
+        """Until the shadow review of this attempt (if any) has ended."""
+        await self._done.wait()

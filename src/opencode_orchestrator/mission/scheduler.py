@@ -1,0 +1,154 @@
+"""The RUNNING phase: promote units along the DAG, run them, hold the barrier.
+
+* A PENDING unit becomes READY when all its dependencies are VERIFIED, and
+  SKIPPED when one of them ended any other way (transitively).
+* Startable units (READY, or mid-attempt after a resume, or DELEGATED with all
+  sub-units final) get a :class:`~opencode_orchestrator.mission.units.UnitRunner`
+  task, critical path first, unless their file scope overlaps a unit already
+  running (:class:`~opencode_orchestrator.mission.scopes.ScopeIndex`).
+  Runners do not hold pool slots; each of their turns does.
+* The phase ends (the barrier) when every unit is final, in whatever order
+  they finished.
+
+Work is incremental: a finished runner re-evaluates only its unit's
+dependents and the units its scope was holding back, so a 10,000-unit DAG
+costs O(units + edges) bookkeeping, not a scan per event.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import anyio
+from anyio.abc import TaskGroup
+
+from opencode_orchestrator.log import get_logger
+from opencode_orchestrator.mission.context import MissionContext
+from opencode_orchestrator.mission.plan import critical_path
+from opencode_orchestrator.mission.records import RecordType
+from opencode_orchestrator.mission.scopes import ScopeIndex
+from opencode_orchestrator.mission.states import UnitState
+from opencode_orchestrator.mission.units import UnitRunner
+
+__all__ = ["Scheduler"]
+
+_log = get_logger(__name__)
+_U = UnitState
+
+
+class Scheduler:
+    """Runs a mission's units until every one is final."""
+
+    def __init__(self, ctx: MissionContext, *, knowledge: str) -> None:
+        """Schedule ``ctx``'s units; ``knowledge`` is handed to every prompt."""
+        self.ctx = ctx
+        self.knowledge = knowledge
+        self._running: set[str] = set()
+        self._queued: set[str] = set()
+        self._dependents: dict[str, list[str]] = defaultdict(list)
+        self._known: set[str] = set()
+        self._priority: dict[str, int] = {}
+        self._scopes = ScopeIndex()
+        self._wake = anyio.Event()
+
+    def _index_new_units(self) -> list[str]:
+        units = self.ctx.model.units
+        new = [uid for uid in units if uid not in self._known]
+        if not new:
+            return []
+        for uid in new:
+            self._known.add(uid)
+            unit = units[uid]
+            for dep in unit.spec.depends_on:
+                self._dependents[dep].append(uid)
+            if unit.directory is None and not unit.state.final:
+                self._scopes.add(uid, unit.spec.files)
+        self._priority = critical_path([u.spec for u in units.values()])
+        return new
+
+    async def run(self) -> None:
+        """Until every unit is final (the barrier)."""
+        units = self.ctx.model.units
+        async with anyio.create_task_group() as tg:
+            await self._settle(self._index_new_units())
+            while True:
+                self._start_ready(tg)
+                if not self._running:
+                    fresh = self._index_new_units()
+                    if fresh:
+                        await self._settle(fresh)
+                        continue
+                    stuck = [u for u in units.values() if not u.state.final]
+                    if stuck:
+                        raise RuntimeError(
+                            f"scheduler stalled with {len(stuck)} unit(s) not final: "
+                            + ", ".join(f"{u.id}={u.state}" for u in stuck[:5])
+                        )
+                    return
+                await self._wake.wait()
+                self._wake = anyio.Event()
+
+    async def _settle(self, unit_ids: list[str]) -> None:
+        """Promote or skip ``unit_ids`` and queue whatever can start."""
+        units = self.ctx.model.units
+        todo = list(unit_ids)
+        while todo:
+            uid = todo.pop()
+            unit = units[uid]
+            if unit.state is _U.PENDING:
+                deps = [units[d] for d in unit.spec.depends_on if d in units]
+                if any(d.state.final and d.state is not _U.VERIFIED for d in deps):
+                    bad = next(d for d in deps if d.state.final and d.state is not _U.VERIFIED)
+                    await self._write(uid, _U.SKIPPED, f"dependency {bad.id} {bad.state}")
+                    self._scopes.remove(uid)
+                    todo.extend(self._dependents.get(uid, ()))
+                    continue
+                if not all(d.state is _U.VERIFIED for d in deps):
+                    continue
+                await self._write(uid, _U.READY, "dependencies verified")
+            if unit.state.final:
+                todo.extend(self._dependents.get(uid, ()))
+                continue
+            if uid in self._running or (
+                unit.state is _U.DELEGATED and not all(units[c].state.final for c in unit.children)
+            ):
+                continue
+            self._queued.add(uid)
+
+    async def _write(self, uid: str, state: UnitState, reason: str) -> None:
+        await self.ctx.journal.write(
+            RecordType.UNIT_STATE, {"unit": uid, "state": state.value, "reason": reason}
+        )
+
+    def _start_ready(self, tg: TaskGroup) -> None:
+        if not self._queued:
+            return
+        order = sorted(self._queued, key=lambda u: -self._priority.get(u, 0))
+        for uid in order:
+            conflicts = self._scopes.conflicts(uid) if uid in self._scopes else frozenset()
+            if conflicts & self._running:
+                continue
+            self._queued.discard(uid)
+            self._running.add(uid)
+            tg.start_soon(self._run_unit, uid)
+
+    async def _run_unit(self, uid: str) -> None:
+        runner = UnitRunner(
+            self.ctx, uid, priority=float(self._priority.get(uid, 0)), knowledge=self.knowledge
+        )
+        try:
+            await runner.run()
+            unit = self.ctx.model.units[uid]
+            affected = [uid]
+            if unit.state.final:
+                self._scopes.remove(uid)
+                affected.extend(self._dependents.get(uid, ()))
+                if unit.parent is not None:
+                    affected.append(unit.parent)
+            affected.extend(self._index_new_units())
+            # Settled while still counted as running, so the main loop never sees
+            # a moment with nothing running and nothing queued.
+            await self._settle(affected)
+        finally:
+            self._running.discard(uid)
+            self._wake.set()  # also lets units its scope held back start

@@ -1,0 +1,54 @@
+"""Child sessions: created once per (unit, role, attempt), journaled, findable by title.
+
+Every session the mission creates is a child of the mission's session, titled
+``mission <id> · unit <unit> · <role> · attempt <n>``, so the user can find it
+in OpenCode. Creating a session is not idempotent on the server, so the record
+is written right after creation and a resumed mission reuses what it finds in
+the journal; a crash between the two leaves at most one empty, idle session.
+"""
+
+from __future__ import annotations
+
+from opencode_orchestrator.mission.context import MissionContext
+from opencode_orchestrator.mission.model import UnitModel
+from opencode_orchestrator.mission.records import RecordType
+
+__all__ = ["ensure_session", "session_title"]
+
+
+def session_title(mission_id: str, unit: str | None, role: str, attempt: int) -> str:
+    """The title that names a child session's mission, unit, role and attempt."""
+    where = f"unit {unit}" if unit is not None else "mission"
+    return f"mission {mission_id[:8]} · {where} · {role} · attempt {attempt}"
+
+
+async def ensure_session(
+    ctx: MissionContext, unit: UnitModel | None, role: str, attempt: int
+) -> str:
+    """The session of ``role`` for ``unit``'s ``attempt``, created and journaled if new."""
+    model = ctx.model
+    if unit is not None:
+        existing = unit.sessions.get(role)
+        if existing is not None and model.sessions[existing].get("attempt") == attempt:
+            return existing
+    else:
+        for sid, info in model.sessions.items():
+            if info.get("unit") is None and info["role"] == role and info["attempt"] == attempt:
+                return sid
+    directory = unit.directory if unit is not None else None
+    client, _ = ctx.client_for(directory)
+    session = await client.create_session(
+        parent_id=model.parent_session,
+        title=session_title(model.mission_id, unit.id if unit else None, role, attempt),
+    )
+    await ctx.journal.write(
+        RecordType.SESSION_CREATED,
+        {
+            "session": session.id,
+            "role": role,
+            "unit": unit.id if unit is not None else None,
+            "attempt": attempt,
+            "directory": directory,
+        },
+    )
+    return session.id

@@ -1,0 +1,348 @@
+"""One prompt in one child session, from intent to a recorded end: never waits forever.
+
+::
+
+    reserve budget ─► acquire slot ─► turn.intent ─► prompt_async ─► turn.accepted
+          (first event of the turn) ─► turn.message (assistant id) ─► ... ─► turn.ended
+
+Liveness: events refresh the turn's heartbeat. Silence longer than
+``timeouts.silence`` (or a stream reconnect) makes the turn probe
+``GET /session/status``; an idle session has its result read back by message
+id. No progress for ``timeouts.unit`` aborts the session (``TIMEOUT``). The
+slot is released exactly once, in ``finally``, however the turn ends.
+
+Adoption after a crash uses the same loop without sending: an intent never
+accepted is checked with ``GET /session/:id/message/:messageID`` (404: the
+prompt never arrived, so it is sent now with the same message id).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from pydantic import BaseModel
+
+from opencode_orchestrator.log import get_logger
+from opencode_orchestrator.mission.context import MissionContext
+from opencode_orchestrator.mission.model import TurnModel
+from opencode_orchestrator.mission.records import RecordType, TurnKind, TurnStatus
+from opencode_orchestrator.mission.watch import TurnWatch
+from opencode_orchestrator.opencode.client import OpenCodeClient
+from opencode_orchestrator.opencode.errors import (
+    OpenCodeBadRequestError,
+    OpenCodeError,
+    OpenCodeNotFoundError,
+)
+from opencode_orchestrator.opencode.ids import new_message_id
+from opencode_orchestrator.opencode.models import AssistantMessage
+from opencode_orchestrator.opencode.structured import json_schema_format
+
+__all__ = ["TurnOutcome", "TurnRequest", "adopt_turn", "run_turn"]
+
+_log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRequest:
+    """What to send, to whom, and what answer to expect."""
+
+    session: str
+    kind: TurnKind
+    text: str
+    agent: str
+    output: type[BaseModel] | None
+    role: str
+    unit: str | None = None
+    attempt: int = 0
+    priority: float = 0.0
+    directory: str | None = None
+    on_file: Callable[[str], None] | None = None
+    """Called (on the turn's task) with each file the turn writes, first one first."""
+    on_accepted: Callable[[], Awaitable[None]] | None = None
+    """Awaited once, right after ``turn.accepted`` is journaled."""
+
+
+@dataclass(slots=True)
+class TurnOutcome:
+    """How a turn ended and what it produced."""
+
+    status: TurnStatus
+    answer: dict[str, Any] | None = None
+    error: str | None = None
+    error_name: str | None = None
+    tokens: int = 0
+    cost: float = 0.0
+    tool_errors: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    provider: str | None = None
+    model: str | None = None
+    """The provider and model that answered (needed to compact the session)."""
+
+    def record(self, turn_id: str) -> dict[str, Any]:
+        """The ``turn.ended`` payload."""
+        return {
+            "turn": turn_id,
+            "status": self.status.value,
+            "tokens": self.tokens,
+            "cost": self.cost,
+            "error": self.error,
+            "error_name": self.error_name,
+            "answer": self.answer,
+            "tool_errors": self.tool_errors,
+        }
+
+
+async def run_turn(ctx: MissionContext, request: TurnRequest) -> TurnOutcome:
+    """Send one prompt and follow it to its end; every step is journaled first.
+
+    Raises:
+        BudgetExceededError: the turn's reservation does not fit the budget.
+        WalError: the journal failed.
+    """
+    reservation = ctx.budget.reserve()
+    message_id = new_message_id()
+    try:
+        async with await _slot(ctx, request):
+            await ctx.journal.write(
+                RecordType.TURN_INTENT,
+                {
+                    "turn": message_id,
+                    "session": request.session,
+                    "message": message_id,
+                    "kind": request.kind.value,
+                    "unit": request.unit,
+                    "attempt": request.attempt,
+                },
+            )
+            turn = ctx.model.turns[message_id]
+            outcome = await _drive(ctx, request, turn, send=True)
+    finally:
+        reservation.release()
+    return outcome
+
+
+async def adopt_turn(ctx: MissionContext, turn: TurnModel, request: TurnRequest) -> TurnOutcome:
+    """Follow a turn journaled before a crash to its end, sending it only if it never arrived."""
+    async with await _slot(ctx, request):
+        return await _drive(ctx, request, turn, send=False)
+
+
+async def _slot(ctx: MissionContext, request: TurnRequest) -> Any:
+    provider = ctx.provider_for(request.role)
+    ref = ctx.model_for(request.role)
+    return await ctx.pool.acquire(
+        f"{request.unit or 'mission'}:{request.kind.value}",
+        priority=request.priority,
+        provider=provider,
+        model=ref.model_id if ref is not None else None,
+    )
+
+
+async def _drive(
+    ctx: MissionContext, request: TurnRequest, turn: TurnModel, *, send: bool
+) -> TurnOutcome:
+    client, router = ctx.client_for(request.directory)
+    watch = TurnWatch(request.session, turn.message)
+    router.listen(request.session, watch)
+    timeouts = ctx.config.timeouts
+    provider = ctx.provider_for(request.role)
+    seen_files = 0
+    rate_limits = 0
+    accepted = False
+    try:
+        if send:
+            await _send(ctx, client, request, turn.message)
+        else:
+            await _resend_if_lost(ctx, client, request, turn)
+            watch.reconnected = True  # probe at once: it may have ended meanwhile
+        deadline_base = time.monotonic()
+        while True:
+            if watch.accepted_by is not None and not accepted:
+                accepted = True
+                if not turn.accepted:
+                    await ctx.journal.write(
+                        RecordType.TURN_ACCEPTED, {"turn": turn.id, "event": watch.accepted_by}
+                    )
+                if request.on_accepted is not None:
+                    await request.on_accepted()
+            last = watch.last_assistant
+            if last is not None and turn.assistant_message is None:
+                await ctx.journal.write(
+                    RecordType.TURN_MESSAGE, {"turn": turn.id, "message": last.id}
+                )
+            while seen_files < len(watch.files):
+                if request.on_file is not None:
+                    request.on_file(watch.files[seen_files])
+                seen_files += 1
+            if watch.rate_limits > rate_limits:
+                rate_limits = watch.rate_limits
+                ctx.pool.on_rate_limited(provider)
+            if watch.done:
+                break
+            if watch.reconnected:
+                watch.reconnected = False
+                if await _probe(ctx, client, watch, turn):
+                    break
+                continue
+            watch.rearm()
+            quiet_for = time.monotonic() - max(watch.last_activity, deadline_base)
+            if quiet_for >= timeouts.unit:
+                await _abort(client, request.session, timeouts.abort_grace)
+                outcome = TurnOutcome(
+                    TurnStatus.TIMEOUT,
+                    error=f"no progress for {timeouts.unit:g} s",
+                    error_name="Timeout",
+                )
+                return await _end(ctx, turn, watch, outcome)
+            with anyio.move_on_after(min(timeouts.silence, timeouts.unit - quiet_for)):
+                await watch.changed.wait()
+            if not watch.changed.is_set():
+                watch.reconnected = True  # silence: probe the session
+        outcome = await _collect(client, watch, turn)
+        if outcome.status is TurnStatus.COMPLETED and watch.rate_limits == 0:
+            ctx.pool.on_success(provider)
+        return await _end(ctx, turn, watch, outcome)
+    finally:
+        router.forget(request.session, watch)
+
+
+async def _send(
+    ctx: MissionContext, client: OpenCodeClient, request: TurnRequest, message_id: str
+) -> None:
+    await client.prompt_async(
+        request.session,
+        request.text,
+        agent=request.agent,
+        model=ctx.model_for(request.role),
+        output_format=json_schema_format(request.output) if request.output else None,
+        message_id=message_id,
+    )
+
+
+async def _resend_if_lost(
+    ctx: MissionContext, client: OpenCodeClient, request: TurnRequest, turn: TurnModel
+) -> None:
+    if turn.accepted:
+        return
+    try:
+        await client.get_message(request.session, turn.message)
+    except OpenCodeNotFoundError:
+        _log.info("mission.turn.resend", turn=turn.id, session=request.session)
+        await _send(ctx, client, request, turn.message)
+    except OpenCodeBadRequestError:
+        pass  # OpenCode 1.18 cannot encode a stored format prompt: it exists
+
+
+async def _probe(
+    ctx: MissionContext, client: OpenCodeClient, watch: TurnWatch, turn: TurnModel
+) -> bool:
+    """Whether the session is idle (the turn ended); accepts the turn if it is busy."""
+    statuses = await client.session_status()
+    status = statuses.get(watch.session_id)
+    if status is not None and status.type != "idle":
+        if watch.accepted_by is None:
+            watch.accepted_by = f"status:{status.type}"
+        watch.last_activity = time.monotonic()
+        return False
+    if watch.accepted_by is None:
+        watch.accepted_by = "status:idle"
+    watch.done = True
+    return True
+
+
+async def _collect(client: OpenCodeClient, watch: TurnWatch, turn: TurnModel) -> TurnOutcome:
+    message = watch.last_assistant
+    ended = message is not None and (
+        message.structured is not None or message.error is not None or message.finish == "stop"
+    )
+    if not ended:
+        message = await _read_back(client, watch, turn) or message
+    if message is None:
+        if watch.session_error is not None:
+            name, text = watch.session_error
+            return _failed(name, text, watch)
+        return TurnOutcome(
+            TurnStatus.LOST,
+            error="the turn's answer could not be read back",
+            error_name="Lost",
+            files=list(watch.files),
+        )
+    outcome = _outcome(message, watch)
+    outcome.provider, outcome.model = message.provider_id, message.model_id
+    return outcome
+
+
+async def _read_back(
+    client: OpenCodeClient, watch: TurnWatch, turn: TurnModel
+) -> AssistantMessage | None:
+    known = turn.assistant_message or (
+        watch.last_assistant.id if watch.last_assistant is not None else None
+    )
+    try:
+        if known is not None:
+            found = (await client.get_message(watch.session_id, known)).assistant
+            if found is not None:
+                watch.assistants[found.id] = found
+                return watch.last_assistant
+        messages = await client.list_messages(watch.session_id)
+    except OpenCodeBadRequestError:
+        return None  # the 1.18 message-list bug: the answer is out of reach
+    except OpenCodeError as exc:
+        _log.warning("mission.turn.read_back_failed", session=watch.session_id, error=str(exc))
+        return None
+    for item in messages:
+        info = item.assistant
+        if info is not None and info.parent_id == turn.message:
+            watch.assistants[info.id] = info
+    return watch.last_assistant
+
+
+def _failed(name: str, text: str, watch: TurnWatch) -> TurnOutcome:
+    status = TurnStatus.ABORTED if name == "MessageAbortedError" else TurnStatus.ERROR
+    tokens, cost = watch.usage()
+    return TurnOutcome(
+        status,
+        error=text,
+        error_name=name,
+        tokens=tokens,
+        cost=cost,
+        tool_errors=list(watch.tool_errors),
+        files=list(watch.files),
+    )
+
+
+def _outcome(message: AssistantMessage, watch: TurnWatch) -> TurnOutcome:
+    if message.error is not None:
+        data = message.error.data
+        text = str(data.get("message", data))
+        return _failed(message.error.name, text, watch)
+    tokens, cost = watch.usage()
+    answer = message.structured if isinstance(message.structured, dict) else None
+    return TurnOutcome(
+        TurnStatus.COMPLETED,
+        answer=answer,
+        tokens=tokens,
+        cost=cost,
+        tool_errors=list(watch.tool_errors),
+        files=list(watch.files),
+    )
+
+
+async def _end(
+    ctx: MissionContext, turn: TurnModel, watch: TurnWatch, outcome: TurnOutcome
+) -> TurnOutcome:
+    ctx.budget.add_usage(outcome.tokens, outcome.cost)
+    await ctx.journal.write(RecordType.TURN_ENDED, outcome.record(turn.id))
+    return outcome
+
+
+async def _abort(client: OpenCodeClient, session_id: str, grace: float) -> None:
+    with anyio.move_on_after(grace, shield=True):
+        try:
+            await client.abort(session_id)
+        except OpenCodeError as exc:
+            _log.warning("mission.turn.abort_failed", session=session_id, error=str(exc))
