@@ -19,7 +19,13 @@ from opencode_orchestrator.mission.contracts import (
     WorkerReport,
     render_unit_brief,
 )
-from opencode_orchestrator.sim import PlannerConfig, PlanShape, ReviewerConfig, SimConfig
+from opencode_orchestrator.sim import (
+    PlannerConfig,
+    PlanShape,
+    ReviewerConfig,
+    SimConfig,
+    WorkerConfig,
+)
 from opencode_orchestrator.sim.agents import AgentContext
 from opencode_orchestrator.sim.agents.dag import build_units
 from tests.sim.helpers import events, scripted, text_prompt
@@ -147,3 +153,73 @@ async def test_schema_prompt_answered_with_text_fails_without_session_error(
     assert body["info"]["error"]["name"] == "StructuredOutputError"
     assert body["info"]["finish"] == "stop"
     assert "session.error" not in log.types(sid)
+
+
+_SCHEMA = {"type": "json_schema", "schema": {"type": "object"}}
+
+
+async def _work(client: httpx.AsyncClient, unit: UnitSpec, sid: str | None = None) -> Any:
+    if sid is None:
+        sid = (await client.post("/session", json={})).json()["id"]
+    prompt = text_prompt(f"Do this.\n{render_unit_brief(unit)}", agent=AGENT_WORKER)
+    prompt["format"] = _SCHEMA
+    response = await client.post(f"/session/{sid}/message", json=prompt)
+    assert response.status_code == 200
+    return sid, response.json()
+
+
+def test_planner_gives_every_unit_the_configured_checks() -> None:
+    config = PlannerConfig(units=3, unit_checks=("test -e {unit}.ok", "true"))
+    units = build_units(config, "goal", AgentContext(SimConfig()).rng("x"))
+    assert [u.checks for u in units] == [[f"test -e {u.id}.ok", "true"] for u in units]
+
+
+@pytest.mark.parametrize("sim_config", [SimConfig(seed=1, worker=WorkerConfig(split_rate=1.0))])
+async def test_worker_splits_a_unit_on_its_first_turn_only(
+    client: httpx.AsyncClient, project: Path
+) -> None:
+    unit = UnitSpec(id="u01", title="Big", files=["src/a.py", "src/b.py"], checks=["true"])
+    sid, body = await _work(client, unit)
+    report = WorkerReport.model_validate(body["info"]["structured"])
+    assert report.outcome is WorkerOutcome.SPLIT
+    assert [(s.id, s.files, s.checks) for s in report.subunits] == [
+        ("part1", ["src/a.py"], ["true"]),
+        ("part2", ["src/b.py"], ["true"]),
+    ]
+    assert not (project / "src").exists(), "a split writes nothing"
+    _, again = await _work(client, unit, sid)
+    assert WorkerReport.model_validate(again["info"]["structured"]).outcome is WorkerOutcome.DONE
+    scopeless = UnitSpec(id="u02", title="Nothing to split")
+    _, body = await _work(client, scopeless)
+    assert WorkerReport.model_validate(body["info"]["structured"]).outcome is WorkerOutcome.DONE
+
+
+@pytest.mark.parametrize(
+    "sim_config", [SimConfig(seed=1, worker=WorkerConfig(tool_error_rate=1.0))]
+)
+async def test_worker_tool_error_ends_the_turn_without_a_report(
+    client: httpx.AsyncClient, project: Path
+) -> None:
+    unit = UnitSpec(id="u01", title="First", files=["src/a.py"])
+    async with events(client) as log:
+        _, body = await _work(client, unit)
+        await log.wait_for(lambda e: e["type"] == "session.idle")
+    assert body["info"]["error"]["name"] == "StructuredOutputError"
+    assert (project / "src/a.py").exists(), "the writes before the failing edit happened"
+    ended = [
+        (part["tool"], part["state"]["status"])
+        for e in log.events
+        if e["type"] == "message.part.updated"
+        and (part := e["properties"]["part"])["type"] == "tool"
+        and part["state"]["status"] in ("completed", "error")
+    ]
+    assert ended == [("write", "completed"), ("edit", "error")]
+
+
+@pytest.mark.parametrize("sim_config", [SimConfig(seed=1, worker=WorkerConfig(no_report_rate=1.0))])
+async def test_worker_without_report_answers_text(client: httpx.AsyncClient, project: Path) -> None:
+    unit = UnitSpec(id="u01", title="First", files=["src/a.py"])
+    _, body = await _work(client, unit)
+    assert body["info"]["error"]["name"] == "StructuredOutputError"
+    assert "structured" not in body["info"]
+    assert (project / "src/a.py").exists()

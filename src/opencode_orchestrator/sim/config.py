@@ -63,12 +63,34 @@ class PlannerConfig(_Frozen):
     files_per_unit: int = Field(default=1, ge=0, le=50)
     width: int = Field(default=3, ge=1, description="Units per layer of a diamond.")
     edge_probability: float = Field(default=0.3, ge=0.0, le=1.0, description="Random DAGs only.")
+    unit_checks: tuple[str, ...] = Field(
+        default=(),
+        description="Check commands every unit gets; `{unit}` in one is replaced by the unit's id.",
+    )
 
 
 class WorkerConfig(_Frozen):
-    """What ``mission-worker`` does."""
+    """What ``mission-worker`` does; rates are drawn per worker turn of a unit."""
 
     blocked_rate: float = _Rate
+    split_rate: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="On the first turn of a unit with files: answer `split`, a sub-unit per file.",
+    )
+    tool_error_rate: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="A tool call fails (an `edit` of text the file lacks); the turn ends in text.",
+    )
+    no_report_rate: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="The turn ends in text instead of the structured report.",
+    )
 
 
 class ReviewerConfig(_Frozen):

@@ -43,7 +43,10 @@ def _edges(config: PlannerConfig, ids: list[str], rng: random.Random) -> dict[st
 
 
 def build_units(config: PlannerConfig, goal: str, rng: random.Random) -> list[UnitSpec]:
-    """``config.units`` units in ``config.shape``, each with its own (disjoint) file scope."""
+    """``config.units`` units in ``config.shape``, each with its own (disjoint) file scope.
+
+    Every unit gets ``config.unit_checks`` as its checks, ``{unit}`` naming it.
+    """
     ids = _ids(config.units)
     deps = _edges(config, ids, rng)
     words = [w for w in goal.split() if w.isalnum()][:6] or ["the", "goal"]
@@ -54,6 +57,7 @@ def build_units(config: PlannerConfig, goal: str, rng: random.Random) -> list[Un
             description=f"Simulated unit {n} of {len(ids)} for: {goal[:200]}",
             files=[f"src/{uid}/mod{k}.py" for k in range(1, config.files_per_unit + 1)],
             depends_on=deps[uid],
+            checks=[command.replace("{unit}", uid) for command in config.unit_checks],
         )
         for n, uid in enumerate(ids, start=1)
     ]

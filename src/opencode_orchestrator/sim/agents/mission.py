@@ -2,9 +2,11 @@
 
 Each answers with structured output in the model :mod:`~opencode_orchestrator.mission.contracts`
 defines for its role. Content is drawn from generators keyed by the seed and
-the prompt, so a given goal always gets the same plan; reviews are also keyed
-by how many times that unit was reviewed, so a unit that failed once is not
-doomed to fail forever.
+the prompt, so a given goal always gets the same plan; reviews and worker turns
+are also keyed by how many times that unit was seen, so a unit that failed once
+is not doomed to fail forever. The worker's misbehaviours (``blocked``, a
+``split``, a failing tool, no report) are drawn per turn at the configured
+rates (a split only on a unit's first turn).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from opencode_orchestrator.mission.contracts import (
     PlanOutput,
     ReviewVerdict,
     Severity,
+    UnitSpec,
     Verdict,
     WorkerOutcome,
     WorkerReport,
@@ -30,6 +33,8 @@ from opencode_orchestrator.sim.agents.dag import build_units
 from opencode_orchestrator.testing.script import ScriptedUsage
 
 __all__ = ["mission_script"]
+
+_MISSING_TEXT = "text this file does not hold (simulated tool error)"
 
 
 def _usage(prompt: str, answer_chars: int) -> ScriptedUsage:
@@ -55,12 +60,17 @@ def _worker(ctx: AgentContext, prompt: str, directory: str) -> TurnScript:
     if unit is None:
         report = WorkerReport(outcome=WorkerOutcome.BLOCKED, summary="no <unit> in the prompt")
         return TurnScript(structured=report.model_dump(mode="json"), usage=_usage(prompt, 40))
-    rng = ctx.rng("worker", unit.id, ctx.next_attempt(f"worker:{unit.id}"))
-    if rng.random() < ctx.config.worker.blocked_rate:
+    turn = ctx.next_attempt(f"worker:{unit.id}")
+    rng = ctx.rng("worker", unit.id, turn)
+    config = ctx.config.worker
+    if rng.random() < config.blocked_rate:
         report = WorkerReport(
             outcome=WorkerOutcome.BLOCKED, summary=f"unit {unit.id} blocked (simulated)"
         )
         return TurnScript(structured=report.model_dump(mode="json"), usage=_usage(prompt, 60))
+    # A worker decides to split when it first sees a unit, not in a follow-up turn.
+    if turn == 1 and unit.files and rng.random() < config.split_rate:
+        return _split(unit, prompt)
     root = Path(directory)
     tools = tuple(
         ToolCall(
@@ -72,16 +82,46 @@ def _worker(ctx: AgentContext, prompt: str, directory: str) -> TurnScript:
         )
         for rel in unit.files
     )
+    usage = _usage(prompt, 200 * max(1, len(tools)))
+    if rng.random() < config.tool_error_rate:
+        # An edit of text the file does not hold fails its tool part; the worker
+        # gives up in text, which a schema prompt turns into StructuredOutputError.
+        target = str(root / (unit.files[0] if unit.files else f"{unit.id}.txt"))
+        failing = ToolCall(
+            "edit",
+            {"filePath": target, "oldString": _MISSING_TEXT, "newString": "replaced"},
+        )
+        reply = f"unit {unit.id}: an edit failed, stopping here."
+        return TurnScript(reply=reply, tools=(*tools, failing), usage=usage)
+    if rng.random() < config.no_report_rate:
+        reply = f"unit {unit.id}: {len(tools)} file(s) written."
+        return TurnScript(reply=reply, tools=tools, usage=usage)
     report = WorkerReport(
         outcome=WorkerOutcome.DONE,
         summary=f"unit {unit.id} done: {len(unit.files)} file(s) written",
         files_changed=list(unit.files),
     )
-    return TurnScript(
-        structured=report.model_dump(mode="json"),
-        tools=tools,
-        usage=_usage(prompt, 200 * max(1, len(tools))),
+    return TurnScript(structured=report.model_dump(mode="json"), tools=tools, usage=usage)
+
+
+def _split(unit: UnitSpec, prompt: str) -> TurnScript:
+    parts = [
+        UnitSpec(
+            id=f"part{n}",
+            title=f"{unit.title} (part {n})",
+            description=f"Part {n} of unit {unit.id}: {path}",
+            files=[path],
+            checks=list(unit.checks),
+        )
+        for n, path in enumerate(unit.files, start=1)
+    ]
+    report = WorkerReport(
+        outcome=WorkerOutcome.SPLIT,
+        summary=f"unit {unit.id} split into {len(parts)} sub-unit(s)",
+        subunits=parts,
     )
+    body = report.model_dump(mode="json")
+    return TurnScript(structured=body, usage=_usage(prompt, len(str(body))))
 
 
 def _reviewer(ctx: AgentContext, prompt: str, *, master: bool) -> TurnScript:
