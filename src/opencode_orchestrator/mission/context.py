@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
 
 from opencode_orchestrator.mission.budget import Budget
 from opencode_orchestrator.mission.config import MissionConfig
@@ -12,6 +18,7 @@ from opencode_orchestrator.mission.model import MissionModel
 from opencode_orchestrator.mission.pool import AdaptivePool
 from opencode_orchestrator.mission.router import EventRouter
 from opencode_orchestrator.opencode.client import OpenCodeClient
+from opencode_orchestrator.opencode.errors import OpenCodeClosedError
 from opencode_orchestrator.opencode.models import ModelRef
 
 __all__ = ["ROLES", "MissionContext"]
@@ -32,6 +39,33 @@ class MissionContext:
     budget: Budget
     extra_clients: dict[str, tuple[OpenCodeClient, EventRouter]] = field(default_factory=dict)
     """Clients and routers of racing worktrees, by directory."""
+    task_group: TaskGroup | None = None
+    """The engine's task group, where worktree event routers run."""
+    unit_canceller: Callable[[str], Awaitable[None]] | None = None
+    """Set by the scheduler: cancels a unit's runner and waits until it stopped."""
+
+    async def cancel_unit(self, unit_id: str) -> None:
+        """Stop ``unit_id``'s runner (if one runs) and wait until it has."""
+        if self.unit_canceller is not None:
+            await self.unit_canceller(unit_id)
+
+    async def attach_directory(self, directory: str) -> None:
+        """Open a client and an event router for sessions working in ``directory``."""
+        if directory in self.extra_clients:
+            return
+        if self.task_group is None:
+            raise RuntimeError("no task group to run the worktree's event router in")
+        client = self.client.for_directory(directory)
+        client.open()
+        router = EventRouter(client)
+        self.extra_clients[directory] = (client, router)
+        await self.task_group.start(_run_router, router, client)
+
+    async def detach_directory(self, directory: str) -> None:
+        """Close ``directory``'s client (its router ends with the stream)."""
+        entry = self.extra_clients.pop(directory, None)
+        if entry is not None:
+            await entry[0].aclose()
 
     @property
     def model(self) -> MissionModel:
@@ -61,3 +95,11 @@ class MissionContext:
         if directory is None:
             return self.client, self.router
         return self.extra_clients[directory]
+
+
+async def _run_router(
+    router: EventRouter, client: OpenCodeClient, *, task_status: Any = anyio.TASK_STATUS_IGNORED
+) -> None:
+    # Detaching closes the client under the stream: the race is over, not an error.
+    with contextlib.suppress(OpenCodeClosedError):
+        await router.run(task_status=task_status)

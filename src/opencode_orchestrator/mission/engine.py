@@ -152,6 +152,7 @@ class MissionEngine:
         outcome: MissionState | None = None
         reason = ""
         async with anyio.create_task_group() as tg:
+            ctx.task_group = tg
             await tg.start(ctx.router.run)
             tg.start_soon(self._watch_cancel_file)
             try:
@@ -167,6 +168,8 @@ class MissionEngine:
                 if ctx.model.cancel_requested is False and outcome is _M.CANCELLED:
                     await ctx.journal.write(RecordType.MISSION_CANCEL, {})
                 await self._finish(outcome, reason)
+            for directory in list(ctx.extra_clients):
+                await ctx.detach_directory(directory)
             tg.cancel_scope.cancel()
         return ctx.model.state
 

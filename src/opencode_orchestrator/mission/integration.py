@@ -161,7 +161,8 @@ async def integrate(ctx: MissionContext, *, knowledge: str) -> IntegrationResult
     checks = model.check_results
     checks_ok = all(c["exit_code"] == 0 and not c.get("timed_out") for c in checks)
     units = list(model.units.values())
-    verified = all(u.state is UnitState.VERIFIED for u in units)
+    # Losing racing strategies end CANCELLED by design; their unit's state decides.
+    verified = all(u.state is UnitState.VERIFIED for u in units if u.race_of is None)
     diff = await project_diff(ctx.project)
     if len([u for u in units if u.parent is None and u.race_of is None]) <= 1:
         # One unit: its own review was the review; no ceremony.

@@ -302,7 +302,11 @@ class MissionModel:
             unit.review_round = data.get("round", 0)
 
     def _race_won(self, data: dict[str, Any], ts: float) -> None:
-        self.units[data["unit"]].won_by = data["attempt"]
+        unit = self.units[data["unit"]]
+        unit.won_by = data["attempt"]
+        winner = self.units.get(f"{unit.id}.r{data['attempt']}")
+        if winner is not None:
+            unit.report, unit.verdict, unit.checks = winner.report, winner.verdict, winner.checks
 
     def _cancel(self, data: dict[str, Any], ts: float) -> None:
         self.cancel_requested = True
@@ -311,6 +315,17 @@ class MissionModel:
         self.sealed_evidence = data["evidence"]
 
     # -- queries ----------------------------------------------------------------
+
+    def is_race(self, unit: UnitModel) -> bool:
+        """Whether ``unit`` delegated to racing strategies."""
+        return bool(unit.children) and self.units[unit.children[0]].race_of == unit.id
+
+    def delegation_done(self, unit: UnitModel) -> bool:
+        """Whether a DELEGATED unit can go on: its sub-units are final (a race: one won)."""
+        children = [self.units[c] for c in unit.children]
+        if self.is_race(unit) and any(c.state is UnitState.VERIFIED for c in children):
+            return True
+        return all(c.state.final for c in children)
 
     def open_turns(self, unit_id: str | None = None) -> list[TurnModel]:
         """Turns not ended, optionally of one unit, oldest first."""

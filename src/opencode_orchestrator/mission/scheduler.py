@@ -50,6 +50,18 @@ class Scheduler:
         self._priority: dict[str, int] = {}
         self._scopes = ScopeIndex()
         self._wake = anyio.Event()
+        self._holding: set[str] = set()
+        """Race parents: their scope stays held in the project while strategies run."""
+        self._tasks: dict[str, tuple[anyio.CancelScope, anyio.Event]] = {}
+        ctx.unit_canceller = self._cancel_unit
+
+    async def _cancel_unit(self, uid: str) -> None:
+        entry = self._tasks.get(uid)
+        if entry is None:
+            return
+        scope, finished = entry
+        scope.cancel()
+        await finished.wait()
 
     def _index_new_units(self) -> list[str]:
         units = self.ctx.model.units
@@ -100,7 +112,8 @@ class Scheduler:
                 if any(d.state.final and d.state is not _U.VERIFIED for d in deps):
                     bad = next(d for d in deps if d.state.final and d.state is not _U.VERIFIED)
                     await self._write(uid, _U.SKIPPED, f"dependency {bad.id} {bad.state}")
-                    self._scopes.remove(uid)
+                    if uid in self._scopes:
+                        self._scopes.remove(uid)
                     todo.extend(self._dependents.get(uid, ()))
                     continue
                 if not all(d.state is _U.VERIFIED for d in deps):
@@ -110,7 +123,7 @@ class Scheduler:
                 todo.extend(self._dependents.get(uid, ()))
                 continue
             if uid in self._running or (
-                unit.state is _U.DELEGATED and not all(units[c].state.final for c in unit.children)
+                unit.state is _U.DELEGATED and not self.ctx.model.delegation_done(unit)
             ):
                 continue
             self._queued.add(uid)
@@ -126,7 +139,7 @@ class Scheduler:
         order = sorted(self._queued, key=lambda u: -self._priority.get(u, 0))
         for uid in order:
             conflicts = self._scopes.conflicts(uid) if uid in self._scopes else frozenset()
-            if conflicts & self._running:
+            if conflicts & (self._running | self._holding):
                 continue
             self._queued.discard(uid)
             self._running.add(uid)
@@ -136,12 +149,25 @@ class Scheduler:
         runner = UnitRunner(
             self.ctx, uid, priority=float(self._priority.get(uid, 0)), knowledge=self.knowledge
         )
+        finished = anyio.Event()
         try:
-            await runner.run()
+            with anyio.CancelScope() as scope:
+                self._tasks[uid] = (scope, finished)
+                directory = self.ctx.model.units[uid].directory
+                if directory is not None:
+                    await self.ctx.attach_directory(directory)
+                await runner.run()
+            if scope.cancelled_caught:
+                return  # a lost race: whoever cancelled it records its end
             unit = self.ctx.model.units[uid]
             affected = [uid]
+            if unit.state is _U.DELEGATED and self.ctx.model.is_race(unit):
+                self._holding.add(uid)
+            else:
+                self._holding.discard(uid)
             if unit.state.final:
-                self._scopes.remove(uid)
+                if uid in self._scopes:
+                    self._scopes.remove(uid)
                 affected.extend(self._dependents.get(uid, ()))
                 if unit.parent is not None:
                     affected.append(unit.parent)
@@ -150,5 +176,7 @@ class Scheduler:
             # a moment with nothing running and nothing queued.
             await self._settle(affected)
         finally:
+            self._tasks.pop(uid, None)
+            finished.set()
             self._running.discard(uid)
             self._wake.set()  # also lets units its scope held back start

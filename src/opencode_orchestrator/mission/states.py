@@ -16,6 +16,7 @@ Unit (one attempt is one worker session; a failed attempt goes back to READY)::
                  └───────────┴────────────┴──────────┘     same session)
                        attempt failed, retry          └─► DELEGATED ─► RUNNING
                                                            (sub-plan)   (parent resumed)
+    READY ─► DELEGATED ─► VERIFIED (a race: the first verified strategy wins)
     PENDING ─► SKIPPED (a dependency failed);  any non-final ─► FAILED | CANCELLED
 
 Both enums refuse a transition the table does not list
@@ -109,12 +110,12 @@ _ENDS: Final = frozenset({_U.FAILED, _U.CANCELLED})
 _RETRY: Final = _ENDS | {_U.READY}
 _UNIT_NEXT: Final[dict[UnitState, frozenset[UnitState]]] = {
     _U.PENDING: _ENDS | {_U.READY, _U.SKIPPED},
-    _U.READY: _ENDS | {_U.DISPATCHED},
+    _U.READY: _ENDS | {_U.DISPATCHED, _U.DELEGATED},
     _U.DISPATCHED: _RETRY | {_U.ACCEPTED},
     _U.ACCEPTED: _RETRY | {_U.RUNNING, _U.REPORTED},
     _U.RUNNING: _RETRY | {_U.REPORTED},
     _U.REPORTED: _RETRY | {_U.REVIEWING, _U.DELEGATED, _U.RUNNING},
     _U.REVIEWING: _RETRY | {_U.VERIFIED, _U.RUNNING},
-    _U.DELEGATED: _RETRY | {_U.RUNNING},
+    _U.DELEGATED: _RETRY | {_U.RUNNING, _U.VERIFIED},
     **{state: frozenset() for state in _UNIT_FINAL},
 }

@@ -28,6 +28,7 @@ from pydantic import BaseModel
 
 from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.mission.context import MissionContext
+from opencode_orchestrator.mission.errors import BudgetExceededError
 from opencode_orchestrator.mission.model import TurnModel
 from opencode_orchestrator.mission.records import RecordType, TurnKind, TurnStatus
 from opencode_orchestrator.mission.watch import TurnWatch
@@ -181,6 +182,17 @@ async def _drive(
             if watch.rate_limits > rate_limits:
                 rate_limits = watch.rate_limits
                 ctx.pool.on_rate_limited(provider)
+            breach = _breach(ctx, watch)
+            if breach is not None:
+                # Enforced while running: the turn is stopped, its usage so far counted.
+                await _abort(client, request.session, timeouts.abort_grace)
+                await _end(
+                    ctx,
+                    turn,
+                    watch,
+                    _failed("BudgetExceeded", str(breach), watch, TurnStatus.ABORTED),
+                )
+                raise breach
             if watch.done:
                 break
             if watch.reconnected:
@@ -301,8 +313,24 @@ async def _read_back(
     return watch.last_assistant
 
 
-def _failed(name: str, text: str, watch: TurnWatch) -> TurnOutcome:
-    status = TurnStatus.ABORTED if name == "MessageAbortedError" else TurnStatus.ERROR
+def _breach(ctx: MissionContext, watch: TurnWatch) -> BudgetExceededError | None:
+    caps = ctx.config.budget
+    if caps.max_tokens is None and caps.max_cost is None:
+        return None
+    tokens, cost = watch.usage()
+    used = ctx.budget.usage()
+    if caps.max_tokens is not None and used.tokens + tokens > caps.max_tokens:
+        return BudgetExceededError("tokens", used.tokens + tokens, caps.max_tokens)
+    if caps.max_cost is not None and used.cost + cost > caps.max_cost:
+        return BudgetExceededError("cost", used.cost + cost, caps.max_cost)
+    return None
+
+
+def _failed(
+    name: str, text: str, watch: TurnWatch, status: TurnStatus | None = None
+) -> TurnOutcome:
+    if status is None:
+        status = TurnStatus.ABORTED if name == "MessageAbortedError" else TurnStatus.ERROR
     tokens, cost = watch.usage()
     return TurnOutcome(
         status,

@@ -42,6 +42,7 @@ from opencode_orchestrator.mission.contracts import (
 )
 from opencode_orchestrator.mission.delegation import delegate
 from opencode_orchestrator.mission.model import WORKER_KINDS, UnitModel
+from opencode_orchestrator.mission.racing import finish_race, start_race
 from opencode_orchestrator.mission.records import RecordType, TurnKind, TurnStatus
 from opencode_orchestrator.mission.reviews import ShadowReview, review_turn
 from opencode_orchestrator.mission.sessions import ensure_session
@@ -85,14 +86,12 @@ class UnitRunner:
             self.shadow = ShadowReview(self, tg)
             while True:
                 state = self.unit.state
-                if state.final or (state is _U.DELEGATED and not self._children_done()):
+                if state.final or (
+                    state is _U.DELEGATED and not self.ctx.model.delegation_done(self.unit)
+                ):
                     break
                 await self._step(state)
             tg.cancel_scope.cancel()
-
-    def _children_done(self) -> bool:
-        units = self.ctx.model.units
-        return all(units[c].state.final for c in self.unit.children)
 
     async def _step(self, state: UnitState) -> None:
         if state is _U.READY:
@@ -116,6 +115,8 @@ class UnitRunner:
         if unit.attempt >= limit:
             last = unit.failures[-1] if unit.failures else "no usable result"
             await self.transition(_U.FAILED, f"{limit} attempt(s) failed; last: {last}")
+            return
+        if await start_race(self):
             return
         attempt = unit.attempt + 1
         await ensure_session(self.ctx, unit, "worker", attempt)
@@ -301,6 +302,9 @@ class UnitRunner:
         await self.transition(_U.RUNNING, why, next_turn="fix")
 
     async def _return_from_delegation(self) -> None:
+        if self.ctx.model.is_race(self.unit):
+            await finish_race(self)
+            return
         units = self.ctx.model.units
         failed = [c for c in self.unit.children if units[c].state is not _U.VERIFIED]
         if failed:

@@ -99,6 +99,22 @@ class OpenCodeClient(MessageCalls, ProjectCalls):
         self._state = ClientState.NEW
         self.sleep = sleep
         self.rand = rand
+        self._options: dict[str, Any] = {
+            "password": password,
+            "transport": transport,
+            "timeouts": timeouts,
+            "retry": retry,
+            "sleep": sleep,
+            "rand": rand,
+        }
+
+    def for_directory(self, directory: str) -> OpenCodeClient:
+        """A new (unopened) client of the same server, with the same settings, for ``directory``.
+
+        OpenCode scopes sessions and events by directory; a racing strategy
+        working in its own git worktree needs a client (and an event stream) of its own.
+        """
+        return OpenCodeClient(self.base_url, directory=directory, **self._options)
 
     @property
     def state(self) -> ClientState:

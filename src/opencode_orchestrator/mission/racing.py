@@ -1,0 +1,179 @@
+"""Speculative racing: k strategies for one unit, each in its own git worktree.
+
+A unit with ``race`` > 1 (capped by ``limits.max_race``) in a git project is not
+dispatched itself: k strategy units ``<unit>.r1 … <unit>.rk`` join the mission,
+each bound to a fresh worktree that starts from the project's current state,
+and the unit becomes DELEGATED. Each strategy runs the whole unit pipeline
+(worker, shadow review, checks, final review) in its worktree. The first one
+verified wins:
+
+1. the other strategies are cancelled, their busy sessions aborted (CANCELLED);
+2. ``race.won`` is journaled;
+3. the winner's change (``git diff`` of its worktree) is applied to the
+   project, once: a resumed mission sees it already applied and skips it;
+4. every strategy's worktree is removed and the losers' sessions deleted;
+5. the unit is VERIFIED with the winner's report and verdict.
+
+While the race runs, the unit's file scope stays held in the project, so no
+other unit can write there and make the winning patch conflict.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+
+from opencode_orchestrator.log import get_logger
+from opencode_orchestrator.mission.records import RecordType
+from opencode_orchestrator.mission.states import UnitState
+from opencode_orchestrator.mission.worktrees import (
+    WORKTREES_DIR,
+    apply_patch,
+    create_worktree,
+    is_git_repo,
+    remove_worktree,
+    worktree_patch,
+)
+from opencode_orchestrator.opencode.errors import OpenCodeError
+
+if TYPE_CHECKING:
+    from opencode_orchestrator.mission.units import UnitRunner
+
+__all__ = ["finish_race", "start_race"]
+
+_log = get_logger(__name__)
+_STRATEGY = (
+    "\n\nYou are strategy {n} of {k} racing for this unit, each in its own copy of the "
+    "project; the first verified result wins. Take approach #{n}: if several designs "
+    "are sensible, pick the {nth} most promising one rather than the obvious first."
+)
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
+
+
+async def start_race(runner: UnitRunner) -> bool:
+    """Journal the unit's strategies and delegate to them; ``False`` if it runs normally."""
+    ctx = runner.ctx
+    unit = runner.unit
+    width = min(unit.spec.race, ctx.config.limits.max_race)
+    if width <= 1 or unit.race_of is not None or unit.attempt > 0:
+        return False
+    if not await is_git_repo(ctx.project):
+        _log.warning("mission.race.skipped", unit=unit.id, why="the project is not a git repo")
+        return False
+    specs = []
+    directories: dict[str, str] = {}
+    for n in range(1, width + 1):
+        strategy_id = f"{unit.id}.r{n}"
+        name = f"{ctx.mission_id}-{unit.id}-r{n}"
+        stale = ctx.project / WORKTREES_DIR / name
+        await remove_worktree(ctx.project, stale)  # left by a crash before the record below
+        directories[strategy_id] = str(await create_worktree(ctx.project, name))
+        note = _STRATEGY.format(n=n, k=width, nth=_ORDINALS[n - 1])
+        specs.append(
+            unit.spec.model_copy(
+                update={
+                    "id": strategy_id,
+                    "race": 1,
+                    "depends_on": [],
+                    "description": unit.spec.description + note,
+                }
+            )
+        )
+    await ctx.journal.write(
+        RecordType.PLAN_ACCEPTED,
+        {
+            "iteration": unit.iteration,
+            "parent_unit": unit.id,
+            "summary": f"{width} racing strategies",
+            "units": [s.model_dump(mode="json") for s in specs],
+            "race": True,
+            "directories": directories,
+        },
+    )
+    await runner.transition(UnitState.DELEGATED, f"racing {width} strategies")
+    return True
+
+
+async def finish_race(runner: UnitRunner) -> None:
+    """Crown the first verified strategy (or fail the unit if none was)."""
+    ctx = runner.ctx
+    unit = runner.unit
+    units = ctx.model.units
+    strategies = [units[c] for c in unit.children]
+    verified = sorted(
+        (s for s in strategies if s.state is UnitState.VERIFIED),
+        key=lambda s: s.ended_at or 0.0,
+    )
+    if not verified:
+        await _cleanup(runner, winner=None)
+        reasons = "; ".join(f"{s.id}: {s.reason[:200]}" for s in strategies)
+        await runner.transition(UnitState.FAILED, f"no strategy was verified ({reasons})")
+        return
+    winner = verified[0]
+    for strategy in strategies:
+        if strategy is not winner and not strategy.state.final:
+            await ctx.cancel_unit(strategy.id)
+            await _abort_sessions(runner, strategy.id)
+            await runner.ctx.journal.write(
+                RecordType.UNIT_STATE,
+                {"unit": strategy.id, "state": "cancelled", "reason": f"{winner.id} won"},
+            )
+    if unit.won_by is None:
+        index = int(winner.id.rsplit(".r", 1)[1])
+        await ctx.journal.write(
+            RecordType.RACE_WON,
+            {"unit": unit.id, "attempt": index, "directory": winner.directory or ""},
+        )
+    if winner.directory and await anyio.Path(winner.directory).exists():
+        patch = await worktree_patch(Path(winner.directory))
+        await _apply_once(ctx.project, patch)
+    await _cleanup(runner, winner=winner.id)
+    await runner.transition(UnitState.VERIFIED, f"race won by {winner.id}")
+
+
+async def patch_applied(project: Path, patch: bytes) -> bool:
+    """Whether ``patch`` is already applied to ``project`` (it reverses cleanly)."""
+    if not patch:
+        return True
+    result = await anyio.run_process(
+        ["git", "-C", str(project), "apply", "--binary", "--reverse", "--check", "-"],
+        input=patch,
+        check=False,
+    )
+    return result.returncode == 0
+
+
+async def _apply_once(project: Path, patch: bytes) -> None:
+    if await patch_applied(project, patch):
+        _log.info("mission.race.patch_already_applied", project=str(project))
+        return
+    await apply_patch(project, patch)
+
+
+async def _abort_sessions(runner: UnitRunner, unit_id: str) -> None:
+    strategy = runner.ctx.model.units[unit_id]
+    client, _ = runner.ctx.client_for(strategy.directory)
+    for session in strategy.sessions.values():
+        try:
+            await client.abort(session)
+        except OpenCodeError as exc:
+            _log.warning("mission.race.abort_failed", session=session, error=str(exc))
+
+
+async def _cleanup(runner: UnitRunner, *, winner: str | None) -> None:
+    ctx = runner.ctx
+    for child in runner.unit.children:
+        strategy = ctx.model.units[child]
+        if strategy.directory is None:
+            continue
+        if child != winner:
+            client, _ = ctx.client_for(strategy.directory)
+            for session in strategy.sessions.values():
+                try:
+                    await client.delete_session(session)
+                except OpenCodeError as exc:
+                    _log.warning("mission.race.delete_failed", session=session, error=str(exc))
+        await ctx.detach_directory(strategy.directory)
+        await remove_worktree(ctx.project, Path(strategy.directory))
