@@ -214,9 +214,28 @@ class MissionEngine:
             await self._finish(_M.FAILED, problem)
             return
         await self._set(_M.RUNNING, f"plan of iteration {model.iteration} accepted")
+        await self._remember(model.plan_learnings, "planner")
+
+    async def _remember(self, entries: list[str], source: str) -> None:
+        """Keep findings worth keeping in the project's knowledge file (never fatal)."""
+        if not entries:
+            return
+        try:
+            await KnowledgeFile(self.ctx.project).add(entries, source=source)
+        except OSError as exc:
+            _log.warning("mission.knowledge.write_failed", error=str(exc))
 
     async def _barrier(self) -> None:
         units = self.ctx.model.units.values()
+        learned = [
+            str(entry)
+            for u in units
+            if u.state is UnitState.VERIFIED
+            for answer in (u.report, u.verdict)
+            if answer
+            for entry in answer.get("learnings", [])
+        ]
+        await self._remember(learned, f"mission {self.ctx.mission_id}")
         await self._set(_M.BARRIER, f"{len(self.ctx.model.units)} unit(s) final")
         top_failed = [
             u

@@ -116,6 +116,7 @@ async def plan(ctx: MissionContext, goal: str, *, knowledge: str) -> str | None:
                 "summary": output.summary,
                 "units": [u.model_dump(mode="json") for u in units],
                 "checks": output.checks,
+                "learnings": output.learnings,
             },
         )
         return None

@@ -110,6 +110,8 @@ class MissionModel:
     turns: dict[str, TurnModel] = field(default_factory=dict)
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     plan_summaries: list[str] = field(default_factory=list)
+    plan_learnings: list[str] = field(default_factory=list)
+    """The newest plan's learnings (for the knowledge file)."""
     mission_checks: list[str] = field(default_factory=list)
     check_results: list[dict[str, Any]] = field(default_factory=list)
     """Mission-level check evidence of the current iteration."""
@@ -205,6 +207,7 @@ class MissionModel:
             self.units[spec.id] = unit
         if parent is None:
             self.plan_summaries.append(data.get("summary", ""))
+            self.plan_learnings = list(data.get("learnings", []))
         for command in data.get("checks", ()):
             if command not in self.mission_checks:
                 self.mission_checks.append(command)

@@ -136,6 +136,7 @@ class PlanAccepted(_Payload):
     summary: str = ""
     units: list[dict[str, Any]]
     checks: list[str] = Field(default_factory=list)
+    learnings: list[str] = Field(default_factory=list)
     race: bool = False
     """The units are racing strategies for ``parent_unit``: the first verified wins."""
     directories: dict[str, str] = Field(default_factory=dict)
