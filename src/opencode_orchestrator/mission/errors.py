@@ -8,7 +8,8 @@ The tree, all of it below :class:`~opencode_orchestrator.errors.OrchestratorErro
     ├── MissionNotFoundError      mission.not_found        no mission with that id
     ├── MissionStateError         mission.state            an operation the mission's state refuses
     ├── BudgetExceededError       mission.budget           a cap (tokens, cost, wall time) reached
-    └── CheckError                mission.check            a check command could not be run at all
+    ├── CheckError                mission.check            a check command could not be run at all
+    └── WorktreeError             mission.worktree         a git operation failed, or git is missing
 
 A check that *runs and fails* is not an error: it is evidence, recorded and
 sent back to the worker. Codes are part of the public contract.
@@ -29,6 +30,7 @@ __all__ = [
     "MissionStateError",
     "PlanInvalidError",
     "TransitionError",
+    "WorktreeError",
 ]
 
 
@@ -92,3 +94,12 @@ class CheckError(MissionError):
     """A check command could not be started (not found, bad working directory)."""
 
     code: ClassVar[str] = "mission.check"
+
+
+class WorktreeError(MissionError):
+    """A git operation on the project or one of its worktrees failed (or git is missing).
+
+    The message names the git command and carries its stderr.
+    """
+
+    code: ClassVar[str] = "mission.worktree"
