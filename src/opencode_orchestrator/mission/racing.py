@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from opencode_orchestrator.log import get_logger
+from opencode_orchestrator.mission.errors import WorktreeError
 from opencode_orchestrator.mission.records import RecordType
 from opencode_orchestrator.mission.states import UnitState
 from opencode_orchestrator.mission.worktrees import (
@@ -69,7 +70,14 @@ async def start_race(runner: UnitRunner) -> bool:
         name = f"{ctx.mission_id}-{unit.id}-r{n}"
         stale = ctx.project / WORKTREES_DIR / name
         await remove_worktree(ctx.project, stale)  # left by a crash before the record below
-        directories[strategy_id] = str(await create_worktree(ctx.project, name))
+        try:
+            directories[strategy_id] = str(await create_worktree(ctx.project, name))
+        except WorktreeError as exc:
+            # e.g. a repository without commits, or a project below the repo's top level.
+            _log.warning("mission.race.skipped", unit=unit.id, why=str(exc))
+            for made in directories.values():
+                await remove_worktree(ctx.project, Path(made))
+            return False
         note = _STRATEGY.format(n=n, k=width, nth=_ORDINALS[n - 1])
         specs.append(
             unit.spec.model_copy(
