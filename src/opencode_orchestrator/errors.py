@@ -5,6 +5,7 @@ module docstring::
 
     OrchestratorError
     ├── JsonRpcError            opencode_orchestrator.jsonrpc.errors
+    ├── MissionError            opencode_orchestrator.mission.errors
     ├── OpenCodeError           opencode_orchestrator.opencode.errors
     └── WalError                opencode_orchestrator.wal.errors
 
