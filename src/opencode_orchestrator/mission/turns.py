@@ -258,7 +258,8 @@ async def _probe(
     if status is not None and status.type != "idle":
         if watch.accepted_by is None:
             watch.accepted_by = f"status:{status.type}"
-        watch.last_activity = time.monotonic()
+        # Busy is not progress: a hung turn stays busy, and only events move
+        # `last_activity`, so the unit timeout can still fire.
         return False
     if watch.accepted_by is None:
         watch.accepted_by = "status:idle"
