@@ -203,7 +203,12 @@ class UnitRunner:
             await self._compact(outcome)
             await self.transition(_U.RUNNING, "context overflow: compacted", next_turn="continue")
             return
-        if outcome.status is TurnStatus.COMPLETED and outcome.tool_errors:
+        # A format prompt answered without the report ends in StructuredOutputError
+        # (not COMPLETED): that is how a worker stopped by a failing tool looks too.
+        no_report = outcome.status is TurnStatus.COMPLETED or (
+            outcome.error_name == "StructuredOutputError"
+        )
+        if no_report and outcome.tool_errors:
             if "recover" not in unit.kinds:
                 await self.transition(
                     _U.RUNNING, outcome.tool_errors[-1][:2000], next_turn="recover"
@@ -211,9 +216,6 @@ class UnitRunner:
                 return
             await self.fail_attempt(f"tool error after recovery: {outcome.tool_errors[-1]}")
             return
-        no_report = outcome.status is TurnStatus.COMPLETED or (
-            outcome.error_name == "StructuredOutputError"
-        )
         if no_report and "nudge" not in unit.kinds:
             await self.transition(_U.RUNNING, "no report: nudged", next_turn="nudge")
             return
