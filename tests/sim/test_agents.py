@@ -19,6 +19,8 @@ from opencode_orchestrator.mission.contracts import (
     WorkerReport,
     render_unit_brief,
 )
+from opencode_orchestrator.mission.errors import PlanInvalidError
+from opencode_orchestrator.mission.plan import validate_plan
 from opencode_orchestrator.sim import (
     PlannerConfig,
     PlanShape,
@@ -168,10 +170,32 @@ async def _work(client: httpx.AsyncClient, unit: UnitSpec, sid: str | None = Non
     return sid, response.json()
 
 
-def test_planner_gives_every_unit_the_configured_checks() -> None:
-    config = PlannerConfig(units=3, unit_checks=("test -e {unit}.ok", "true"))
+def test_planner_gives_every_unit_the_configured_checks_and_shared_files() -> None:
+    config = PlannerConfig(
+        units=3, unit_checks=("test -e {unit}.ok", "true"), shared_files=("src/shared.py",)
+    )
     units = build_units(config, "goal", AgentContext(SimConfig()).rng("x"))
     assert [u.checks for u in units] == [[f"test -e {u.id}.ok", "true"] for u in units]
+    assert [u.files for u in units] == [[f"src/{u.id}/mod1.py", "src/shared.py"] for u in units]
+
+
+@pytest.mark.parametrize(
+    "sim_config", [SimConfig(seed=1, planner=PlannerConfig(units=3, invalid_plans=2))]
+)
+async def test_planner_answers_invalid_plans_first(client: httpx.AsyncClient) -> None:
+    plans = [
+        PlanOutput.model_validate(
+            (await _ask(client, AGENT_PLANNER, "Build it"))["info"]["structured"]
+        )
+        for _ in range(3)
+    ]
+    for plan in plans[:2]:
+        with pytest.raises(PlanInvalidError) as caught:
+            validate_plan(plan, max_units=10)
+        problems = "\n".join(caught.value.problems)
+        assert "cycle" in problems
+        assert "../outside.py" in problems
+    validate_plan(plans[2], max_units=10)
 
 
 @pytest.mark.parametrize("sim_config", [SimConfig(seed=1, worker=WorkerConfig(split_rate=1.0))])

@@ -67,6 +67,14 @@ class PlannerConfig(_Frozen):
         default=(),
         description="Check commands every unit gets; `{unit}` in one is replaced by the unit's id.",
     )
+    shared_files: tuple[str, ...] = Field(
+        default=(), description="Paths in every unit's scope besides its own (scopes overlap)."
+    )
+    invalid_plans: int = Field(
+        default=0,
+        ge=0,
+        description="The first answers (per process) are invalid: a cycle, a path outside.",
+    )
 
 
 class WorkerConfig(_Frozen):

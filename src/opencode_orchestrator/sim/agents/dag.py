@@ -45,7 +45,8 @@ def _edges(config: PlannerConfig, ids: list[str], rng: random.Random) -> dict[st
 def build_units(config: PlannerConfig, goal: str, rng: random.Random) -> list[UnitSpec]:
     """``config.units`` units in ``config.shape``, each with its own (disjoint) file scope.
 
-    Every unit gets ``config.unit_checks`` as its checks, ``{unit}`` naming it.
+    Every unit also has ``config.shared_files`` in its scope, and ``config.unit_checks``
+    as its checks (``{unit}`` naming it).
     """
     ids = _ids(config.units)
     deps = _edges(config, ids, rng)
@@ -55,7 +56,10 @@ def build_units(config: PlannerConfig, goal: str, rng: random.Random) -> list[Un
             id=uid,
             title=f"{uid}: {' '.join(words)} (part {n})",
             description=f"Simulated unit {n} of {len(ids)} for: {goal[:200]}",
-            files=[f"src/{uid}/mod{k}.py" for k in range(1, config.files_per_unit + 1)],
+            files=[
+                *(f"src/{uid}/mod{k}.py" for k in range(1, config.files_per_unit + 1)),
+                *config.shared_files,
+            ],
             depends_on=deps[uid],
             checks=[command.replace("{unit}", uid) for command in config.unit_checks],
         )

@@ -35,6 +35,7 @@ from opencode_orchestrator.testing.script import ScriptedUsage
 __all__ = ["mission_script"]
 
 _MISSING_TEXT = "text this file does not hold (simulated tool error)"
+_OUTSIDE = "../outside.py"
 
 
 def _usage(prompt: str, answer_chars: int) -> ScriptedUsage:
@@ -42,10 +43,25 @@ def _usage(prompt: str, answer_chars: int) -> ScriptedUsage:
 
 
 def _planner(ctx: AgentContext, prompt: str) -> TurnScript:
-    units = build_units(ctx.config.planner, prompt, ctx.rng("planner", prompt))
+    config = ctx.config.planner
+    units = build_units(config, prompt, ctx.rng("planner", prompt))
+    if ctx.next_attempt("planner") <= config.invalid_plans:
+        units = _invalid(units)
     plan = PlanOutput(summary=f"{len(units)} units ({ctx.config.planner.shape})", units=units)
     body = plan.model_dump(mode="json")
     return TurnScript(structured=body, usage=_usage(prompt, len(str(body))))
+
+
+def _invalid(units: list[UnitSpec]) -> list[UnitSpec]:
+    """``units`` broken twice: the first and last depend on each other, the first writes outside."""
+    first, last = units[0], units[-1]
+    broken = list(units)
+    broken[0] = first.model_copy(
+        update={"depends_on": [*first.depends_on, last.id], "files": [*first.files, _OUTSIDE]}
+    )
+    if len(units) > 1:
+        broken[-1] = last.model_copy(update={"depends_on": [*last.depends_on, first.id]})
+    return broken
 
 
 def _file_content(unit_id: str, title: str, path: str, seed: int) -> str:
