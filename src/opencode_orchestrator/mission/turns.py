@@ -285,6 +285,16 @@ async def _collect(client: OpenCodeClient, watch: TurnWatch, turn: TurnModel) ->
             files=list(watch.files),
         )
     outcome = _outcome(message, watch)
+    if (
+        outcome.status is TurnStatus.COMPLETED
+        and outcome.answer is None
+        and watch.session_error is not None
+    ):
+        # Some failures reach only session.error: on a context overflow OpenCode
+        # closes the turn's message without an error and its automatic
+        # compaction (a message of its own, not this turn's) fails instead.
+        name, text = watch.session_error
+        outcome = _failed(name, text, watch)
     outcome.provider, outcome.model = message.provider_id, message.model_id
     return outcome
 
