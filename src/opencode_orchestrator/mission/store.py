@@ -1,0 +1,139 @@
+"""The missions of a project, read from their WALs without taking any lock.
+
+A running mission holds its WAL's writer lock for as long as it runs, yet
+``status`` must still answer, so everything here only *reads*: the segments
+are scanned with :func:`~opencode_orchestrator.wal.segment.scan_directory`
+(which changes nothing) and the records are folded through
+:meth:`MissionModel.apply`, exactly as :class:`~opencode_orchestrator.mission.journal.Journal`
+replays them. A half-written last line (the writer mid-append, or a crash)
+is a torn tail: the records before it are the mission as far as its log
+knows. Damage anywhere else is corruption and is reported, never skipped.
+
+Layout (under the project)::
+
+    .opencode/orchestrator/missions/<id>/wal/       the journal
+    .opencode/orchestrator/missions/<id>/report.*   written when a run ends
+    .opencode/orchestrator/missions/<id>/cancel     a cancel request (``cancel`` CLI)
+
+Every function does blocking I/O: call it from a worker thread in async code.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from opencode_orchestrator.mission.errors import MissionNotFoundError
+from opencode_orchestrator.mission.model import MissionModel
+from opencode_orchestrator.mission.states import MissionState
+from opencode_orchestrator.wal.errors import WalCorruptError, WalError
+from opencode_orchestrator.wal.paths import mission_wal_dir
+from opencode_orchestrator.wal.segment import scan_directory
+
+__all__ = [
+    "MissionInfo",
+    "latest_unfinished",
+    "list_missions",
+    "load_mission",
+    "mission_dir",
+    "missions_root",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class MissionInfo:
+    """One mission of a project, as its log describes it."""
+
+    mission_id: str
+    state: MissionState
+    goal: str
+    created_at: float
+    updated_at: float
+    """When the last record was written (seconds since the epoch)."""
+    units: int
+    verified: int
+
+
+def missions_root(project: Path) -> Path:
+    """``<project>/.opencode/orchestrator/missions``."""
+    return project / ".opencode" / "orchestrator" / "missions"
+
+
+def mission_dir(project: Path, mission_id: str) -> Path:
+    """The directory of one mission: its WAL, report and cancel request live here.
+
+    Raises:
+        ValueError: ``mission_id`` is not a valid mission id.
+    """
+    return mission_wal_dir(project, mission_id).parent
+
+
+def load_mission(project: Path, mission_id: str) -> MissionModel:
+    """Rebuild a mission's state from its WAL, read-only and without the lock.
+
+    Raises:
+        MissionNotFoundError: no journal of a mission under that id.
+        WalCorruptError: damage before the log's tail (``wal repair`` salvages it).
+        WalVersionError: the log was written by a newer version.
+        WalError: the log holds a snapshot (mission journals are never snapshotted,
+            so one means the log is not a mission's).
+    """
+    try:
+        directory = mission_wal_dir(project, mission_id)
+    except ValueError as exc:
+        raise MissionNotFoundError(str(exc)) from None
+    if not directory.is_dir():
+        raise MissionNotFoundError(f"no mission {mission_id!r} in {project}")
+    # No registry: the model ignores record types it does not know, and a
+    # status query must not fail on a type a newer engine added.
+    scan = scan_directory(directory, None)
+    if scan.damage is not None and not scan.damage.at_tail:
+        damage = scan.damage
+        raise WalCorruptError(damage.path, damage.offset, damage.reason)
+    if scan.snapshot is not None:
+        raise WalError(f"{directory}: holds a snapshot; a mission journal never does")
+    model = MissionModel()
+    for record in scan.records:
+        model.apply(record.type, record.data, record.ts)
+    if not model.created:
+        raise MissionNotFoundError(f"{directory}: no mission has been recorded there")
+    return model
+
+
+def list_missions(project: Path) -> list[MissionInfo]:
+    """Every readable mission of ``project``, oldest first.
+
+    Logs that hold no mission (the foundation demo's) or cannot be read are
+    left out: this is an overview, and ``status MISSION`` names the problem.
+    """
+    root = missions_root(project)
+    if not root.is_dir():
+        return []
+    found: list[MissionInfo] = []
+    for entry in os.scandir(root):
+        if not entry.is_dir():
+            continue
+        try:
+            model = load_mission(project, entry.name)
+        except (MissionNotFoundError, WalError):
+            continue
+        found.append(
+            MissionInfo(
+                mission_id=model.mission_id,
+                state=model.state,
+                goal=model.goal,
+                created_at=model.created_at,
+                updated_at=model.last_ts,
+                units=len(model.units),
+                verified=model.counts().get("verified", 0),
+            )
+        )
+    found.sort(key=lambda info: (info.created_at, info.mission_id))
+    return found
+
+
+def latest_unfinished(project: Path) -> str | None:
+    """The id of the most recently created mission not in a final state, if any."""
+    unfinished = [info for info in list_missions(project) if not info.state.final]
+    return unfinished[-1].mission_id if unfinished else None
