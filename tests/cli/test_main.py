@@ -12,7 +12,19 @@ from opencode_orchestrator.cli import build_parser, main
 
 def test_every_subcommand_has_help(capsys: pytest.CaptureFixture[str]) -> None:
     parser = build_parser()
-    commands = ["serve", "demo", "wal", "wal inspect", "wal verify", "wal repair"]
+    commands = [
+        "serve",
+        "demo",
+        "run",
+        "resume",
+        "status",
+        "cancel",
+        "sim-server",
+        "wal",
+        "wal inspect",
+        "wal verify",
+        "wal repair",
+    ]
     for command in commands:
         with pytest.raises(SystemExit) as exit_info:
             parser.parse_args([*command.split(), "--help"])

@@ -1,237 +1,151 @@
-"""``opencode-orchestrator demo``: the foundation layers at work, offline.
+"""``opencode-orchestrator demo``: a whole mission, offline, in a few seconds.
 
-Until the mission engine lands, the demo exercises what the core already does
-for real, end to end, with no network and no API key:
+The README's main job. It starts the simulated OpenCode in this process
+(seeded, scripted planner, workers and reviewers: no network, no API key)
+and runs the real mission engine over it: about 20 units planned as a DAG,
+workers in parallel child sessions, shadow and final reviews (about one unit
+in seven fails its first review and is fixed in the same session), a few
+provider rate limits ridden out, the barrier, the master review, the seal.
+Every step goes to the mission's WAL before it happens; the report is
+written at the end. It prints the outcome and where the WAL and the report
+are, in a new temporary project unless ``--project`` names one.
 
-1. starts ``opencode-orchestrator serve`` as a child process and drives it over
-   JSON-RPC exactly as the plugin shim will (initialize, echo round trips, a
-   malformed line it must survive, shutdown and exit);
-2. opens a mission write-ahead log and appends durable records from concurrent
-   writers, showing group commit at work;
-3. starts a writer process, kills it with SIGKILL mid-append, reopens the log and
-   checks that every acknowledged record survived exactly once.
+Output as for ``run`` (see :mod:`.runner`): results on stdout, the live
+progress line on stderr. Exit 0 when the mission is sealed, 1 otherwise.
+
+``demo --foundation`` runs the earlier demo of the layers underneath
+(JSON-RPC core, WAL group commit, SIGKILL recovery, the OpenCode client).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
-import signal
-import sys
 import tempfile
 import time
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
-import anyio
-import orjson
-from anyio.abc import Process
-
 from opencode_orchestrator import runtime
-from opencode_orchestrator.cli.demo_opencode import opencode_step
-from opencode_orchestrator.jsonrpc import Endpoint
-from opencode_orchestrator.wal import (
-    DEFAULT_REGISTRY,
-    Durability,
-    RecordRegistry,
-    WriteAheadLog,
-    mission_wal_dir,
+from opencode_orchestrator.cli.demo_foundation import run_foundation, run_writer_child
+from opencode_orchestrator.cli.mission import usage_error
+from opencode_orchestrator.cli.runner import (
+    RunOptions,
+    Target,
+    announce,
+    drive,
+    exit_code,
+    print_outcome,
+    save_sim_settings,
 )
+from opencode_orchestrator.log import configure_logging
+from opencode_orchestrator.mission.engine import MissionEngine, new_mission_id
+from opencode_orchestrator.mission.store import mission_dir
+from opencode_orchestrator.opencode import OpenCodeClient
+from opencode_orchestrator.opencode.models import Event, SessionStatusEvent
+from opencode_orchestrator.sim import SimConfig
+from opencode_orchestrator.sim.config import PlanShape
 
-__all__ = ["add_parser"]
+__all__ = ["GOAL", "add_parser", "demo_sim_config"]
 
-DEMO_RECORD = "demo.step"
-_WRITERS = 8
-_RECORDS_PER_WRITER = 250
+GOAL = "Demo: lay out the sample project the planner designs, one unit per module, reviewed."
 
 
 def add_parser(subparsers: Any) -> None:
     """Register ``demo``."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "demo",
-        help="run the embedded demo (no network, no API key)",
-        description=(
-            "Exercise the core offline: JSON-RPC over stdio against a real `serve` "
-            "process, durable WAL appends with group commit, and recovery after a "
-            "SIGKILL. Prints where the logs it wrote can be inspected."
-        ),
+        help="run a whole mission on the in-process simulator (no network, no API key)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--project",
         type=Path,
         default=None,
-        help="project directory to write .opencode/orchestrator/ into (default: a new temp dir)",
+        metavar="DIR",
+        help="project directory to run in (default: a new temporary directory)",
+    )
+    parser.add_argument("--units", type=int, default=20, metavar="N", help="units (%(default)s)")
+    parser.add_argument(
+        "--shape",
+        choices=[s.value for s in PlanShape],
+        default=PlanShape.RANDOM.value,
+        help="plan DAG shape (%(default)s)",
+    )
+    parser.add_argument("--seed", type=int, default=42, metavar="N", help="(%(default)s)")
+    parser.add_argument(
+        "--foundation",
+        action="store_true",
+        help="instead, the demo of the layers underneath (RPC, WAL, crash recovery)",
     )
     parser.add_argument("--writer-child", type=Path, help=argparse.SUPPRESS)
-    parser.set_defaults(func=_run)
+    parser.set_defaults(func=_run, parser=parser)
 
 
-def _registry() -> RecordRegistry:
-    registry = DEFAULT_REGISTRY
-    if DEMO_RECORD not in registry:
-        registry.register(DEMO_RECORD)
-    return registry
+def demo_sim_config(*, units: int = 20, shape: str = "random", seed: int = 42) -> SimConfig:
+    """The demo's simulator: quick agents, a review loop to show, a few 429s."""
+    return SimConfig.model_validate(
+        {
+            "seed": seed,
+            "retry_delay": 0.02,
+            "cost_per_1k_tokens": 0.003,
+            "latency": {"mean": 0.02, "jitter": 0.015},
+            "planner": {"units": units, "shape": shape, "width": 4, "edge_probability": 0.15},
+            "reviewer": {"fail_rate": 0.15},
+            "faults": {"rate_limit_rate": 0.02},
+        }
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
     if args.writer_child is not None:
-        return runtime.run(_writer_child, args.writer_child)
-    project = args.project or Path(tempfile.mkdtemp(prefix="oco-demo-"))
+        return run_writer_child(args.writer_child)
+    if not 1 <= args.units <= 1000:
+        usage_error(args, "--units must be between 1 and 1000")
+    project: Path = args.project or Path(tempfile.mkdtemp(prefix="oco-demo-"))
     project.mkdir(parents=True, exist_ok=True)
-    return runtime.run(_demo, project.resolve())
+    project = project.resolve()
+    if args.foundation:
+        return run_foundation(project)
+    if "OPENCODE_ORCHESTRATOR_LOG_LEVEL" not in os.environ:
+        # The demo provokes rate limits on purpose; their warnings would only
+        # interleave with the progress line. The setting still wins when given.
+        configure_logging("error")
+    return _mission(args, project)
 
 
-def _say(text: str) -> None:
-    print(text, flush=True)
-
-
-async def _demo(project: Path) -> int:
+def _mission(args: argparse.Namespace, project: Path) -> int:
     started = time.perf_counter()
-    _say("OpenCode Orchestrator demo: the foundation layers, offline\n")
-    await _rpc_step()
-    wal_dir = await _wal_step(project)
-    ok = await _crash_step(project)
-    _say("\n[4/4] OpenCode client against the simulated OpenCode")
-    ok = await opencode_step(project, _say) and ok
-    _say(f"\ndone in {time.perf_counter() - started:.1f} s")
-    _say(f"logs written under {project / '.opencode' / 'orchestrator'}")
-    _say(f"inspect one with:  opencode-orchestrator wal inspect {wal_dir}")
-    return 0 if ok else 1
+    print("OpenCode Orchestrator demo: a mission on the simulated OpenCode, in this process")
+    print("(no network, no API key: the agents are scripted and seeded; the engine is real)\n")
+    print(f"project   {project}")
+    mission_id = new_mission_id()
+    sim = demo_sim_config(units=args.units, shape=args.shape, seed=args.seed)
+    state = mission_dir(project, mission_id) / "sim"
+    save_sim_settings(project, mission_id, sim, state)
+    options = RunOptions(project, Target(sim=sim, sim_state=state))
+    announce(mission_id, options)
+    retries = [0]
 
+    def count_retries(event: Event) -> None:
+        if isinstance(event, SessionStatusEvent) and event.properties.status.type == "retry":
+            retries[0] += 1
 
-async def _rpc_step() -> None:
-    _say("[1/4] JSON-RPC core over stdio")
-    command = [sys.executable, "-m", "opencode_orchestrator", "serve", "--log-level", "warning"]
-    async with await anyio.open_process(command, stderr=None) as process:
-        assert process.stdin is not None
-        assert process.stdout is not None
-        await _malformed_line(process)
-        endpoint = Endpoint(process.stdout, process.stdin)
-        async with endpoint:
-            init = await endpoint.call("initialize", {"clientInfo": {"name": "demo"}}, timeout=10)
-            await endpoint.notify("initialized", {})
-            server = init["serverInfo"]
-            _say(f"      serve pid {process.pid}: {server['name']} {server['version']} initialized")
-            await _echo_round_trips(endpoint)
-            echoed = await endpoint.call("echo", {"still": "serving"}, timeout=10)
-            _say(f"      and the stream stays in sync: echo -> {orjson.dumps(echoed).decode()}")
-            await endpoint.call("shutdown", None, timeout=10)
-            await endpoint.notify("exit", None)
-        code = await _wait(process)
-    _say(f"      shutdown + exit -> process exited with code {code}\n")
+    def watch(engine: MissionEngine) -> None:
+        engine.ctx.router.observe(count_retries)
 
+    def opener(client: OpenCodeClient) -> AbstractAsyncContextManager[MissionEngine]:
+        return MissionEngine.create(project, GOAL, client, mission_id=mission_id)
 
-async def _echo_round_trips(endpoint: Endpoint, count: int = 2000) -> None:
-    latencies: list[float] = []
-    for i in range(count):
-        t0 = time.perf_counter()
-        await endpoint.call("echo", {"i": i}, timeout=10)
-        latencies.append(time.perf_counter() - t0)
-    latencies.sort()
-    p50 = latencies[len(latencies) // 2] * 1e6
-    p99 = latencies[int(len(latencies) * 0.99)] * 1e6
-    _say(f"      {count} sequential echo round trips: p50 {p50:.0f} us, p99 {p99:.0f} us")
-
-
-async def _malformed_line(process: Process) -> None:
-    # On the raw pipe, before the endpoint owns it: a real peer can send anything,
-    # and the reply shown is the one the core really sent.
-    assert process.stdin is not None
-    assert process.stdout is not None
-    await process.stdin.send(b'{"jsonrpc": "2.0", "method": oops\n')
-    reply = b""
-    with anyio.fail_after(10):
-        while not reply.endswith(b"\n"):
-            reply += await process.stdout.receive()
-    error = orjson.loads(reply)["error"]
-    _say(f"      sent a malformed line -> error {error['code']}: {error['message']}")
-
-
-async def _wait(process: Process) -> int | None:
-    with anyio.fail_after(5):
-        return await process.wait()
-
-
-async def _wal_step(project: Path) -> Path:
-    _say("[2/4] Write-ahead log, durability 'always' (fsync before every acknowledgement)")
-    wal_dir = mission_wal_dir(project, "demo-group-commit")
-    async with await WriteAheadLog.open(
-        wal_dir, durability=Durability.ALWAYS, registry=_registry()
-    ) as wal:
-        t0 = time.perf_counter()
-
-        async def writer(w: int) -> None:
-            for n in range(_RECORDS_PER_WRITER):
-                await wal.append(DEMO_RECORD, {"writer": w, "n": n})
-
-        async with anyio.create_task_group() as tg:
-            for w in range(_WRITERS):
-                tg.start_soon(writer, w)
-        elapsed = time.perf_counter() - t0
-        stats = wal.stats
-    total = _WRITERS * _RECORDS_PER_WRITER
-    _say(
-        f"      {_WRITERS} concurrent writers, {total} durable appends in {elapsed:.2f} s "
-        f"({total / elapsed:,.0f}/s) with {stats.fsyncs} fsyncs: "
-        f"group commit shared each fsync among {total / max(stats.fsyncs, 1):.1f} records\n"
-    )
-    return wal_dir
-
-
-async def _crash_step(project: Path) -> bool:
-    _say("[3/4] Crash safety: SIGKILL a writer process mid-append, then recover")
-    wal_dir = mission_wal_dir(project, "demo-crash")
-    command = [sys.executable, "-m", "opencode_orchestrator", "demo"]
-    command += ["--writer-child", str(wal_dir)]
-    acked: list[int] = []
-    async with await anyio.open_process(command) as child:
-        assert child.stdout is not None
-        buffer = b""
-        with anyio.fail_after(30):
-            async for chunk in child.stdout:
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                acked.extend(int(line) for line in lines if line)
-                if len(acked) >= 1500:
-                    os.kill(child.pid, signal.SIGKILL)
-                    break
-        await child.wait()
-        # Acks written before the kill are still in the pipe: read them all.
-        async for chunk in child.stdout:
-            buffer += chunk
-        acked.extend(int(line) for line in buffer.split(b"\n") if line)
-    _say(f"      writer pid {child.pid} killed with SIGKILL after {len(acked)} acknowledgements")
-
-    async with await WriteAheadLog.open(wal_dir, registry=_registry()) as wal:
-        recovery = wal.recovery
-        present = [r.seq for r in recovery.records]
-    missing = sorted(set(acked) - set(present))
-    duplicates = len(present) - len(set(present))
-    tail = "a torn tail was truncated" if recovery.truncated_tail else "no torn tail"
-    _say(
-        f"      reopened: {len(present)} records on disk, {len(acked)} acknowledged, "
-        f"{len(missing)} missing, {duplicates} duplicated; {tail}"
-    )
-    ok = not missing and duplicates == 0 and present == list(range(1, len(present) + 1))
-    verdict = "every acknowledged record survived, exactly once, in order" if ok else "FAILED"
-    _say(f"      {verdict}")
-    return ok
-
-
-async def _writer_child(wal_dir: Path) -> int:
-    """Append forever from 16 concurrent tasks, printing each acknowledged seq."""
-    out = sys.stdout.buffer
-    async with await WriteAheadLog.open(wal_dir, registry=_registry()) as wal:
-
-        async def writer(w: int) -> None:
-            n = 0
-            while True:
-                record = await wal.append(DEMO_RECORD, {"writer": w, "n": n})
-                out.write(b"%d\n" % record.seq)
-                out.flush()
-                n += 1
-
-        async with anyio.create_task_group() as tg:
-            for w in range(16):
-                tg.start_soon(writer, w)
-    return 0
+    result = runtime.run(functools.partial(drive, on_engine=watch), options, mission_id, opener)
+    hint = f"opencode-orchestrator resume {mission_id} --project {project} --sim"
+    print()
+    print_outcome(result, options, resume_hint=hint)
+    print(f"  faults    {retries[0]} provider rate-limit retries ridden out")
+    print(f"\ndone in {time.perf_counter() - started:.1f} s; look closer with:")
+    print(f"  opencode-orchestrator status {mission_id} --project {project}")
+    print(f"  opencode-orchestrator wal inspect {result.wal}")
+    return exit_code(result)

@@ -1,0 +1,254 @@
+"""``run`` and ``resume``: a mission over OpenCode, a real server or the simulator in-process.
+
+``run GOAL`` starts a mission in the project (``--project``, default the
+current directory); ``resume [MISSION]`` carries on one that stopped (the
+newest unfinished one when no id is given). Both need ``--server URL`` (a
+running ``opencode serve``; the password comes from ``--password`` or
+``$OPENCODE_SERVER_PASSWORD``) or ``--sim`` (the simulated OpenCode, in this
+process: no network, no API key; its scripted workers write placeholder
+files into the project, so give it a scratch one). With ``--sim`` the
+simulator's state lives in the mission's directory (or ``--state-dir``), and
+its settings are saved there so ``resume --sim`` reuses both.
+
+Output: stdout's first line is ``mission <id>``, then the outcome, the WAL
+and the report; live progress goes to stderr. ``--json``: one JSON document
+on stdout at the end, ``mission <id>`` on stderr.
+
+Exit codes: 0 sealed; 1 failed, blocked, budget exceeded, cancelled, or it
+could not run (server unreachable, mission running elsewhere); 2 usage error
+(bad arguments, unknown mission); 130 stopped by a second signal, resumable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any, Final, NoReturn
+
+from pydantic import ValidationError
+
+from opencode_orchestrator import runtime
+from opencode_orchestrator.cli.runner import (
+    RunOptions,
+    Target,
+    announce,
+    drive,
+    exit_code,
+    load_sim_settings,
+    print_outcome,
+    save_sim_settings,
+)
+from opencode_orchestrator.mission.config import MissionConfig
+from opencode_orchestrator.mission.engine import MissionEngine, new_mission_id
+from opencode_orchestrator.mission.errors import MissionNotFoundError
+from opencode_orchestrator.mission.store import latest_unfinished, load_mission, mission_dir
+from opencode_orchestrator.opencode import OpenCodeClient
+from opencode_orchestrator.sim import SimConfig
+from opencode_orchestrator.sim.config import PlanShape
+from opencode_orchestrator.wal.errors import WalError
+
+__all__ = ["add_parser", "add_project_argument", "existing_project", "usage_error"]
+
+_LIMITS: Final = {
+    "concurrency": "--concurrency",
+    "max_units": "--max-units",
+    "max_attempts": "--max-attempts",
+    "max_iterations": "--max-iterations",
+    "max_depth": "--max-depth",
+}
+_BUDGET: Final = {"max_tokens": "--max-tokens", "max_cost": "--max-cost", "max_wall": "--max-wall"}
+
+
+def _integer(minimum: int) -> Any:
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}")
+        return value
+
+    return parse
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be a positive number")
+    return value
+
+
+def usage_error(args: argparse.Namespace, message: str) -> NoReturn:
+    """Exit 2 with the command's usage and ``message``, as argparse does for bad arguments."""
+    parser: argparse.ArgumentParser = args.parser
+    parser.error(message)
+
+
+def add_project_argument(parser: argparse.ArgumentParser) -> None:
+    """``--project DIR``, the directory missions live under (default: the current one)."""
+    parser.add_argument(
+        "--project", type=Path, default=Path(), metavar="DIR", help="project (default: cwd)"
+    )
+
+
+def existing_project(args: argparse.Namespace) -> Path:
+    """The resolved ``--project``; a usage error (exit 2) if it is not a directory."""
+    project: Path = args.project
+    if not project.is_dir():
+        usage_error(args, f"--project {project}: not a directory")
+    return project.resolve()
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``run`` and ``resume``."""
+    run = subparsers.add_parser(
+        "run",
+        help="run a mission to its end (over --server URL, or --sim in-process)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("goal", metavar="GOAL", help="what the mission is to achieve")
+    _add_target(run)
+    limits = run.add_argument_group("limits (defaults: the mission engine's)")
+    limits.add_argument("--concurrency", type=_integer(1), metavar="N", help="sessions at once")
+    limits.add_argument("--max-units", type=_integer(1), metavar="N", help="units in all")
+    limits.add_argument("--max-attempts", type=_integer(1), metavar="N", help="per unit")
+    limits.add_argument("--max-iterations", type=_integer(1), metavar="N", help="plan/review loops")
+    limits.add_argument("--max-depth", type=_integer(0), metavar="N", help="delegation depth")
+    limits.add_argument("--max-tokens", type=_integer(1), metavar="N", help="token budget")
+    limits.add_argument("--max-cost", type=_positive, metavar="X", help="cost budget (dollars)")
+    limits.add_argument("--max-wall", type=_positive, metavar="S", help="wall-time budget (s)")
+    run.add_argument(
+        "--check",
+        action="append",
+        default=[],
+        metavar="CMD",
+        help="a mission check (shell command) that must pass to seal; repeatable",
+    )
+    sim = run.add_argument_group("simulator (with --sim)")
+    sim.add_argument("--sim-units", type=_integer(1), metavar="N", help="units planned (6)")
+    sim.add_argument(
+        "--sim-shape", choices=[s.value for s in PlanShape], help="plan DAG shape (diamond)"
+    )
+    sim.add_argument("--sim-seed", type=int, metavar="N", help="seed of every draw (0)")
+    run.set_defaults(func=_run, parser=run)
+
+    resume = subparsers.add_parser(
+        "resume",
+        help="resume a mission that stopped (default: the newest unfinished one)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    resume.add_argument("mission", nargs="?", metavar="MISSION", help="mission id")
+    _add_target(resume)
+    resume.set_defaults(func=_resume, parser=resume)
+
+
+def _add_target(parser: argparse.ArgumentParser) -> None:
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--server", metavar="URL", help="a running `opencode serve`")
+    target.add_argument(
+        "--sim",
+        action="store_true",
+        help="the simulated OpenCode, in-process (its workers write placeholder files "
+        "into the project: use a scratch directory)",
+    )
+    parser.add_argument("--password", help="the server's password ($OPENCODE_SERVER_PASSWORD)")
+    parser.add_argument("--state-dir", type=Path, metavar="DIR", help="--sim: simulator state")
+    add_project_argument(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON document at the end")
+
+
+def _check_target(args: argparse.Namespace) -> None:
+    names = ("state_dir", "sim_units", "sim_shape", "sim_seed")
+    sim_only = ["--" + n.replace("_", "-") for n in names if getattr(args, n, None) is not None]
+    if sim_only and not args.sim:
+        usage_error(args, f"{', '.join(sim_only)} only apply with --sim")
+    if args.password is not None and args.sim:
+        usage_error(args, "--password only applies with --server")
+
+
+def _mission_config(args: argparse.Namespace) -> MissionConfig:
+    limits = {k: getattr(args, k) for k in _LIMITS if getattr(args, k) is not None}
+    budget = {k: getattr(args, k) for k in _BUDGET if getattr(args, k) is not None}
+    if "max_wall" in budget:
+        budget["max_wall_seconds"] = budget.pop("max_wall")
+    try:
+        return MissionConfig.model_validate(
+            {"limits": limits, "budget": budget, "checks": args.check}
+        )
+    except ValidationError as exc:
+        flags = _LIMITS | _BUDGET | {"max_wall_seconds": "--max-wall", "checks": "--check"}
+        problems = [f"{flags.get(str(e['loc'][-1]), e['loc'])}: {e['msg']}" for e in exc.errors()]
+        usage_error(args, "; ".join(problems))
+
+
+def _resume_hint(project: Path, mission_id: str, args: argparse.Namespace) -> str:
+    where = "--sim" if args.sim else f"--server {args.server}"
+    return f"opencode-orchestrator resume {mission_id} --project {project} {where}"
+
+
+def _run(args: argparse.Namespace) -> int:
+    _check_target(args)
+    if not args.goal.strip():
+        usage_error(args, "GOAL must not be empty")
+    config = _mission_config(args)
+    project = existing_project(args)
+    mission_id = new_mission_id()
+    target = Target(server=args.server, password=args.password)
+    if args.sim:
+        sim = SimConfig.model_validate(
+            {
+                "seed": args.sim_seed or 0,
+                "cost_per_1k_tokens": 0.003,
+                "latency": {"mean": 0.01, "jitter": 0.01},
+                "planner": {"units": args.sim_units or 6, "shape": args.sim_shape or "diamond"},
+            }
+        )
+        state = (args.state_dir or mission_dir(project, mission_id) / "sim").resolve()
+        save_sim_settings(project, mission_id, sim, state)
+        target = Target(sim=sim, sim_state=state)
+    options = RunOptions(project, target, json=args.json)
+    announce(mission_id, options)
+    opener = functools.partial(
+        _create, project=project, goal=args.goal, config=config, mission_id=mission_id
+    )
+    result = runtime.run(drive, options, mission_id, opener)
+    print_outcome(result, options, resume_hint=_resume_hint(project, mission_id, args))
+    return exit_code(result)
+
+
+def _create(
+    client: OpenCodeClient, *, project: Path, goal: str, config: MissionConfig, mission_id: str
+) -> AbstractAsyncContextManager[MissionEngine]:
+    return MissionEngine.create(project, goal, client, config=config, mission_id=mission_id)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    _check_target(args)
+    project = existing_project(args)
+    mission_id = args.mission or latest_unfinished(project)
+    if mission_id is None:
+        print(f"resume: no unfinished mission in {project}", file=sys.stderr)
+        return 1
+    try:
+        load_mission(project, mission_id)
+    except MissionNotFoundError as exc:
+        usage_error(args, str(exc))
+    except WalError as exc:
+        print(f"resume: {exc} [{exc.code}]", file=sys.stderr)
+        return 1
+    target = Target(server=args.server, password=args.password)
+    if args.sim:
+        sim, state = load_sim_settings(project, mission_id)
+        target = Target(sim=sim, sim_state=(args.state_dir or state).resolve())
+    options = RunOptions(project, target, json=args.json)
+    announce(mission_id, options)
+
+    def opener(client: OpenCodeClient) -> AbstractAsyncContextManager[MissionEngine]:
+        return MissionEngine.resume(project, mission_id, client)
+
+    result = runtime.run(drive, options, mission_id, opener)
+    print_outcome(result, options, resume_hint=_resume_hint(project, mission_id, args))
+    return exit_code(result)

@@ -1,0 +1,268 @@
+"""Running one mission from the command line: connect, run with live progress, report.
+
+Shared by ``run``, ``resume`` and ``demo``. Where output goes:
+
+* **stdout** carries results. Its first line is ``mission <id>``, printed as
+  soon as the id is known, so a script can read it (to ``status`` or
+  ``cancel`` the mission) while the mission runs; the outcome and the paths of
+  the WAL and the report follow when it ends. With ``--json``, stdout is one
+  JSON document written at the end and nothing else, and the ``mission <id>``
+  line goes to stderr instead.
+* **stderr** carries the live progress line, errors and logs.
+
+The first SIGINT or SIGTERM cancels the mission the orderly way (its busy
+sessions are aborted, it ends CANCELLED); a second one stops this process at
+once, leaving the mission resumable.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import anyio
+import orjson
+
+from opencode_orchestrator.cli.progress import Progress
+from opencode_orchestrator.errors import OrchestratorError
+from opencode_orchestrator.mission.engine import MissionEngine
+from opencode_orchestrator.mission.model import MissionModel
+from opencode_orchestrator.mission.report import mission_summary, write_report
+from opencode_orchestrator.mission.states import MissionState
+from opencode_orchestrator.mission.store import mission_dir
+from opencode_orchestrator.opencode import OpenCodeClient
+from opencode_orchestrator.sim import SimConfig, SimServer
+from opencode_orchestrator.wal.log import Durability
+from opencode_orchestrator.wal.paths import ensure_private_dir, mission_wal_dir, write_private_file
+
+__all__ = [
+    "SIM_SETTINGS",
+    "Opener",
+    "RunOptions",
+    "RunResult",
+    "Target",
+    "announce",
+    "drive",
+    "exit_code",
+    "load_sim_settings",
+    "print_outcome",
+    "save_sim_settings",
+]
+
+SIM_SETTINGS: Final = "sim.json"
+"""In a mission's directory: the simulator settings and state directory of ``--sim`` runs."""
+
+Opener = Callable[[OpenCodeClient], AbstractAsyncContextManager[MissionEngine]]
+"""Opens the engine over a connected client: ``MissionEngine.create`` or ``.resume``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where OpenCode is: a server's URL, or the simulator run in this process."""
+
+    server: str | None = None
+    password: str | None = None
+    sim: SimConfig | None = None
+    sim_state: Path | None = None
+    """The simulator's state directory (its sessions survive a resume)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """How to run: the project, OpenCode, and what to print."""
+
+    project: Path
+    target: Target
+    json: bool = False
+    progress: bool = True
+    durability: Durability = Durability.ALWAYS
+
+
+@dataclass(slots=True)
+class RunResult:
+    """What a run ended with; ``error`` set when it could not run to an end."""
+
+    mission_id: str
+    wal: Path
+    model: MissionModel | None = None
+    state: MissionState | None = None
+    report: tuple[Path, Path] | None = None
+    error: str | None = None
+
+
+def exit_code(result: RunResult) -> int:
+    """0 sealed, 1 any other end or an error, 130 stopped (by a second signal) before an end."""
+    if result.state is MissionState.SEALED:
+        return 0
+    if result.error is None and (result.state is None or not result.state.final):
+        return 130
+    return 1
+
+
+def announce(mission_id: str, options: RunOptions) -> None:
+    """Print ``mission <id>`` where the output contract says (see the module docstring)."""
+    print(f"mission {mission_id}", file=sys.stderr if options.json else sys.stdout, flush=True)
+
+
+async def drive(
+    options: RunOptions,
+    mission_id: str,
+    opener: Opener,
+    *,
+    on_engine: Callable[[MissionEngine], None] | None = None,
+) -> RunResult:
+    """Connect, open the engine with ``opener``, run it to an end, write the report."""
+    result = RunResult(mission_id, mission_wal_dir(options.project, mission_id))
+    try:
+        async with _connect(options) as client, opener(client) as engine:
+            if on_engine is not None:
+                on_engine(engine)
+            result.model = engine.ctx.model
+            result.state = await _follow(engine, options)
+            result.report = await write_report(
+                result.model, mission_dir(options.project, mission_id)
+            )
+    except (OrchestratorError, ExceptionGroup) as exc:
+        result.error = _describe(exc)
+    return result
+
+
+@asynccontextmanager
+async def _connect(options: RunOptions) -> AsyncIterator[OpenCodeClient]:
+    target, directory = options.target, str(options.project)
+    if target.sim is None:
+        assert target.server is not None  # the parser requires one of the two
+        async with OpenCodeClient(
+            target.server, password=target.password, directory=directory
+        ) as client:
+            yield client
+        return
+    assert target.sim_state is not None  # the handlers always say where
+    async with (
+        SimServer.running(target.sim_state, config=target.sim, directory=directory) as sim,
+        OpenCodeClient(sim.base_url, directory=directory) as client,
+    ):
+        yield client
+
+
+async def _follow(engine: MissionEngine, options: RunOptions) -> MissionState | None:
+    progress = Progress(engine.ctx.model, sys.stderr) if options.progress else None
+    state: MissionState | None = None
+    async with anyio.create_task_group() as tg:
+        if progress is not None:
+            tg.start_soon(progress.run)
+        tg.start_soon(_on_signals, engine, tg.cancel_scope)
+        state = await engine.run()
+        tg.cancel_scope.cancel()
+    if progress is not None:
+        progress.finish()
+    return state
+
+
+async def _on_signals(engine: MissionEngine, scope: anyio.CancelScope) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread may install signal handlers (an embedding caller)
+    asked = False
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _signum in signals:
+            if asked:
+                scope.cancel()
+                return
+            asked = True
+            print(
+                "\ncancelling the mission (signal again to stop at once; it stays resumable)",
+                file=sys.stderr,
+                flush=True,
+            )
+            engine.request_cancel()
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, BaseExceptionGroup):
+        matched, rest = exc.split(OrchestratorError)
+        if rest is not None:
+            raise rest
+        assert matched is not None
+        return "; ".join(_describe(e) for e in matched.exceptions)
+    code = getattr(exc, "code", None)
+    return f"{exc} [{code}]" if code else str(exc)
+
+
+def print_outcome(result: RunResult, options: RunOptions, *, resume_hint: str) -> None:
+    """The end of a run, on stdout (one JSON document with ``--json``)."""
+    if options.json:
+        document: dict[str, Any] = {"mission_id": result.mission_id, "error": result.error}
+        if result.model is not None:
+            document |= mission_summary(result.model)
+        document["files"] = _files(result)
+        sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        _print_human(result, resume_hint)
+    if result.error is not None:
+        print(f"error: {result.error}", file=sys.stderr)
+    sys.stdout.flush()
+
+
+def _files(result: RunResult) -> dict[str, str | None]:
+    json_path, md_path = result.report or (None, None)
+    return {
+        "wal": str(result.wal),
+        "report_json": str(json_path) if json_path else None,
+        "report_md": str(md_path) if md_path else None,
+    }
+
+
+def _print_human(result: RunResult, resume_hint: str) -> None:
+    model = result.model
+    if model is None or not model.created:
+        print(f"mission {result.mission_id} did not run")
+        return
+    if result.state is None or not result.state.final:
+        print(
+            f"mission {result.mission_id} stopped while {model.state.value}; "
+            f"resume it with:\n  {resume_hint}"
+        )
+    else:
+        units = model.units.values()
+        fixed = sum(1 for u in units if u.rounds > 1)
+        retried = sum(1 for u in units if u.attempt > 1)
+        verified = model.counts().get("verified", 0)
+        elapsed = max(0.0, model.last_ts - model.created_at)
+        print(f"{model.state.value.upper()}: {model.reason}")
+        print(
+            f"  units     {verified} of {len(model.units)} verified; "
+            f"{fixed} fixed after a failed review, {retried} needed another attempt"
+        )
+        print(
+            f"  usage     {model.tokens:,} tokens, ${model.cost:.4f}, "
+            f"{model.turns_ended} turns, {model.iteration} iteration(s), {elapsed:.1f} s"
+        )
+    print(f"  wal       {result.wal}")
+    if result.report is not None:
+        print(f"  report    {result.report[1]}")
+        print(f"            {result.report[0]}")
+
+
+def save_sim_settings(project: Path, mission_id: str, sim: SimConfig, state: Path) -> None:
+    """Remember a ``--sim`` mission's simulator, so ``resume --sim`` gets the same one."""
+    directory = mission_dir(project, mission_id)
+    ensure_private_dir(directory)
+    document = {"config": sim.model_dump(mode="json"), "state_dir": str(state)}
+    write_private_file(directory / SIM_SETTINGS, orjson.dumps(document), exclusive=False)
+
+
+def load_sim_settings(project: Path, mission_id: str) -> tuple[SimConfig, Path]:
+    """The simulator a mission last ran on (defaults for a mission run on a server)."""
+    path = mission_dir(project, mission_id) / SIM_SETTINGS
+    if not path.is_file():
+        # A fresh simulator knows none of the mission's sessions: their open
+        # turns end as lost and those attempts are redone.
+        return SimConfig(), mission_dir(project, mission_id) / "sim"
+    document = orjson.loads(path.read_bytes())
+    return SimConfig.model_validate(document["config"]), Path(document["state_dir"])

@@ -1,0 +1,245 @@
+"""``status`` and ``cancel``: look at a project's missions, and stop one.
+
+``status`` only reads the WALs, without their locks, so it answers while a
+mission runs in another process. ``status MISSION`` shows one mission unit by
+unit; ``status`` alone lists the project's missions, one line each.
+``--json`` prints :func:`~opencode_orchestrator.mission.report.mission_summary`
+(the document ``report.json`` holds) or the list.
+
+``cancel MISSION`` first leaves a cancel request next to the mission's WAL.
+A process running the mission polls for it and cancels the orderly way
+(aborting its busy sessions). If no process holds the mission's WAL, this
+command records the cancel itself, and aborts the sessions of the turns the
+log shows open when ``--server URL`` says where OpenCode is. It says which
+of the two happened.
+
+Exit codes: 0 done; 1 unreadable log, or cancel of a mission that already
+ended otherwise; 2 usage error (bad arguments, unknown mission).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+import orjson
+
+from opencode_orchestrator import runtime
+from opencode_orchestrator.cli.mission import add_project_argument, existing_project, usage_error
+from opencode_orchestrator.mission.engine import cancel_request_path
+from opencode_orchestrator.mission.errors import MissionNotFoundError
+from opencode_orchestrator.mission.journal import Journal
+from opencode_orchestrator.mission.model import MissionModel
+from opencode_orchestrator.mission.records import RecordType
+from opencode_orchestrator.mission.report import mission_summary, write_report
+from opencode_orchestrator.mission.states import MissionState
+from opencode_orchestrator.mission.store import list_missions, load_mission, mission_dir
+from opencode_orchestrator.opencode import OpenCodeClient
+from opencode_orchestrator.opencode.errors import OpenCodeError
+from opencode_orchestrator.wal.errors import WalError, WalLockedError
+from opencode_orchestrator.wal.paths import fsync_dir, mission_wal_dir, write_private_file
+
+__all__ = ["add_parser"]
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``status`` and ``cancel``."""
+    status = subparsers.add_parser(
+        "status",
+        help="the project's missions, or one mission unit by unit (read-only)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    status.add_argument("mission", nargs="?", metavar="MISSION", help="mission id")
+    status.add_argument("--json", action="store_true", help="print one JSON document")
+    add_project_argument(status)
+    status.set_defaults(func=_status, parser=status)
+
+    cancel = subparsers.add_parser(
+        "cancel",
+        help="cancel a mission (running or not)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cancel.add_argument("mission", metavar="MISSION", help="mission id")
+    cancel.add_argument("--server", metavar="URL", help="OpenCode, to abort open sessions")
+    cancel.add_argument("--password", help="the server's password ($OPENCODE_SERVER_PASSWORD)")
+    add_project_argument(cancel)
+    cancel.set_defaults(func=_cancel, parser=cancel)
+
+
+def _load(args: argparse.Namespace, project: Path) -> MissionModel | int:
+    try:
+        return load_mission(project, args.mission)
+    except MissionNotFoundError as exc:
+        usage_error(args, str(exc))
+    except WalError as exc:
+        print(f"{args.mission}: {exc} [{exc.code}]", file=sys.stderr)
+        return 1
+
+
+def _status(args: argparse.Namespace) -> int:
+    project = existing_project(args)
+    if args.mission is None:
+        return _list(project, as_json=args.json)
+    model = _load(args, project)
+    if isinstance(model, int):
+        return model
+    if args.json:
+        _print_json(mission_summary(model))
+    else:
+        _print_mission(model)
+    return 0
+
+
+def _list(project: Path, *, as_json: bool) -> int:
+    missions = list_missions(project)
+    if as_json:
+        _print_json(
+            {
+                "project": str(project),
+                "missions": [
+                    {
+                        "mission_id": m.mission_id,
+                        "state": m.state.value,
+                        "goal": m.goal,
+                        "created_at": m.created_at,
+                        "updated_at": m.updated_at,
+                        "units": m.units,
+                        "verified": m.verified,
+                    }
+                    for m in missions
+                ],
+            }
+        )
+        return 0
+    if not missions:
+        print(f"no missions in {project}")
+    for m in missions:
+        goal = m.goal.splitlines()[0][:60] if m.goal else ""
+        print(
+            f"{m.mission_id:<18} {m.state.value:<18} {m.verified:>4}/{m.units:<4} "
+            f"{_when(m.updated_at)}  {goal}"
+        )
+    return 0
+
+
+def _print_mission(model: MissionModel) -> None:
+    units = model.units.values()
+    print(f"mission    {model.mission_id}  {model.state.value.upper()}  ({model.reason or '-'})")
+    print(f"goal       {model.goal}")
+    print(f"project    {model.project}")
+    print(
+        f"progress   iteration {model.iteration}, {model.counts().get('verified', 0)} of "
+        f"{len(model.units)} units verified, {len(model.turns)} turn(s) open"
+    )
+    print(f"usage      {model.tokens:,} tokens, ${model.cost:.4f}, {model.turns_ended} turns")
+    print(f"times      created {_when(model.created_at)}, last record {_when(model.last_ts)}")
+    if not model.units:
+        return
+    print()
+    print(
+        f"{'unit':<12} {'state':<10} {'attempts':>8} {'rounds':>6} {'sessions':>8} "
+        f"{'tokens':>9} {'cost':>9} {'duration':>10}  reason"
+    )
+    now = time.time()
+    for u in units:
+        if u.started_at is None:
+            duration = "-"
+        elif u.ended_at is None:
+            duration = f"({now - u.started_at:.1f} s)"  # still going: time so far
+        else:
+            duration = f"{u.ended_at - u.started_at:.1f} s"
+        print(
+            f"{u.id:<12} {u.state.value:<10} {u.attempt:>8} {u.rounds:>6} {len(u.sessions):>8} "
+            f"{u.tokens:>9,} {'$' + format(u.cost, '.4f'):>9} {duration:>10}  {u.reason[:60]}"
+        )
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    project = existing_project(args)
+    model = _load(args, project)
+    if isinstance(model, int):
+        return model
+    if model.state.final:
+        print(f"mission {args.mission} already ended {model.state.value}; nothing to cancel")
+        return 0 if model.state is MissionState.CANCELLED else 1
+    request = cancel_request_path(project, args.mission)
+    # The request first: a process that takes the mission up from here on
+    # still sees it, whatever happens to the rest of this command.
+    write_private_file(request, b"", exclusive=False)
+    fsync_dir(request.parent)
+    return runtime.run(_cancel_idle, args, project)
+
+
+async def _cancel_idle(args: argparse.Namespace, project: Path) -> int:
+    mission_id: str = args.mission
+    try:
+        journal = await Journal.open(mission_wal_dir(project, mission_id))
+    except WalLockedError as exc:
+        holder = f"pid {exc.holder_pid}" if exc.holder_pid is not None else "another process"
+        print(
+            f"cancel requested: mission {mission_id} is running ({holder}); that process "
+            f"sees the request within a second, aborts its sessions and ends it cancelled"
+        )
+        return 0
+    except WalError as exc:
+        print(f"{mission_id}: {exc} [{exc.code}]", file=sys.stderr)
+        return 1
+    try:
+        model = journal.model
+        if model.state.final:  # it ended between our read and our open
+            print(f"mission {mission_id} already ended {model.state.value}")
+            return 0 if model.state is MissionState.CANCELLED else 1
+        sessions = sorted({turn.session for turn in model.turns.values()})
+        aborted = await _abort(args, project, sessions) if args.server else None
+        if not model.cancel_requested:
+            await journal.write(RecordType.MISSION_CANCEL, {})
+        await journal.write(
+            RecordType.MISSION_STATE,
+            {
+                "state": MissionState.CANCELLED.value,
+                "reason": "cancelled on request (no process was running it)",
+                "iteration": model.iteration,
+            },
+        )
+        report = await write_report(model, mission_dir(project, mission_id))
+    finally:
+        await journal.close()
+    print(f"mission {mission_id} was not running: recorded it cancelled")
+    if aborted is not None:
+        print(f"  aborted {aborted} of {len(sessions)} open session(s)")
+    elif sessions:
+        print(f"  {len(sessions)} session(s) may still be busy: pass --server URL to abort them")
+    print(f"  report    {report[1]}")
+    return 0
+
+
+async def _abort(args: argparse.Namespace, project: Path, sessions: list[str]) -> int:
+    aborted = 0
+    try:
+        async with OpenCodeClient(
+            args.server, password=args.password, directory=str(project)
+        ) as client:
+            for session in sessions:
+                with anyio.move_on_after(30):
+                    try:
+                        aborted += bool(await client.abort(session))
+                    except OpenCodeError as exc:
+                        print(f"  abort {session}: {exc}", file=sys.stderr)
+    except OpenCodeError as exc:
+        print(f"  could not reach {args.server}: {exc}", file=sys.stderr)
+    return aborted
+
+
+def _print_json(document: dict[str, Any]) -> None:
+    sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
