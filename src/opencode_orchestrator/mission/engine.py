@@ -209,7 +209,11 @@ class MissionEngine:
                 + "\n".join(f"- {f}" for f in findings)
                 + "".join(f"\n- check failed: `{c}`" for c in failed)
             )
-        problem = await plan(self.ctx, goal, knowledge=knowledge)
+        # A plan accepted just before a crash is not asked for again: its units exist.
+        planned = any(
+            u.iteration == model.iteration and u.parent is None for u in model.units.values()
+        )
+        problem = None if planned else await plan(self.ctx, goal, knowledge=knowledge)
         if problem is not None:
             await self._finish(_M.FAILED, problem)
             return
