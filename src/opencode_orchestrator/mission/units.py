@@ -262,9 +262,9 @@ class UnitRunner:
     async def _check(self) -> None:
         unit = self.unit
         if unit.report and unit.report.get("outcome") == "split" and not unit.children:
-            problem = await self._delegate_again()
-            if problem is None:
-                return
+            # Delegated, or refused and sent back to work: either way nothing to check yet.
+            await self._delegate_again()
+            return
         cwd = self.ctx.project if unit.directory is None else Path(unit.directory)
         evidence = await run_checks(
             unit.spec.checks, cwd=cwd, timeout=self.ctx.config.timeouts.check
