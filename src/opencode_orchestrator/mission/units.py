@@ -54,6 +54,7 @@ __all__ = ["UnitRunner"]
 
 _log = get_logger(__name__)
 _U = UnitState
+_NUDGED = "no report: nudged"
 
 
 class UnitRunner:
@@ -154,7 +155,10 @@ class UnitRunner:
             return prompts.render_continue_prompt(spec)
         if kind is TurnKind.RECOVER:
             return prompts.render_recover_prompt(spec, error=unit.reason or "a tool failed")
-        return prompts.render_nudge_prompt(spec)
+        text = prompts.render_nudge_prompt(spec)
+        if unit.reason and unit.reason != _NUDGED:
+            text += f"\n\n{unit.reason}"  # a refused split: why, and what to do instead
+        return text
 
     async def _work(self) -> None:
         unit = self.unit
@@ -217,7 +221,7 @@ class UnitRunner:
             await self.fail_attempt(f"tool error after recovery: {outcome.tool_errors[-1]}")
             return
         if no_report and "nudge" not in unit.kinds:
-            await self.transition(_U.RUNNING, "no report: nudged", next_turn="nudge")
+            await self.transition(_U.RUNNING, _NUDGED, next_turn="nudge")
             return
         why = outcome.error or ("no usable report" if no_report else outcome.status.value)
         await self.fail_attempt(f"{outcome.error_name or outcome.status.value}: {why}")
@@ -235,7 +239,10 @@ class UnitRunner:
         report = WorkerReport.model_validate(self.unit.report)
         problem = await delegate(self, report)
         if problem is not None:
-            await self.transition(_U.RUNNING, problem, next_turn="nudge")
+            if TurnKind.NUDGE.value in self.unit.kinds:  # told once already: no endless loop
+                await self.fail_attempt(f"split refused again: {problem}")
+            else:
+                await self.transition(_U.RUNNING, problem, next_turn="nudge")
         return problem
 
     async def fail_attempt(self, reason: str) -> None:
