@@ -150,6 +150,7 @@ class Scheduler:
             self.ctx, uid, priority=float(self._priority.get(uid, 0)), knowledge=self.knowledge
         )
         finished = anyio.Event()
+        ended = False
         try:
             with anyio.CancelScope() as scope:
                 self._tasks[uid] = (scope, finished)
@@ -158,6 +159,7 @@ class Scheduler:
                     await self.ctx.attach_directory(directory)
                 await runner.run()
             if scope.cancelled_caught:
+                ended = True
                 return  # a lost race: whoever cancelled it records its end
             unit = self.ctx.model.units[uid]
             affected = [uid]
@@ -175,8 +177,12 @@ class Scheduler:
             # Settled while still counted as running, so the main loop never sees
             # a moment with nothing running and nothing queued.
             await self._settle(affected)
+            ended = True
         finally:
             self._tasks.pop(uid, None)
             finished.set()
-            self._running.discard(uid)
-            self._wake.set()  # also lets units its scope held back start
+            # A runner that raised (a budget breach) takes the scheduler down with its
+            # error; still counted as running, it can't look like a stall meanwhile.
+            if ended:
+                self._running.discard(uid)
+                self._wake.set()  # also lets units its scope held back start
