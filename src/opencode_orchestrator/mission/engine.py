@@ -162,7 +162,7 @@ class MissionEngine:
                 if scope.cancelled_caught:
                     outcome, reason = _M.CANCELLED, "cancelled on request"
             except* BudgetExceededError as group:
-                outcome, reason = _M.BUDGET_EXCEEDED, str(group.exceptions[0])
+                outcome, reason = _M.BUDGET_EXCEEDED, str(_innermost(group))
             if outcome is not None:
                 await self._abort_all()
                 if ctx.model.cancel_requested is False and outcome is _M.CANCELLED:
@@ -324,6 +324,13 @@ class MissionEngine:
             await self.ctx.client.abort(session)
         except OpenCodeError as exc:
             _log.warning("mission.abort_failed", session=session, error=str(exc))
+
+
+def _innermost(error: BaseException) -> BaseException:
+    """The first error at the bottom of nested exception groups (one per task group)."""
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
 
 
 def _context(
