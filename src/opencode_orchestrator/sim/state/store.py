@@ -2,7 +2,11 @@
 
 One connection in WAL mode, used from one worker thread at a time (a
 capacity limiter of one serialises the calls), so the event loop never
-touches the database. ``synchronous=NORMAL`` keeps a committed write across a
+touches the database. Calls that queue up while one runs are run together
+by the next holder of the limiter, in order, in one thread hop and with one
+commit: a turn stores ~20 documents, and a hop per document (~150 µs) capped
+the simulator near 6,000 writes/s, fewer turns per second than 50 concurrent
+100 ms turns need. ``synchronous=NORMAL`` keeps a committed write across a
 process kill, which is what a restart test needs; surviving power loss is not
 a goal. Documents are stored as the JSON the API sends, so reading a
 transcript back is one query and no re-shaping. Rows keep their first
@@ -13,8 +17,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 import anyio
 import orjson
@@ -49,12 +54,24 @@ def _dumps(document: object) -> str:
     return orjson.dumps(document).decode()
 
 
+@dataclass(slots=True)
+class _Call:
+    """One queued use of the connection, and what came of it."""
+
+    func: Callable[[sqlite3.Connection], Any]
+    done: bool = False
+    cancelled: bool = False
+    result: Any = None
+    error: Exception | None = None
+
+
 class SimStore:
     """The sqlite database under a state directory; every method runs off the loop."""
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._db = connection
         self._limiter = anyio.CapacityLimiter(1)
+        self._queue: list[_Call] = []
         self._closed = False
 
     @classmethod
@@ -81,12 +98,39 @@ class SimStore:
         return cls(connection)
 
     async def _run(self, func: Callable[[sqlite3.Connection], _T]) -> _T:
-        def call() -> _T:
-            result = func(self._db)
-            self._db.commit()
-            return result
+        call = _Call(func)
+        self._queue.append(call)
+        try:
+            async with self._limiter:
+                if not call.done:  # else an earlier holder ran it in its batch
+                    batch, self._queue = self._queue, []
+                    await anyio.to_thread.run_sync(self._run_batch, batch)
+        except BaseException:
+            call.cancelled = True  # not run if its batch has not reached it yet
+            if call in self._queue:
+                self._queue.remove(call)
+            raise
+        if call.error is not None:
+            raise call.error
+        result: _T = call.result
+        return result
 
-        return await anyio.to_thread.run_sync(call, limiter=self._limiter)
+    def _run_batch(self, batch: list[_Call]) -> None:
+        try:
+            for call in batch:
+                if call.cancelled:
+                    continue
+                try:
+                    call.result = call.func(self._db)
+                except Exception as exc:  # noqa: BLE001 - handed to the call's awaiter
+                    call.error = exc
+            self._db.commit()
+        except Exception as exc:  # noqa: BLE001 - the commit failed: every call did
+            for call in batch:
+                call.error = call.error or exc
+        finally:
+            for call in batch:
+                call.done = True
 
     async def close(self) -> None:
         """Close the connection; later calls fail."""
