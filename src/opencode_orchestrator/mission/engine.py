@@ -290,7 +290,25 @@ class MissionEngine:
         if self.ctx.model.state.final:
             return
         _log.info("mission.finished", mission=self.ctx.mission_id, state=str(state), reason=reason)
+        await self._close_open_turns(state)
         await self._set(state, reason)
+
+    async def _close_open_turns(self, state: MissionState) -> None:
+        """End every turn still open (an advisory shadow review, say): nothing dangles."""
+        ctx = self.ctx
+        for turn in list(ctx.model.turns.values()):
+            directory = ctx.model.sessions.get(turn.session, {}).get("directory")
+            client = (
+                ctx.extra_clients[directory][0] if directory in ctx.extra_clients else ctx.client
+            )
+            try:
+                await client.abort(turn.session)
+            except OpenCodeError as exc:
+                _log.warning("mission.abort_failed", session=turn.session, error=str(exc))
+            await ctx.journal.write(
+                RecordType.TURN_ENDED,
+                {"turn": turn.id, "status": "aborted", "error": f"mission {state.value}"},
+            )
 
     # -- cancel and abort ---------------------------------------------------------------
 

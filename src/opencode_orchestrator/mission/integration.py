@@ -40,11 +40,11 @@ from opencode_orchestrator.mission.contracts import (
 from opencode_orchestrator.mission.delegation import namespaced
 from opencode_orchestrator.mission.errors import PlanInvalidError
 from opencode_orchestrator.mission.plan import validate_plan
-from opencode_orchestrator.mission.records import RecordType, TurnKind
+from opencode_orchestrator.mission.records import RecordType, TurnKind, TurnStatus
 from opencode_orchestrator.mission.reviews import parse_verdict
 from opencode_orchestrator.mission.sessions import ensure_session
 from opencode_orchestrator.mission.states import UnitState
-from opencode_orchestrator.mission.turns import TurnRequest, adopt_turn, run_turn
+from opencode_orchestrator.mission.turns import TurnOutcome, TurnRequest, follow_turn
 from opencode_orchestrator.mission.worktrees import diff_fingerprint, project_diff
 
 __all__ = ["IntegrationResult", "integrate", "plan"]
@@ -52,11 +52,8 @@ __all__ = ["IntegrationResult", "integrate", "plan"]
 _log = get_logger(__name__)
 
 
-async def _turn(ctx: MissionContext, request: TurnRequest) -> Any:
-    open_turns = [t for t in ctx.model.open_turns() if t.unit is None and t.kind is request.kind]
-    if open_turns:
-        return await adopt_turn(ctx, open_turns[0], request)
-    return await run_turn(ctx, request)
+async def _turn(ctx: MissionContext, request: TurnRequest) -> TurnOutcome:
+    return await follow_turn(ctx, request)
 
 
 async def plan(ctx: MissionContext, goal: str, *, knowledge: str) -> str | None:
@@ -67,7 +64,8 @@ async def plan(ctx: MissionContext, goal: str, *, knowledge: str) -> str | None:
     existing = [u.spec for u in model.units.values()]
     problems: list[str] = []
     checks = [*ctx.config.checks]
-    for _ in range(ctx.config.limits.plan_retries + 1):
+    tries = lost = 0
+    while tries <= ctx.config.limits.plan_retries and lost <= 10:
         text = prompts.render_planner_prompt(
             goal,
             knowledge=knowledge,
@@ -87,6 +85,10 @@ async def plan(ctx: MissionContext, goal: str, *, knowledge: str) -> str | None:
             priority=1e9,
         )
         outcome = await _turn(ctx, request)
+        if outcome.status is TurnStatus.LOST:
+            lost += 1  # out of reach after a crash: ask again, not a planner mistake
+            continue
+        tries += 1
         try:
             output = PlanOutput.model_validate(outcome.answer or {})
         except ValidationError as exc:

@@ -72,6 +72,10 @@ class UnitModel:
     """For a racing strategy: the unit it races for."""
     review_round: int = 0
     """The round the last final verdict belongs to."""
+    lost: int = 0
+    """Attempts whose answer could not be read back after a crash (not the worker's fault)."""
+    pending: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Turn kind -> ``turn.ended`` payload not yet acted on (a crash came in between)."""
 
     @property
     def id(self) -> str:
@@ -91,6 +95,12 @@ class TurnModel:
     attempt: int
     accepted: bool = False
     assistant_message: str | None = None
+    restates: TurnKind | None = None
+
+    @property
+    def effective_kind(self) -> TurnKind:
+        """The kind whose answer this turn gives (a restatement answers for its original)."""
+        return self.restates if self.restates is not None else self.kind
 
 
 @dataclass(slots=True)
@@ -122,6 +132,8 @@ class MissionModel:
     turns_ended: int = 0
     cancel_requested: bool = False
     sealed_evidence: dict[str, Any] | None = None
+    pending: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Mission-level turn kind (plan, master review) -> ended turn not yet acted on."""
     created: bool = False
     last_ts: float = 0.0
 
@@ -206,6 +218,7 @@ class MissionModel:
                 parent.children.append(spec.id)
             self.units[spec.id] = unit
         if parent is None:
+            self.pending.pop(TurnKind.PLAN.value, None)
             self.plan_summaries.append(data.get("summary", ""))
             self.plan_learnings = list(data.get("learnings", []))
         for command in data.get("checks", ()):
@@ -230,6 +243,11 @@ class MissionModel:
             unit.failures.append(f"attempt {unit.attempt}: {reason}")
         if state.final:
             unit.ended_at = ts
+        if state is not UnitState.ACCEPTED:
+            # A decision on the unit consumes its worker turn's outcome
+            # (ACCEPTED only books the turn's acceptance).
+            for kind in WORKER_KINDS:
+                unit.pending.pop(kind.value, None)
         unit.next_turn = data.get("next_turn")
         unit.state = state
         unit.reason = reason
@@ -251,11 +269,15 @@ class MissionModel:
             kind=TurnKind(data["kind"]),
             unit=data.get("unit"),
             attempt=data.get("attempt", 0),
+            restates=TurnKind(data["restates"]) if data.get("restates") else None,
         )
         self.turns[turn.id] = turn
         unit = self.units.get(turn.unit) if turn.unit else None
         if unit is not None:
             unit.kinds.add(turn.kind.value)
+            unit.pending.pop(turn.effective_kind.value, None)
+        elif turn.unit is None:
+            self.pending.pop(turn.effective_kind.value, None)
 
     def _turn_accepted(self, data: dict[str, Any], ts: float) -> None:
         self.turns[data["turn"]].accepted = True
@@ -273,12 +295,18 @@ class MissionModel:
         self.turns_ended += 1
         unit = self.units.get(turn.unit) if turn.unit else None
         if unit is None:
+            if turn.unit is None:
+                self.pending[turn.effective_kind.value] = data
             return
+        kind = turn.effective_kind
+        unit.pending[kind.value] = data
+        if data["status"] == TurnStatus.LOST and kind in WORKER_KINDS:
+            unit.lost += 1
         unit.tokens += tokens
         unit.cost += cost
         unit.turns += 1
         answer = data.get("answer")
-        if turn.kind in WORKER_KINDS and data["status"] == TurnStatus.COMPLETED and answer:
+        if kind in WORKER_KINDS and data["status"] == TurnStatus.COMPLETED and answer:
             unit.report = answer
 
     def _check_result(self, data: dict[str, Any], ts: float) -> None:
@@ -293,11 +321,14 @@ class MissionModel:
     def _review(self, data: dict[str, Any], ts: float) -> None:
         unit_id = data.get("unit")
         if unit_id is None:
+            self.pending.pop(TurnKind.MASTER_REVIEW.value, None)
             self.master_verdicts.append(data["verdict"])
             if data.get("fingerprint"):
                 self.fingerprints.append(data["fingerprint"])
             return
         unit = self.units[unit_id]
+        kind = TurnKind.SHADOW_REVIEW if data.get("shadow") else TurnKind.REVIEW
+        unit.pending.pop(kind.value, None)
         if data.get("shadow"):
             unit.shadow_verdict = data["verdict"]
         else:

@@ -89,6 +89,8 @@ class TurnKind(enum.StrEnum):
     SHADOW_REVIEW = "shadow_review"
     REVIEW = "review"
     MASTER_REVIEW = "master_review"
+    RESTATE = "restate"
+    """Repeat an answer that ended while the core was down and cannot be read back."""
 
 
 class TurnStatus(enum.StrEnum):
@@ -174,6 +176,8 @@ class TurnIntent(_Payload):
     kind: TurnKind
     unit: str | None = None
     attempt: int = 0
+    restates: TurnKind | None = None
+    """With kind ``restate``: the kind of the turn whose answer is asked for again."""
 
 
 class TurnAccepted(_Payload):

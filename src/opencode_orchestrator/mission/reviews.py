@@ -27,9 +27,9 @@ from opencode_orchestrator.mission.contracts import (
     Severity,
     Verdict,
 )
-from opencode_orchestrator.mission.records import RecordType, TurnKind
+from opencode_orchestrator.mission.records import RecordType, TurnKind, TurnStatus
 from opencode_orchestrator.mission.sessions import ensure_session
-from opencode_orchestrator.mission.turns import TurnRequest, adopt_turn, run_turn
+from opencode_orchestrator.mission.turns import TurnRequest, follow_turn
 from opencode_orchestrator.opencode.errors import OpenCodeError
 
 if TYPE_CHECKING:
@@ -60,7 +60,8 @@ async def review_turn(runner: UnitRunner, *, shadow: bool) -> ReviewVerdict:
     report = None if shadow else unit.report
     verdict: ReviewVerdict | None = None
     error = "no answer"
-    for _ in range(_TRIES):
+    tries = lost = 0
+    while tries < _TRIES and lost <= _TRIES * 3:
         request = TurnRequest(
             session=session,
             kind=kind,
@@ -81,14 +82,14 @@ async def review_turn(runner: UnitRunner, *, shadow: bool) -> ReviewVerdict:
             priority=runner.priority + 0.5,
             directory=unit.directory,
         )
-        open_turns = [t for t in ctx.model.open_turns(unit.id) if t.kind is kind]
-        if open_turns:
-            outcome = await adopt_turn(ctx, open_turns[0], request)
-        else:
-            outcome = await run_turn(ctx, request)
+        outcome = await follow_turn(ctx, request)
         verdict = parse_verdict(outcome.answer, outcome.error)
         if verdict is not None:
             break
+        if outcome.status is TurnStatus.LOST:
+            lost += 1  # out of reach after a crash: ask again, not the reviewer's fault
+        else:
+            tries += 1
         error = f"{outcome.error_name or outcome.status.value}: {outcome.error or 'no verdict'}"
     if verdict is None:
         verdict = ReviewVerdict(
@@ -126,7 +127,7 @@ class ShadowReview:
         self._done = anyio.Event()
         self._done.set()
         open_turns = runner.ctx.model.open_turns(runner.unit_id)
-        if any(t.kind is TurnKind.SHADOW_REVIEW for t in open_turns):
+        if any(t.effective_kind is TurnKind.SHADOW_REVIEW for t in open_turns):
             self._start()  # adopt the one in flight before the crash
 
     def on_file(self, path: str) -> None:

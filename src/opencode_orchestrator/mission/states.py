@@ -113,7 +113,7 @@ _UNIT_NEXT: Final[dict[UnitState, frozenset[UnitState]]] = {
     _U.READY: _ENDS | {_U.DISPATCHED, _U.DELEGATED},
     _U.DISPATCHED: _RETRY | {_U.ACCEPTED},
     _U.ACCEPTED: _RETRY | {_U.RUNNING, _U.REPORTED},
-    _U.RUNNING: _RETRY | {_U.REPORTED},
+    _U.RUNNING: _RETRY | {_U.REPORTED, _U.RUNNING},  # a further prompt, same session
     _U.REPORTED: _RETRY | {_U.REVIEWING, _U.DELEGATED, _U.RUNNING},
     _U.REVIEWING: _RETRY | {_U.VERIFIED, _U.RUNNING},
     _U.DELEGATED: _RETRY | {_U.RUNNING, _U.VERIFIED},

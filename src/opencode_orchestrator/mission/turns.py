@@ -18,7 +18,9 @@ prompt never arrived, so it is sent now with the same message id).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -43,7 +45,7 @@ from opencode_orchestrator.opencode.ids import new_message_id
 from opencode_orchestrator.opencode.models import AssistantMessage
 from opencode_orchestrator.opencode.structured import json_schema_format
 
-__all__ = ["TurnOutcome", "TurnRequest", "adopt_turn", "run_turn"]
+__all__ = ["TurnOutcome", "TurnRequest", "adopt_turn", "follow_turn", "run_turn"]
 
 _log = get_logger(__name__)
 
@@ -71,6 +73,7 @@ class TurnRequest:
     """Called (on the turn's task) with each file the turn writes, first one first."""
     on_accepted: Callable[[], Awaitable[None]] | None = None
     """Awaited once, right after ``turn.accepted`` is journaled."""
+    restates: TurnKind | None = None
 
 
 @dataclass(slots=True)
@@ -88,6 +91,19 @@ class TurnOutcome:
     provider: str | None = None
     model: str | None = None
     """The provider and model that answered (needed to compact the session)."""
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> TurnOutcome:
+        """The outcome a ``turn.ended`` payload journaled."""
+        return cls(
+            TurnStatus(data["status"]),
+            answer=data.get("answer"),
+            error=data.get("error"),
+            error_name=data.get("error_name"),
+            tokens=int(data.get("tokens", 0)),
+            cost=float(data.get("cost", 0.0)),
+            tool_errors=list(data.get("tool_errors", [])),
+        )
 
     def record(self, turn_id: str) -> dict[str, Any]:
         """The ``turn.ended`` payload."""
@@ -123,6 +139,7 @@ async def run_turn(ctx: MissionContext, request: TurnRequest) -> TurnOutcome:
                     "kind": request.kind.value,
                     "unit": request.unit,
                     "attempt": request.attempt,
+                    "restates": request.restates.value if request.restates else None,
                 },
             )
             turn = ctx.model.turns[message_id]
@@ -130,6 +147,64 @@ async def run_turn(ctx: MissionContext, request: TurnRequest) -> TurnOutcome:
     finally:
         reservation.release()
     return outcome
+
+
+async def follow_turn(
+    ctx: MissionContext, request: TurnRequest, kinds: frozenset[TurnKind] | None = None
+) -> TurnOutcome:
+    """The outcome of ``request``'s turn, doing only what the journal says is left.
+
+    A turn of one of ``kinds`` (default: the request's kind) for the same unit
+    that ended but was not acted on before a crash is *not* sent again: its
+    journaled outcome is returned. One still open is adopted. Otherwise the
+    request is sent.
+    """
+    kinds = kinds or frozenset({request.kind})
+    model = ctx.model
+    pending = model.units[request.unit].pending if request.unit else model.pending
+    for kind in kinds:
+        if kind.value in pending:
+            # Consumed here; were the core to die before acting on it, replay
+            # restores it and the same decision is taken again.
+            return TurnOutcome.from_record(pending.pop(kind.value))
+    for turn in model.open_turns(request.unit):
+        if turn.effective_kind in kinds and turn.unit == request.unit:
+            original = turn.effective_kind
+            if turn.kind is TurnKind.RESTATE:
+                outcome = await adopt_turn(ctx, turn, _restatement(request, original))
+            else:
+                outcome = await adopt_turn(ctx, turn, request)
+            break
+    else:
+        original = request.kind
+        outcome = await run_turn(ctx, request)
+    restated = 0
+    while outcome.status is TurnStatus.LOST and restated < _RESTATES:
+        # The turn ended while we could not see it and OpenCode 1.18 cannot list
+        # the messages of a format session: ask the same session to repeat its
+        # answer (no new work) rather than redo the unit in a fresh attempt.
+        restated += 1
+        outcome = await run_turn(ctx, _restatement(request, original))
+    for kind in kinds:
+        pending.pop(kind.value, None)  # in the caller's hands now
+    return outcome
+
+
+_RESTATES = 2
+_UNIT_BRIEF = re.compile(r"<unit>.*?</unit>", re.DOTALL)
+_RESTATE_TEXT = (
+    "Your previous answer in this session did not reach the orchestrator (it was "
+    "restarted while you answered). Do not redo or change any work: answer again with "
+    "the same final structured output you gave."
+)
+
+
+def _restatement(request: TurnRequest, original: TurnKind) -> TurnRequest:
+    brief = _UNIT_BRIEF.search(request.text)
+    text = _RESTATE_TEXT if brief is None else f"{brief.group(0)}\n\n{_RESTATE_TEXT}"
+    return dataclasses.replace(
+        request, kind=TurnKind.RESTATE, restates=original, text=text, on_file=None
+    )
 
 
 async def adopt_turn(ctx: MissionContext, turn: TurnModel, request: TurnRequest) -> TurnOutcome:
@@ -165,7 +240,7 @@ async def _drive(
             await _send(ctx, client, request, turn.message)
         else:
             await _resend_if_lost(ctx, client, request, turn)
-            watch.reconnected = True  # probe at once: it may have ended meanwhile
+            watch.reconnected = watch.resynced = True  # probe at once: it may have ended
         deadline_base = time.monotonic()
         while True:
             if watch.accepted_by is not None and not accepted:
@@ -177,7 +252,10 @@ async def _drive(
                 if request.on_accepted is not None:
                     await request.on_accepted()
             last = watch.last_assistant
-            if last is not None and turn.assistant_message is None:
+            if last is not None and turn.assistant_message != last.id:
+                # Every new assistant message of the turn, not only the first: the
+                # answer is in the last one, and after a crash it can only be read
+                # back by id.
                 await ctx.journal.write(
                     RecordType.TURN_MESSAGE, {"turn": turn.id, "message": last.id}
                 )
@@ -219,7 +297,7 @@ async def _drive(
             with anyio.move_on_after(min(timeouts.silence, timeouts.unit - quiet_for)):
                 await watch.changed.wait()
             if not watch.changed.is_set():
-                watch.reconnected = True  # silence: probe the session
+                watch.reconnected = watch.resynced = True  # silence: probe the session
         outcome = await _collect(client, watch, turn)
         if outcome.status is TurnStatus.COMPLETED and watch.rate_limits == 0:
             ctx.pool.on_success(provider)
@@ -273,32 +351,46 @@ async def _probe(
     return True
 
 
+def _final(message: AssistantMessage | None) -> bool:
+    """Whether ``message`` ends its turn (an answer, an error, or a plain stop)."""
+    if message is None:
+        return False
+    if message.structured is not None or message.error is not None:
+        return True
+    return message.finish not in (None, "tool-calls")
+
+
 async def _collect(client: OpenCodeClient, watch: TurnWatch, turn: TurnModel) -> TurnOutcome:
     message = watch.last_assistant
-    ended = message is not None and (
-        message.structured is not None or message.error is not None or message.finish == "stop"
-    )
-    if not ended:
+    if not _final(message):
         message = await _read_back(client, watch, turn) or message
-    if message is None:
+    if not _final(message):
         if watch.session_error is not None:
+            # Some failures reach only session.error: on a context overflow OpenCode
+            # closes the turn's message without an error and its automatic
+            # compaction (a message of its own, not this turn's) fails instead.
             name, text = watch.session_error
-            return _failed(name, text, watch)
-        return TurnOutcome(
-            TurnStatus.LOST,
-            error="the turn's answer could not be read back",
-            error_name="Lost",
-            files=list(watch.files),
-        )
+            failed = _failed(name, text, watch)
+            if message is not None:
+                failed.provider, failed.model = message.provider_id, message.model_id
+            return failed
+        if message is None or watch.resynced:
+            # The turn went on after the last message we know of while we could
+            # not see it, and OpenCode 1.18 cannot list a format session's
+            # messages: its answer is out of reach.
+            return TurnOutcome(
+                TurnStatus.LOST,
+                error="the turn's answer could not be read back",
+                error_name="Lost",
+                files=list(watch.files),
+            )
+    assert message is not None
     outcome = _outcome(message, watch)
     if (
         outcome.status is TurnStatus.COMPLETED
         and outcome.answer is None
         and watch.session_error is not None
     ):
-        # Some failures reach only session.error: on a context overflow OpenCode
-        # closes the turn's message without an error and its automatic
-        # compaction (a message of its own, not this turn's) fails instead.
         name, text = watch.session_error
         outcome = _failed(name, text, watch)
     outcome.provider, outcome.model = message.provider_id, message.model_id
@@ -308,6 +400,7 @@ async def _collect(client: OpenCodeClient, watch: TurnWatch, turn: TurnModel) ->
 async def _read_back(
     client: OpenCodeClient, watch: TurnWatch, turn: TurnModel
 ) -> AssistantMessage | None:
+    """The turn's newest assistant message, fetched again (by id, else by listing)."""
     known = turn.assistant_message or (
         watch.last_assistant.id if watch.last_assistant is not None else None
     )
@@ -316,7 +409,8 @@ async def _read_back(
             found = (await client.get_message(watch.session_id, known)).assistant
             if found is not None:
                 watch.assistants[found.id] = found
-                return watch.last_assistant
+                if _final(found):
+                    return found
         messages = await client.list_messages(watch.session_id)
     except OpenCodeBadRequestError:
         return None  # the 1.18 message-list bug: the answer is out of reach

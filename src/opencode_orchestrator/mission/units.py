@@ -47,7 +47,7 @@ from opencode_orchestrator.mission.records import RecordType, TurnKind, TurnStat
 from opencode_orchestrator.mission.reviews import ShadowReview, review_turn
 from opencode_orchestrator.mission.sessions import ensure_session
 from opencode_orchestrator.mission.states import UnitState
-from opencode_orchestrator.mission.turns import TurnOutcome, TurnRequest, adopt_turn, run_turn
+from opencode_orchestrator.mission.turns import TurnOutcome, TurnRequest, follow_turn
 from opencode_orchestrator.opencode.errors import OpenCodeError
 
 __all__ = ["UnitRunner"]
@@ -113,9 +113,11 @@ class UnitRunner:
     async def _dispatch(self) -> None:
         unit = self.unit
         limit = self.ctx.config.limits.max_attempts
-        if unit.attempt >= limit:
+        # Attempts whose answer a crash put out of reach are not the worker's
+        # failures; they are bounded on their own so nothing loops forever.
+        if unit.attempt - unit.lost >= limit or unit.lost > 2 * limit + 3:
             last = unit.failures[-1] if unit.failures else "no usable result"
-            await self.transition(_U.FAILED, f"{limit} attempt(s) failed; last: {last}")
+            await self.transition(_U.FAILED, f"{unit.attempt} attempt(s) failed; last: {last}")
             return
         if await start_race(self):
             return
@@ -162,15 +164,17 @@ class UnitRunner:
 
     async def _work(self) -> None:
         unit = self.unit
-        open_turns = [t for t in self.ctx.model.open_turns(self.unit_id) if t.kind in WORKER_KINDS]
-        session = unit.sessions["worker"]
+        open_turns = [
+            t for t in self.ctx.model.open_turns(self.unit_id) if t.effective_kind in WORKER_KINDS
+        ]
         if open_turns:
-            turn = open_turns[0]
-            request = self._worker_request(turn.kind, session)
-            outcome = await adopt_turn(self.ctx, turn, request)
+            kind = open_turns[0].effective_kind
         else:
             kind = TurnKind(unit.next_turn) if unit.next_turn else TurnKind.WORK
-            outcome = await run_turn(self.ctx, self._worker_request(kind, session))
+        request = self._worker_request(kind, unit.sessions["worker"])
+        # A worker turn that ended just before a crash is judged from the journal,
+        # never prompted again.
+        outcome = await follow_turn(self.ctx, request, WORKER_KINDS)
         await self._judge(outcome)
 
     def _worker_request(self, kind: TurnKind, session: str) -> TurnRequest:

@@ -55,6 +55,8 @@ class TurnWatch:
     accepted_by: str | None = None
     done: bool = False
     reconnected: bool = False
+    resynced: bool = False
+    """Some of the turn may have gone unseen (adopted, stream reconnected, probed)."""
     rate_limits: int = 0
     last_activity: float = field(default_factory=time.monotonic)
     assistants: dict[str, AssistantMessage] = field(default_factory=dict)
@@ -76,6 +78,7 @@ class TurnWatch:
     def on_reconnect(self) -> None:
         """Events may have been lost: the turn's task re-probes its session."""
         self.reconnected = True
+        self.resynced = True
         self._wake()
 
     def on_event(self, event: Event) -> None:
