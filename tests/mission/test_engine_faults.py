@@ -1,0 +1,280 @@
+"""The error policy, one injected fault at a time, on the simulator.
+
+Each test names the turns a fault hits (:func:`fault_turns` switches the
+simulator's faults on and off from the engine's own journal records) or uses
+a worker misbehaviour rate of the simulator, then checks what the WAL and the
+simulator's store say happened: which prompts were sent, in which session,
+and how the unit and the mission ended.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opencode_orchestrator.mission.config import LimitsConfig, MissionConfig, TimeoutsConfig
+from opencode_orchestrator.mission.pool import DEFAULT_PROVIDER_KEY
+from opencode_orchestrator.mission.records import RecordType
+from opencode_orchestrator.mission.states import MissionState, UnitState
+from opencode_orchestrator.opencode.models import StreamReconnected
+from tests.mission.enginesupport import (
+    Tap,
+    fault_turns,
+    only,
+    run_mission,
+    sim_config,
+    simulated,
+)
+
+pytestmark = pytest.mark.anyio
+
+_ONE_UNIT = sim_config(planner={"units": 1})
+_TWO_ATTEMPTS = MissionConfig(limits=LimitsConfig(max_attempts=2))
+
+
+async def test_a_tool_failure_gets_one_recovery_prompt_then_the_attempt_fails(
+    tmp_path: Path,
+) -> None:
+    config = sim_config(planner={"units": 2}, worker={"tool_error_rate": 1.0})
+    async with simulated(tmp_path, config) as sim:
+        run = await run_mission(sim, _TWO_ATTEMPTS)
+        store = await sim.record()
+    wal, unit = run.wal, run.model.units["u01"]
+    assert run.state is MissionState.FAILED
+    assert unit.state is UnitState.FAILED
+    assert run.model.units["u02"].state is UnitState.SKIPPED, "its dependency failed"
+    for attempt in (1, 2):
+        assert [k for k in wal.kinds("u01", attempt) if k != "shadow_review"] == [
+            "work",
+            "recover",
+        ]
+        work, recover = (
+            i for i in wal.intents(unit="u01", attempt=attempt) if i["kind"] != "shadow_review"
+        )
+        error = wal.end_of(work)["tool_errors"][-1]
+        assert "oldString not found" in error
+        # The recovery prompt went to the same session, with the error in hand.
+        assert recover["session"] == work["session"]
+        assert error in store.message(recover["message"]).text
+    assert unit.failures == [f"attempt {n}: tool error after recovery: {error}" for n in (1, 2)]
+    assert unit.reason.startswith("2 attempt(s) failed; last: attempt 2: tool error")
+
+
+async def test_a_worker_without_report_is_nudged_once_then_the_attempt_fails(
+    tmp_path: Path,
+) -> None:
+    config = sim_config(planner={"units": 1}, worker={"no_report_rate": 1.0})
+    async with simulated(tmp_path, config) as sim:
+        run = await run_mission(sim, _TWO_ATTEMPTS)
+        store = await sim.record()
+    wal, unit = run.wal, run.model.units["u01"]
+    assert run.state is MissionState.FAILED
+    assert unit.state is UnitState.FAILED
+    for attempt in (1, 2):
+        turns = [
+            i for i in wal.intents(unit="u01", attempt=attempt) if i["kind"] != "shadow_review"
+        ]
+        assert [t["kind"] for t in turns] == ["work", "nudge"]
+        assert turns[0]["session"] == turns[1]["session"]
+        for turn in turns:
+            assert wal.end_of(turn)["error_name"] == "StructuredOutputError"
+        assert (
+            "You stopped without the structured report" in store.message(turns[1]["message"]).text
+        )
+    assert unit.failures == [
+        f"attempt {n}: StructuredOutputError: Model did not produce structured output"
+        for n in (1, 2)
+    ]
+    # Each attempt had a fresh worker session.
+    sessions = {i["session"] for i in wal.intents(unit="u01", kind="work")}
+    assert len(sessions) == 2
+
+
+@pytest.mark.parametrize(
+    ("misbehaviour", "seed", "follow_up"),
+    [("tool_error_rate", 5, "recover"), ("no_report_rate", 2, "nudge")],
+)
+async def test_a_worker_that_answers_the_follow_up_goes_on_in_the_same_attempt(
+    tmp_path: Path, misbehaviour: str, seed: int, follow_up: str
+) -> None:
+    # At rate 0.5, seed 5 (tool errors) and seed 2 (no report) hit u01's first worker
+    # turn and spare its second.
+    config = sim_config(seed=seed, planner={"units": 1}, worker={misbehaviour: 0.5})
+    async with simulated(tmp_path, config) as sim:
+        run = await run_mission(sim)
+    wal, unit = run.wal, run.model.units["u01"]
+    assert run.state is MissionState.SEALED
+    assert [k for k in wal.kinds("u01") if k != "shadow_review"] == ["work", follow_up, "review"]
+    assert (unit.state, unit.attempt, unit.failures) == (UnitState.VERIFIED, 1, [])
+    work, answer = (i for i in wal.intents(unit="u01") if i["kind"] in ("work", follow_up))
+    assert wal.end_of(work)["error_name"] == "StructuredOutputError"
+    assert wal.end_of(answer)["status"] == "completed"
+    assert unit.report is not None
+    assert unit.report["outcome"] == "done"
+
+
+async def test_a_blocked_worker_fails_the_attempt_at_once(tmp_path: Path) -> None:
+    config = sim_config(planner={"units": 1}, worker={"blocked_rate": 1.0})
+    async with simulated(tmp_path, config) as sim:
+        run = await run_mission(sim, _TWO_ATTEMPTS)
+    unit = run.model.units["u01"]
+    assert run.state is MissionState.FAILED
+    assert run.wal.kinds("u01") == ["work", "work"]
+    assert unit.failures == [
+        f"attempt {n}: worker blocked: unit u01 blocked (simulated)" for n in (1, 2)
+    ]
+    assert run.model.reason.startswith("1 unit(s) not verified: u01 (failed")
+
+
+async def test_rate_limits_lower_the_pool_limit_and_units_wait_without_failing(
+    tmp_path: Path,
+) -> None:
+    config = sim_config(
+        planner={"units": 3, "shape": "fan-out"},
+        faults={"rate_limit_rate": 1.0, "rate_limit_attempts": 2},
+    )
+    async with simulated(tmp_path, config) as sim:
+        run = await run_mission(sim)
+    assert run.state is MissionState.SEALED
+    assert all(u.attempt == 1 and not u.failures for u in run.model.units.values())
+    assert {e["status"] for e in run.wal.ended().values()} == {"completed"}
+    # Every turn was rate limited, so the provider's limit went down and never back up.
+    limits = run.engine.ctx.pool.stats().provider_limits
+    assert limits[DEFAULT_PROVIDER_KEY] < MissionConfig().limits.concurrency
+
+
+async def test_context_overflow_compacts_the_session_and_continues_it(tmp_path: Path) -> None:
+    async with simulated(tmp_path, _ONE_UNIT) as sim:
+        tap = Tap()
+        fault_turns(tap, sim, kinds={"work"}, context_overflow_rate=1.0)
+        run = await run_mission(sim, tap=tap)
+        store = await sim.record()
+    wal, unit = run.wal, run.model.units["u01"]
+    assert run.state is MissionState.SEALED
+    assert unit.attempt == 1
+    assert not unit.failures
+    work, cont = (i for i in wal.intents(unit="u01") if i["kind"] in ("work", "continue"))
+    assert wal.end_of(work)["error_name"] == "ContextOverflowError"
+    assert cont["kind"] == "continue"
+    assert cont["session"] == work["session"]
+    assert wal.end_of(cont)["status"] == "completed"
+    # Between the two prompts the session was compacted (summarize: a compaction turn).
+    users = store.users(work["session"])
+    ids = [m.id for m in users]
+    summary = next(n for n, m in enumerate(users) if m.info["agent"] == "compaction")
+    assert ids.index(work["message"]) < summary < ids.index(cont["message"])
+    # The continuation is short: after the unit's brief, no goal and no instructions again.
+    work_text, cont_text = (
+        store.message(i["message"]).text.split("</unit>", 1)[1] for i in (work, cont)
+    )
+    assert "Your context was compacted" in cont_text
+    assert "Mission goal" in work_text
+    assert "Mission goal" not in cont_text
+    assert len(cont_text) < len(work_text)
+
+
+async def test_a_second_overflow_starts_a_fresh_attempt(tmp_path: Path) -> None:
+    async with simulated(tmp_path, _ONE_UNIT) as sim:
+        tap = Tap()
+        fault_turns(tap, sim, kinds={"work", "continue"}, attempts={1}, context_overflow_rate=1.0)
+        run = await run_mission(sim, tap=tap)
+    wal, unit = run.wal, run.model.units["u01"]
+    assert run.state is MissionState.SEALED
+    assert wal.kinds("u01", 1) == ["work", "continue"]
+    assert [e["error_name"] for e in map(wal.end_of, wal.intents(unit="u01", attempt=1))] == [
+        "ContextOverflowError",
+        "ContextOverflowError",
+    ]
+    assert unit.attempt == 2
+    assert len(unit.failures) == 1
+    assert "ContextOverflowError" in unit.failures[0]
+    first, second = (i["session"] for i in wal.intents(unit="u01", kind="work"))
+    assert first != second
+
+
+async def test_a_turn_without_progress_times_out_and_the_unit_gets_a_fresh_attempt(
+    tmp_path: Path,
+) -> None:
+    config = MissionConfig(timeouts=TimeoutsConfig(unit=0.5, silence=0.1))
+    async with simulated(tmp_path, _ONE_UNIT) as sim:
+        tap = Tap()
+        fault_turns(tap, sim, kinds={"work"}, attempts={1}, hang_rate=1.0)
+        run = await run_mission(sim, config, tap=tap)
+        store = await sim.record()
+    wal, unit = run.wal, run.model.units["u01"]
+    assert run.state is MissionState.SEALED
+    hung = wal.intents(unit="u01", attempt=1)
+    assert [i["kind"] for i in hung] == ["work"]
+    ended = wal.end_of(hung[0])
+    assert (ended["status"], ended["error_name"]) == ("timeout", "Timeout")
+    # The hung session was aborted (OpenCode ends its message with MessageAbortedError).
+    answer = only(m.info for m in store.answers(hung[0]["message"]))
+    assert answer["error"]["name"] == "MessageAbortedError"
+    assert unit.attempt == 2
+    assert unit.failures == ["attempt 1: Timeout: no progress for 0.5 s"]
+    assert wal.intents(unit="u01", kind="work")[1]["session"] != hung[0]["session"]
+
+
+@pytest.mark.parametrize(
+    ("fault", "error_name"), [("api_error_rate", "APIError"), ("die_rate", "APIError")]
+)
+async def test_a_session_error_fails_the_attempt_at_once_and_it_is_retried(
+    tmp_path: Path, fault: str, error_name: str
+) -> None:
+    async with simulated(tmp_path, _ONE_UNIT) as sim:
+        tap = Tap()
+        fault_turns(tap, sim, kinds={"work"}, attempts={1}, **{fault: 1.0})
+        run = await run_mission(sim, tap=tap)
+    wal, unit = run.wal, run.model.units["u01"]
+    assert run.state is MissionState.SEALED
+    failed = only(wal.intents(unit="u01", attempt=1))  # no nudge, no recovery: retried as is
+    ended = wal.end_of(failed)
+    assert (ended["status"], ended["error_name"]) == ("error", error_name)
+    assert unit.attempt == 2
+    assert len(unit.failures) == 1
+    assert unit.failures[0].startswith(f"attempt 1: {error_name}: ")
+    assert wal.unit_states("u01")[:5] == ["ready", "dispatched", "accepted", "ready", "dispatched"]
+
+
+async def test_a_stream_cut_mid_turn_is_resubscribed_and_the_answer_read_back(
+    tmp_path: Path,
+) -> None:
+    # Turns one at a time (no shadow review), and the cut comes once each single-message
+    # turn (plan, review, master review) has journaled its assistant message's id: its
+    # answer is then reachable whatever the cut lost, so nothing is asked twice.
+    reconnects: list[StreamReconnected] = []
+    cuts: list[int] = []  # streams each drop ended (none if it was down already)
+    async with simulated(tmp_path) as sim:
+        tap = Tap()
+        kinds: dict[str, str] = {}
+
+        def cut(record_type: str, data: dict[str, Any]) -> None:
+            if record_type == RecordType.TURN_INTENT:
+                kinds[data["turn"]] = data["kind"]
+            elif record_type == RecordType.TURN_MESSAGE and kinds[data["turn"]] != "work":
+                cuts.append(sim.server.drop_streams())
+
+        tap.on(cut)
+        run = await run_mission(
+            sim,
+            MissionConfig(shadow_review=False),
+            tap=tap,
+            setup=lambda engine: engine.ctx.router.observe(
+                lambda e: reconnects.append(e) if isinstance(e, StreamReconnected) else None
+            ),
+        )
+    assert run.state is MissionState.SEALED
+    assert len(cuts) == 4, "a cut under each of the four single-message turns"
+    assert sum(cuts) >= 2
+    assert reconnects, "the router saw its stream come back"
+    assert [i["kind"] for i in run.wal.intents()] == [
+        "plan",
+        "work",
+        "review",
+        "work",
+        "review",
+        "master_review",
+    ]
+    assert {e["status"] for e in run.wal.ended().values()} == {"completed"}

@@ -1,0 +1,94 @@
+"""The scheduler on the simulator: file scopes keep units apart, the critical path goes first.
+
+Seed 1's random plan of six units has three roots with different critical
+paths (u01 heads the longest chain). With ``planner.shared_files`` every unit
+also owns ``src/shared.py``, so any two scopes overlap and units must run one
+at a time; without it they run side by side. A unit *runs* from its first
+``dispatched`` record to its final state, read in WAL order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opencode_orchestrator.mission.plan import critical_path
+from opencode_orchestrator.mission.records import RecordType
+from opencode_orchestrator.mission.states import MissionState
+from opencode_orchestrator.sim import LatencyConfig, SimConfig
+from tests.mission.enginesupport import Run, Wal, run_mission, sim_config, simulated
+
+pytestmark = pytest.mark.anyio
+
+
+def _plan(**planner: Any) -> SimConfig:
+    return sim_config(
+        seed=1, planner={"units": 6, "shape": "random", "edge_probability": 0.35, **planner}
+    )
+
+
+def _running(wal: Wal) -> dict[str, tuple[int, int]]:
+    """Each unit's span in the WAL: from its first dispatch to its final state."""
+    spans: dict[str, tuple[int, int]] = {}
+    for n, record in enumerate(wal.records):
+        if record.type != RecordType.UNIT_STATE:
+            continue
+        unit, state = record.data["unit"], record.data["state"]
+        if state == "dispatched" and unit not in spans:
+            spans[unit] = (n, -1)
+        elif state in ("verified", "failed", "skipped", "cancelled") and unit in spans:
+            spans[unit] = (spans[unit][0], n)
+    return spans
+
+
+def _overlapping(run: Run) -> list[tuple[str, str]]:
+    spans = _running(run.wal)
+    units = sorted(spans)
+    return [
+        (a, b)
+        for i, a in enumerate(units)
+        for b in units[i + 1 :]
+        if spans[a][0] < spans[b][1] and spans[b][0] < spans[a][1]
+    ]
+
+
+async def test_units_whose_scopes_overlap_never_run_at_the_same_time(tmp_path: Path) -> None:
+    async with simulated(tmp_path / "shared", _plan(shared_files=["src/shared.py"])) as sim:
+        shared = await run_mission(sim)
+    # Turns that take a while, so that side by side is side by side in the WAL too.
+    apart_config = _plan().model_copy(update={"latency": LatencyConfig(mean=0.01, jitter=0.0)})
+    async with simulated(tmp_path / "apart", apart_config) as sim:
+        apart = await run_mission(sim)
+    assert shared.state is MissionState.SEALED
+    assert apart.state is MissionState.SEALED
+    assert all("src/shared.py" in u.spec.files for u in shared.model.units.values())
+    assert _overlapping(shared) == []
+    # The same plan with disjoint scopes: its independent roots do run side by side.
+    assert ("u01", "u04") in _overlapping(apart)
+
+
+async def test_ready_units_start_critical_path_first(tmp_path: Path) -> None:
+    # One unit at a time (shared scopes), so each start is a choice among the ready.
+    async with simulated(tmp_path, _plan(shared_files=["src/shared.py"])) as sim:
+        run = await run_mission(sim)
+    assert run.state is MissionState.SEALED
+    priority = critical_path([u.spec for u in run.model.units.values()])
+    assert priority["u01"] > priority["u04"] > priority["u06"]
+    ready: set[str] = set()
+    passed_over = 0
+    for record in run.wal.records:
+        if record.type != RecordType.UNIT_STATE:
+            continue
+        unit, state = record.data["unit"], record.data["state"]
+        if state == "ready":
+            ready.add(unit)
+        elif state == "dispatched" and unit in ready:
+            ready.discard(unit)
+            waiting = [priority[u] for u in ready]
+            assert all(p <= priority[unit] for p in waiting), (unit, ready)
+            passed_over += any(p < priority[unit] for p in waiting)
+    assert passed_over >= 2, "the order mattered: a lower unit was ready and had to wait"
+    first = next(d["unit"] for d in run.wal.of(RecordType.UNIT_STATE, state="dispatched"))
+    assert first == "u01"
