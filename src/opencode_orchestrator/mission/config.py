@@ -69,6 +69,9 @@ class TimeoutsConfig(_Frozen):
     check: float = Field(default=600.0, gt=0.0)
     """A single check command."""
     abort_grace: float = Field(default=10.0, gt=0.0)
+    server_patience: float = Field(default=300.0, ge=0.0)
+    """How long calls to an unreachable, failing or rate-limiting OpenCode are retried
+    before the mission stops with the error (its journal intact, for ``resume``)."""
 
 
 class MissionConfig(_Frozen):

@@ -41,6 +41,8 @@ class MissionContext:
     """Clients and routers of racing worktrees, by directory."""
     task_group: TaskGroup | None = None
     """The engine's task group, where worktree event routers run."""
+    unrecorded_usage: dict[str, tuple[int, float]] = field(default_factory=dict)
+    """Turn id -> tokens and cost of a turn cancelled before it could journal its end."""
     unit_canceller: Callable[[str], Awaitable[None]] | None = None
     """Set by the scheduler: cancels a unit's runner and waits until it stopped."""
 

@@ -144,7 +144,23 @@ class MissionEngine:
         self._cancel.set()
 
     async def run(self) -> MissionState:
-        """Run (or resume) the mission to a final state and return it."""
+        """Run (or resume) the mission to a final state and return it.
+
+        Raises:
+            OpenCodeError: OpenCode stayed unreachable (or failing) past
+                ``timeouts.server_patience``; the journal is intact: ``resume`` later.
+            WalError: the journal failed (fail-stop).
+        """
+        try:
+            return await self._run()
+        except BaseExceptionGroup as group:
+            # Task groups wrap what went wrong; the caller deserves the error itself.
+            leaf = _first_error(group)
+            if leaf is None:
+                raise
+            raise leaf from group
+
+    async def _run(self) -> MissionState:
         ctx = self.ctx
         if ctx.model.state.final:
             return ctx.model.state
@@ -305,9 +321,17 @@ class MissionEngine:
                 await client.abort(turn.session)
             except OpenCodeError as exc:
                 _log.warning("mission.abort_failed", session=turn.session, error=str(exc))
+            tokens, cost = ctx.unrecorded_usage.pop(turn.id, (0, 0.0))
+            ctx.budget.add_usage(tokens, cost)
             await ctx.journal.write(
                 RecordType.TURN_ENDED,
-                {"turn": turn.id, "status": "aborted", "error": f"mission {state.value}"},
+                {
+                    "turn": turn.id,
+                    "status": "aborted",
+                    "error": f"mission {state.value}",
+                    "tokens": tokens,
+                    "cost": cost,
+                },
             )
 
     # -- cancel and abort ---------------------------------------------------------------
@@ -349,6 +373,17 @@ def _innermost(error: BaseException) -> BaseException:
     while isinstance(error, BaseExceptionGroup):
         error = error.exceptions[0]
     return error
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> Exception | None:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            found = _first_error(exc)
+            if found is not None:
+                return found
+        elif isinstance(exc, Exception):
+            return exc
+    return None
 
 
 def _context(

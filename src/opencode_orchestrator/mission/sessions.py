@@ -12,6 +12,7 @@ from __future__ import annotations
 from opencode_orchestrator.mission.context import MissionContext
 from opencode_orchestrator.mission.model import UnitModel
 from opencode_orchestrator.mission.records import RecordType
+from opencode_orchestrator.mission.transient import ride_out
 
 __all__ = ["ensure_session", "session_title"]
 
@@ -37,9 +38,13 @@ async def ensure_session(
                 return sid
     directory = unit.directory if unit is not None else None
     client, _ = ctx.client_for(directory)
-    session = await client.create_session(
-        parent_id=model.parent_session,
-        title=session_title(model.mission_id, unit.id if unit else None, role, attempt),
+    title = session_title(model.mission_id, unit.id if unit else None, role, attempt)
+    # Not idempotent: a retry after an error that came after the server made the
+    # session leaves one empty, idle session behind, which is harmless.
+    session = await ride_out(
+        lambda: client.create_session(parent_id=model.parent_session, title=title),
+        what="create_session",
+        patience=ctx.config.timeouts.server_patience,
     )
     await ctx.journal.write(
         RecordType.SESSION_CREATED,

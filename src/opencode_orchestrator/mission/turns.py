@@ -34,6 +34,7 @@ from opencode_orchestrator.mission.context import MissionContext
 from opencode_orchestrator.mission.errors import BudgetExceededError
 from opencode_orchestrator.mission.model import TurnModel
 from opencode_orchestrator.mission.records import RecordType, TurnKind, TurnStatus
+from opencode_orchestrator.mission.transient import TRANSIENT_ERRORS, ride_out
 from opencode_orchestrator.mission.watch import TurnWatch
 from opencode_orchestrator.opencode.client import OpenCodeClient
 from opencode_orchestrator.opencode.errors import (
@@ -236,10 +237,27 @@ async def _drive(
     rate_limits = 0
     accepted = False
     try:
+        patience = timeouts.server_patience
+
+        def limited() -> None:
+            ctx.pool.on_rate_limited(provider)
+
         if send:
-            await _send(ctx, client, request, turn.message)
+            await ride_out(
+                lambda: _send(ctx, client, request, turn.message),
+                what="prompt_async",
+                patience=patience,
+                on_rate_limited=limited,
+                # It may have arrived before the error: send again only if not.
+                retry=lambda: _resend_if_lost(ctx, client, request, turn),
+            )
         else:
-            await _resend_if_lost(ctx, client, request, turn)
+            await ride_out(
+                lambda: _resend_if_lost(ctx, client, request, turn),
+                what="prompt_async",
+                patience=patience,
+                on_rate_limited=limited,
+            )
             watch.reconnected = watch.resynced = True  # probe at once: it may have ended
         deadline_base = time.monotonic()
         while True:
@@ -281,7 +299,12 @@ async def _drive(
                 break
             if watch.reconnected:
                 watch.reconnected = False
-                if await _probe(ctx, client, watch, turn):
+                idle = await ride_out(
+                    lambda: _probe(ctx, client, watch, turn),
+                    what="session_status",
+                    patience=patience,
+                )
+                if idle:
                     break
                 continue
             watch.rearm()
@@ -298,10 +321,17 @@ async def _drive(
                 await watch.changed.wait()
             if not watch.changed.is_set():
                 watch.reconnected = watch.resynced = True  # silence: probe the session
-        outcome = await _collect(client, watch, turn)
+        outcome = await ride_out(
+            lambda: _collect(client, watch, turn), what="read_back", patience=patience
+        )
         if outcome.status is TurnStatus.COMPLETED and watch.rate_limits == 0:
             ctx.pool.on_success(provider)
         return await _end(ctx, turn, watch, outcome)
+    except anyio.get_cancelled_exc_class():
+        # Cancelled mid-turn (a budget breach elsewhere, a cancel): keep what the
+        # turn spent so far, so the engine can journal it when it closes the turn.
+        ctx.unrecorded_usage[turn.id] = watch.usage()
+        raise
     finally:
         router.forget(request.session, watch)
 
@@ -414,6 +444,8 @@ async def _read_back(
         messages = await client.list_messages(watch.session_id)
     except OpenCodeBadRequestError:
         return None  # the 1.18 message-list bug: the answer is out of reach
+    except TRANSIENT_ERRORS:
+        raise  # ridden out by the caller
     except OpenCodeError as exc:
         _log.warning("mission.turn.read_back_failed", session=watch.session_id, error=str(exc))
         return None
