@@ -258,6 +258,10 @@ class SessionHub:
                     pending.done.set()
 
     async def _turn(self, session_id: str, activity: _Activity, request: PromptRequest) -> Json:
+        # The scope exists before the first await: an abort that arrives while the
+        # user message is being stored must still stop this turn, as in OpenCode.
+        scope = anyio.CancelScope()
+        activity.scope = scope
         session = self.sessions[session_id]
         session["agent"] = request.agent
         session["model"] = {"id": records.MODEL_ID, "providerID": records.PROVIDER_ID}
@@ -269,8 +273,6 @@ class SessionHub:
         script = self.faults.apply(
             decide_turn(self._agents, request.agent, request.text, session["directory"])
         )
-        scope = anyio.CancelScope()
-        activity.scope = scope
         try:
             return await run_turn(
                 self,
