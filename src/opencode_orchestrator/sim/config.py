@@ -75,6 +75,10 @@ class PlannerConfig(_Frozen):
         ge=0,
         description="The first answers (per process) are invalid: a cycle, a path outside.",
     )
+    race: dict[str, int] = Field(
+        default_factory=dict,
+        description="Race width per unit id (e.g. {'u02': 3}): strategies run in worktrees.",
+    )
 
 
 class WorkerConfig(_Frozen):

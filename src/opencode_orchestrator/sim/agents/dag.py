@@ -45,8 +45,8 @@ def _edges(config: PlannerConfig, ids: list[str], rng: random.Random) -> dict[st
 def build_units(config: PlannerConfig, goal: str, rng: random.Random) -> list[UnitSpec]:
     """``config.units`` units in ``config.shape``, each with its own (disjoint) file scope.
 
-    Every unit also has ``config.shared_files`` in its scope, and ``config.unit_checks``
-    as its checks (``{unit}`` naming it).
+    Every unit also has ``config.shared_files`` in its scope, ``config.unit_checks``
+    as its checks (``{unit}`` naming it), and its race width from ``config.race``.
     """
     ids = _ids(config.units)
     deps = _edges(config, ids, rng)
@@ -62,6 +62,7 @@ def build_units(config: PlannerConfig, goal: str, rng: random.Random) -> list[Un
             ],
             depends_on=deps[uid],
             checks=[command.replace("{unit}", uid) for command in config.unit_checks],
+            race=config.race.get(uid, 1),
         )
         for n, uid in enumerate(ids, start=1)
     ]

@@ -47,7 +47,12 @@ def _planner(ctx: AgentContext, prompt: str) -> TurnScript:
     units = build_units(config, prompt, ctx.rng("planner", prompt))
     if ctx.next_attempt("planner") <= config.invalid_plans:
         units = _invalid(units)
-    plan = PlanOutput(summary=f"{len(units)} units ({ctx.config.planner.shape})", units=units)
+    plan = PlanOutput(
+        summary=f"{len(units)} units ({ctx.config.planner.shape})",
+        units=units,
+        # What a real planner notes for later missions, so the knowledge file fills up.
+        learnings=["simulated project: each unit's code lives under src/<unit>/"],
+    )
     body = plan.model_dump(mode="json")
     return TurnScript(structured=body, usage=_usage(prompt, len(str(body))))
 
