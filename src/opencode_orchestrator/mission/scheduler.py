@@ -6,7 +6,9 @@
   sub-units final) get a :class:`~opencode_orchestrator.mission.units.UnitRunner`
   task, critical path first, unless their file scope overlaps a unit already
   running (:class:`~opencode_orchestrator.mission.scopes.ScopeIndex`).
-  Runners do not hold pool slots; each of their turns does.
+  Runners do not hold pool slots; each of their turns does. At most
+  :data:`RUNNERS_PER_SLOT` runners per slot run at once, units already under
+  way (say, resumed with a turn in flight) before fresh READY ones.
 * The phase ends (the barrier) when every unit is final, in whatever order
   they finished.
 
@@ -35,6 +37,13 @@ __all__ = ["Scheduler"]
 _log = get_logger(__name__)
 _U = UnitState
 
+RUNNERS_PER_SLOT = 2
+"""Unit runners at once per slot of ``limits.concurrency``: enough to keep every
+slot busy while other runners are between turns (creating a session, writing
+the journal, running checks). Unbounded, every READY unit of a wide plan got a
+runner at once, and 2,000 of them creating their sessions together exhausted
+the HTTP client's connection pool (``PoolTimeout``: the mission crashed)."""
+
 
 class Scheduler:
     """Runs a mission's units until every one is final."""
@@ -53,6 +62,7 @@ class Scheduler:
         self._holding: set[str] = set()
         """Race parents: their scope stays held in the project while strategies run."""
         self._tasks: dict[str, tuple[anyio.CancelScope, anyio.Event]] = {}
+        self._max_running = RUNNERS_PER_SLOT * ctx.config.limits.concurrency
         ctx.unit_canceller = self._cancel_unit
 
     async def _cancel_unit(self, uid: str) -> None:
@@ -136,8 +146,14 @@ class Scheduler:
     def _start_ready(self, tg: TaskGroup) -> None:
         if not self._queued:
             return
-        order = sorted(self._queued, key=lambda u: -self._priority.get(u, 0))
+        units = self.ctx.model.units
+        order = sorted(
+            self._queued,
+            key=lambda u: (units[u].state is _U.READY, -self._priority.get(u, 0)),
+        )
         for uid in order:
+            if len(self._running) >= self._max_running:
+                return
             conflicts = self._scopes.conflicts(uid) if uid in self._scopes else frozenset()
             if conflicts & (self._running | self._holding):
                 continue
