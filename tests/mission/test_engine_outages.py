@@ -28,6 +28,11 @@ from tests.mission.enginesupport import (
 pytestmark = pytest.mark.anyio
 
 
+# On uvloop, restarting the *in-process* uvicorn simulator under open connections
+# hangs about one run in six with the loop spinning in C (no Python frame runs,
+# not even a watchdog task); on the stock loop it never did in dozens of runs.
+# The engine's behaviour is what is tested here, so this test runs on the stock loop.
+@pytest.mark.parametrize("anyio_backend", [("asyncio", {"use_uvloop": False})])
 async def test_a_server_restart_mid_mission_is_ridden_out(tmp_path: Path) -> None:
     tap = Tap()
     third_prompt = anyio.Event()
