@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -209,17 +210,21 @@ def _restatement(request: TurnRequest, original: TurnKind) -> TurnRequest:
 
 
 async def adopt_turn(ctx: MissionContext, turn: TurnModel, request: TurnRequest) -> TurnOutcome:
-    """Follow a turn journaled before a crash to its end, sending it only if it never arrived."""
-    async with await _slot(ctx, request):
+    """Follow a turn journaled before a crash to its end, sending it only if it never arrived.
+
+    Its slot comes before any new turn's: the turn is most likely running on the
+    server already, and until it is adopted its result waits unread.
+    """
+    async with await _slot(ctx, request, priority=math.inf):
         return await _drive(ctx, request, turn, send=False)
 
 
-async def _slot(ctx: MissionContext, request: TurnRequest) -> Any:
+async def _slot(ctx: MissionContext, request: TurnRequest, *, priority: float | None = None) -> Any:
     provider = ctx.provider_for(request.role)
     ref = ctx.model_for(request.role)
     return await ctx.pool.acquire(
         f"{request.unit or 'mission'}:{request.kind.value}",
-        priority=request.priority,
+        priority=request.priority if priority is None else priority,
         provider=provider,
         model=ref.model_id if ref is not None else None,
     )
