@@ -7,8 +7,8 @@
   task, critical path first, unless their file scope overlaps a unit already
   running (:class:`~opencode_orchestrator.mission.scopes.ScopeIndex`).
   Runners do not hold pool slots; each of their turns does. At most
-  :data:`RUNNERS_PER_SLOT` runners per slot run at once, units already under
-  way (say, resumed with a turn in flight) before fresh READY ones.
+  :data:`RUNNERS_PER_SLOT` runners per slot run at once: units with a turn in
+  flight (after a resume) first, then units under way, then fresh READY ones.
 * The phase ends (the barrier) when every unit is final, in whatever order
   they finished.
 
@@ -147,9 +147,14 @@ class Scheduler:
         if not self._queued:
             return
         units = self.ctx.model.units
+        adopting = {t.unit for t in self.ctx.model.turns.values()}  # resumed, a turn in flight
         order = sorted(
             self._queued,
-            key=lambda u: (units[u].state is _U.READY, -self._priority.get(u, 0)),
+            key=lambda u: (
+                u not in adopting,
+                units[u].state is _U.READY,
+                -self._priority.get(u, 0),
+            ),
         )
         for uid in order:
             if len(self._running) >= self._max_running:
