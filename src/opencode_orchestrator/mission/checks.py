@@ -27,7 +27,7 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import anyio
 from anyio.abc import ByteReceiveStream, Process
@@ -36,7 +36,15 @@ from pydantic import BaseModel, ConfigDict
 from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.mission.errors import CheckError
 
-__all__ = ["KILL_GRACE", "CheckEvidence", "all_passed", "run_check", "run_checks"]
+__all__ = [
+    "KILL_GRACE",
+    "CheckEvidence",
+    "all_passed",
+    "record_passed",
+    "record_view",
+    "run_check",
+    "run_checks",
+]
 
 KILL_GRACE: Final = 2.0
 """Seconds between SIGTERM and SIGKILL when a check's process group is stopped."""
@@ -73,11 +81,32 @@ class CheckEvidence(BaseModel):
 
     def to_prompt(self) -> dict[str, object]:
         """The part of the evidence shown to an agent."""
+        return record_view(self.to_record(None))
+
+    def to_record(self, unit: str | None) -> dict[str, Any]:
+        """The ``check.result`` payload of this evidence (``unit`` ``None``: a mission check)."""
         return {
+            "unit": unit,
             "command": self.command,
             "exit_code": self.exit_code,
             "output_tail": self.output_tail,
+            "duration": self.duration,
+            "timed_out": self.timed_out,
         }
+
+
+def record_passed(record: Mapping[str, Any]) -> bool:
+    """Whether a journaled ``check.result`` passed (exit 0, not timed out)."""
+    return record.get("exit_code") == 0 and not record.get("timed_out")
+
+
+def record_view(record: Mapping[str, Any]) -> dict[str, object]:
+    """The part of a journaled ``check.result`` shown to an agent."""
+    return {
+        "command": record["command"],
+        "exit_code": record.get("exit_code"),
+        "output_tail": record.get("output_tail", ""),
+    }
 
 
 def all_passed(evidence: Sequence[CheckEvidence]) -> bool:

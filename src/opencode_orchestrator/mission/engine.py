@@ -27,6 +27,7 @@ import anyio
 
 from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.mission.budget import Budget
+from opencode_orchestrator.mission.checks import record_passed
 from opencode_orchestrator.mission.config import MissionConfig
 from opencode_orchestrator.mission.context import MissionContext
 from opencode_orchestrator.mission.errors import BudgetExceededError, MissionStateError
@@ -218,7 +219,7 @@ class MissionEngine:
         goal = model.goal
         if model.iteration > 1 and model.master_verdicts:
             findings = [f["message"] for f in model.master_verdicts[-1].get("findings", [])]
-            failed = [c["command"] for c in model.check_results if c["exit_code"] != 0]
+            failed = [c["command"] for c in model.check_results if not record_passed(c)]
             goal = (
                 f"{model.goal}\n\nThe integration review of iteration {model.iteration - 1} "
                 "found problems; plan only the work that fixes them:\n"

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.mission import prompts
-from opencode_orchestrator.mission.checks import run_checks
+from opencode_orchestrator.mission.checks import record_passed, record_view, run_checks
 from opencode_orchestrator.mission.context import MissionContext
 from opencode_orchestrator.mission.contracts import (
     AGENT_MASTER_REVIEWER,
@@ -150,19 +150,9 @@ async def integrate(ctx: MissionContext, *, knowledge: str) -> IntegrationResult
     if len(model.check_results) < len(commands):
         ran = await run_checks(commands, cwd=ctx.project, timeout=ctx.config.timeouts.check)
         for item in ran:
-            await ctx.journal.write(
-                RecordType.CHECK_RESULT,
-                {
-                    "unit": None,
-                    "command": item.command,
-                    "exit_code": item.exit_code,
-                    "output_tail": item.output_tail,
-                    "duration": item.duration,
-                    "timed_out": item.timed_out,
-                },
-            )
+            await ctx.journal.write(RecordType.CHECK_RESULT, item.to_record(None))
     checks = model.check_results
-    checks_ok = all(c["exit_code"] == 0 and not c.get("timed_out") for c in checks)
+    checks_ok = all(record_passed(c) for c in checks)
     units = list(model.units.values())
     # Losing racing strategies end CANCELLED by design; their unit's state decides.
     verified = all(u.state is UnitState.VERIFIED for u in units if u.race_of is None)
@@ -186,7 +176,7 @@ async def integrate(ctx: MissionContext, *, knowledge: str) -> IntegrationResult
         },
     )
     sealed = verified and checks_ok and verdict.verdict is Verdict.PASS
-    failed_checks = [c["command"] for c in checks if c["exit_code"] != 0 or c.get("timed_out")]
+    failed_checks = [c["command"] for c in checks if not record_passed(c)]
     findings.extend(f"check failed: `{c}`" for c in failed_checks)
     evidence = {
         "iteration": model.iteration,
@@ -216,14 +206,7 @@ async def _master(
             knowledge=knowledge,
             units=summaries,
             diff=diff,
-            checks=[
-                {
-                    "command": c["command"],
-                    "exit_code": c["exit_code"],
-                    "output_tail": c["output_tail"],
-                }
-                for c in checks
-            ],
+            checks=[record_view(c) for c in checks],
         ),
         agent=AGENT_MASTER_REVIEWER,
         output=ReviewVerdict,

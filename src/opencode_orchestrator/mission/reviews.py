@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.mission import prompts
+from opencode_orchestrator.mission.checks import record_view
 from opencode_orchestrator.mission.contracts import (
     AGENT_REVIEWER,
     Finding,
@@ -72,7 +73,7 @@ async def review_turn(runner: UnitRunner, *, shadow: bool) -> ReviewVerdict:
                 report=str(report.get("summary", "")) if report else None,
                 files_changed=list((report or {}).get("files_changed", [])) or unit.spec.files,
                 shadow=shadow,
-                checks=[_check_view(c) for c in unit.checks],
+                checks=[record_view(c) for c in unit.checks],
             ),
             agent=AGENT_REVIEWER,
             output=ReviewVerdict,
@@ -106,14 +107,6 @@ async def review_turn(runner: UnitRunner, *, shadow: bool) -> ReviewVerdict:
         },
     )
     return verdict
-
-
-def _check_view(check: dict[str, Any]) -> dict[str, object]:
-    return {
-        "command": check["command"],
-        "exit_code": check.get("exit_code"),
-        "output_tail": check.get("output_tail", ""),
-    }
 
 
 class ShadowReview:

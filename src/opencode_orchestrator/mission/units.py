@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.mission import prompts
-from opencode_orchestrator.mission.checks import run_checks
+from opencode_orchestrator.mission.checks import record_passed, record_view, run_checks
 from opencode_orchestrator.mission.context import MissionContext
 from opencode_orchestrator.mission.contracts import (
     AGENT_WORKER,
@@ -147,7 +147,7 @@ class UnitRunner:
             return text
         if kind is TurnKind.FIX:
             verdict = ReviewVerdict.model_validate(unit.verdict or {"verdict": "fail"})
-            failed = [c for c in unit.checks if c.get("exit_code") != 0 or c.get("timed_out")]
+            failed = [record_view(c) for c in unit.checks if not record_passed(c)]
             findings: list[Finding] = list(verdict.findings)
             return prompts.render_fix_prompt(spec, findings=findings, checks=failed)
         if kind is TurnKind.SUBUNITS_DONE:
@@ -281,17 +281,7 @@ class UnitRunner:
             unit.spec.checks, cwd=cwd, timeout=self.ctx.config.timeouts.check
         )
         for item in evidence:
-            await self.ctx.journal.write(
-                RecordType.CHECK_RESULT,
-                {
-                    "unit": self.unit_id,
-                    "command": item.command,
-                    "exit_code": item.exit_code,
-                    "output_tail": item.output_tail,
-                    "duration": item.duration,
-                    "timed_out": item.timed_out,
-                },
-            )
+            await self.ctx.journal.write(RecordType.CHECK_RESULT, item.to_record(self.unit_id))
         await self.transition(_U.REVIEWING, f"round {unit.rounds}")
 
     async def _review(self) -> None:
@@ -302,7 +292,7 @@ class UnitRunner:
             await review_turn(self, shadow=False)
         unit = self.unit
         verdict = ReviewVerdict.model_validate(unit.verdict or {"verdict": "fail"})
-        checks_ok = all(c.get("exit_code") == 0 and not c.get("timed_out") for c in unit.checks)
+        checks_ok = all(record_passed(c) for c in unit.checks)
         if verdict.verdict is Verdict.PASS and checks_ok:
             await self.transition(_U.VERIFIED, "review passed, checks exit 0")
             return
@@ -347,8 +337,6 @@ def _evidence(unit: UnitModel) -> str:
         findings = unit.verdict.get("findings", [])
         parts.extend(str(f.get("message", f)) for f in findings[:3])
     parts.extend(
-        f"`{c['command']}` exit {c.get('exit_code')}"
-        for c in unit.checks
-        if c.get("exit_code") != 0
+        f"`{c['command']}` exit {c.get('exit_code')}" for c in unit.checks if not record_passed(c)
     )
     return "; ".join(parts)[:1500] or "no detail"
