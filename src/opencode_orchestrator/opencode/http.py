@@ -35,6 +35,7 @@ from opencode_orchestrator.opencode.errors import (
     http_error_for,
 )
 from opencode_orchestrator.opencode.retry import RandomSource, RetryPolicy, Sleep, parse_retry_after
+from opencode_orchestrator.opencode.transport import OpenCodeTransport
 
 __all__ = ["AUTH_USER", "PASSWORD_ENV", "OpenCodeHttp", "Timeouts"]
 
@@ -110,7 +111,7 @@ class OpenCodeHttp:
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
             auth=httpx.BasicAuth(AUTH_USER, secret) if secret else None,
-            transport=transport,
+            transport=transport if transport is not None else OpenCodeTransport(),
             timeout=self.timeouts.httpx(),
         )
 
