@@ -17,9 +17,11 @@ from opencode_orchestrator.opencode import (
     StreamReconnected,
     StreamState,
     UnknownEvent,
+    UnparsedEvent,
 )
 from opencode_orchestrator.opencode.models import (
     Event,
+    MessageUpdatedEvent,
     ServerConnectedEvent,
     ServerHeartbeatEvent,
     SessionErrorEvent,
@@ -32,6 +34,7 @@ from tests.opencode.fakes import (
     event,
     events_then_end,
     events_then_stall,
+    sse_line,
     sse_response,
     user,
 )
@@ -321,3 +324,50 @@ async def test_subscribed_returns_at_server_connected_and_keeps_what_it_read() -
         connected, busy = await _take(stream, 2)
     assert isinstance(connected, ServerConnectedEvent)
     assert isinstance(busy, SessionStatusEvent)
+
+
+async def _chunks_then_stall(stalled: anyio.Event, *chunks: str) -> AsyncIterator[str]:
+    for chunk in chunks:
+        yield chunk
+    stalled.set()
+    await anyio.Event().wait()
+    yield ""  # pragma: no cover - never reached
+
+
+async def test_events_packed_in_one_chunk_or_split_across_chunks_all_arrive() -> None:
+    fake = FakeOpenCode()
+    stalled = anyio.Event()
+    idle = event("session.idle", sessionID="ses_1")
+    packed = sse_line(CONNECTED) + sse_line(BUSY) + sse_line(idle)
+    # The second event split mid-field, then at a CR LF pair: both are one line break.
+    split = "data: " + '{"type": "session.st', 'atus", "properties": {"sessionID": "ses_2", '
+    tail = '"status": {"type": "busy"}}}\r', "\n\r\n"
+    fake.on(
+        "GET",
+        "/event",
+        *_streams(_chunks_then_stall(stalled, packed, split[0], split[1], *tail)),
+    )
+    async with fake.client() as client, client.events() as stream:
+        connected, busy, idled, busy2 = await _take(stream, 4)
+    assert isinstance(connected, ServerConnectedEvent)
+    assert isinstance(busy, SessionStatusEvent)
+    assert isinstance(idled, SessionIdleEvent)
+    assert isinstance(busy2, SessionStatusEvent)
+    assert busy2.properties.session_id == "ses_2"
+
+
+async def test_types_left_unparsed_arrive_raw_while_the_streams_own_types_stay_typed() -> None:
+    fake = FakeOpenCode()
+    stalled = anyio.Event()
+    diff = event("session.diff", sessionID="ses_1", diff=[{"file": "a.py", "nonsense": True}])
+    updated = event("message.updated", sessionID="ses_1", info=user("ses_1"))
+    fake.on("GET", "/event", *_streams(events_then_stall(stalled, CONNECTED, BUSY, diff, updated)))
+    async with fake.client() as client, client.events(parse={"message.updated"}) as stream:
+        connected, busy, raw, message = await _take(stream, 4)
+        assert stream.tracked == {"ses_1"}, "busy tracking needs session.status parsed"
+    assert isinstance(connected, ServerConnectedEvent)
+    assert isinstance(busy, SessionStatusEvent)
+    assert isinstance(raw, UnparsedEvent)
+    assert raw.type == "session.diff"
+    assert raw.properties["diff"] == [{"file": "a.py", "nonsense": True}]
+    assert isinstance(message, MessageUpdatedEvent)

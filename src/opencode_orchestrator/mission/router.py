@@ -24,7 +24,7 @@ from opencode_orchestrator.opencode.client import OpenCodeClient
 from opencode_orchestrator.opencode.events import EventStream
 from opencode_orchestrator.opencode.models import Event, StreamReconnected
 
-__all__ = ["EventRouter", "Listener", "session_of"]
+__all__ = ["WATCHED_TYPES", "EventRouter", "Listener", "session_of"]
 
 _log = get_logger(__name__)
 
@@ -39,6 +39,11 @@ class Listener(Protocol):
         """The stream reconnected: events may have been lost."""
 
 
+WATCHED_TYPES = frozenset({"message.updated", "message.part.updated"})
+"""Event types a turn's watcher reads the content of, besides those the stream always
+parses (status, idle, error); any other event only tells that its session is alive."""
+
+
 def session_of(event: Event) -> str | None:
     """The session an event is about, or ``None`` (server and file events)."""
     props = getattr(event, "properties", None)
@@ -46,6 +51,9 @@ def session_of(event: Event) -> str | None:
         return None
     if isinstance(props, dict):
         value = props.get("sessionID")
+        for holder in ("part", "info"):
+            if value is None and isinstance(props.get(holder), dict):
+                value = props[holder].get("sessionID")
         return value if isinstance(value, str) else None
     sid = getattr(props, "session_id", None)
     if sid is not None:
@@ -92,7 +100,9 @@ class EventRouter:
             OpenCodeConnectionError: the server stayed unreachable past the stream's
                 reconnect policy.
         """
-        async with self._client.events(idle_timeout=self._idle_timeout) as stream:
+        async with self._client.events(
+            idle_timeout=self._idle_timeout, parse=WATCHED_TYPES
+        ) as stream:
             self._stream = stream
             for session_id in self._listeners:
                 stream.watch(session_id)

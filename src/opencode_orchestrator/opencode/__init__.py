@@ -62,6 +62,7 @@ from opencode_orchestrator.opencode.models import (
     Todo,
     Tokens,
     UnknownEvent,
+    UnparsedEvent,
     Worktree,
     parse_event,
 )
@@ -129,6 +130,7 @@ __all__ = [
     "Todo",
     "Tokens",
     "UnknownEvent",
+    "UnparsedEvent",
     "Worktree",
     "json_schema_format",
     "parse_event",

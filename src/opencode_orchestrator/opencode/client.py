@@ -16,7 +16,7 @@ stream; the message calls and the project calls are mixins from
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from enum import StrEnum
 from types import TracebackType
 from typing import Any, Self
@@ -247,6 +247,7 @@ class OpenCodeClient(MessageCalls, ProjectCalls):
         global_events: bool = False,
         idle_timeout: float = 30.0,
         reconnect: RetryPolicy | None = None,
+        parse: Collection[str] | None = None,
     ) -> EventStream:
         """The auto-reconnecting event stream; ``async with client.events() as stream:``.
 
@@ -256,10 +257,15 @@ class OpenCodeClient(MessageCalls, ProjectCalls):
                 stream counts as dropped and is reconnected; OpenCode beats every ~10 s.
             reconnect: Backoff between reconnects (``max_attempts`` is ignored: a stream
                 retries until closed).
+            parse: The event types to parse into their models; any other type is
+                yielded as an :class:`UnparsedEvent` (properties unvalidated). ``None``
+                parses every event. The stream's own types (status, idle, error...)
+                are always parsed.
         """
         return EventStream(
             self,
             path="/global/event" if global_events else "/event",
             idle_timeout=idle_timeout,
             reconnect=reconnect,
+            parse=parse,
         )

@@ -30,6 +30,7 @@ from opencode_orchestrator.opencode.models.events import (
     StreamReconnected,
     TodoUpdatedEvent,
     UnknownEvent,
+    UnparsedEvent,
     parse_event,
 )
 from opencode_orchestrator.opencode.models.messages import (
@@ -138,6 +139,7 @@ __all__ = [
     "UnknownEvent",
     "UnknownMessage",
     "UnknownPart",
+    "UnparsedEvent",
     "UserMessage",
     "Worktree",
     "parse_event",

@@ -47,6 +47,7 @@ __all__ = [
     "StreamReconnected",
     "TodoUpdatedEvent",
     "UnknownEvent",
+    "UnparsedEvent",
     "parse_event",
 ]
 
@@ -290,6 +291,18 @@ class UnknownEvent(EventBase):
     properties: dict[str, Any] = Field(default_factory=dict)
 
 
+class UnparsedEvent(EventBase):
+    """An event of a type the consumer did not ask to have parsed (``events(parse=...)``).
+
+    Its ``properties`` are the JSON object as sent, unvalidated: enough to tell
+    which session it concerns (see :func:`event_session_id`) without paying for
+    a model of every event on a busy server.
+    """
+
+    type: str
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
 _MODELS: dict[str, type[EventBase]] = {
     "server.connected": ServerConnectedEvent,
     "server.heartbeat": ServerHeartbeatEvent,
@@ -342,7 +355,8 @@ Event = Annotated[
     | Annotated[PermissionRepliedEvent, Tag("permission.replied")]
     | Annotated[FileEditedEvent, Tag("file.edited")]
     | Annotated[StreamReconnected, Tag("client.reconnected")]
-    | Annotated[UnknownEvent, Tag("unknown")],
+    | Annotated[UnknownEvent, Tag("unknown")]
+    | Annotated[UnparsedEvent, Tag("unparsed")],
     Discriminator(_event_tag),
 ]
 """Any event the stream yields."""
