@@ -17,7 +17,7 @@ import orjson
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from opencode_orchestrator.log import get_logger
-from opencode_orchestrator.opencode.ids import IdKind, new_id
+from opencode_orchestrator.sim.ids import IdKind, new_id
 from opencode_orchestrator.sim.state.records import Json
 
 __all__ = ["BUFFER_EVENTS", "EventBus", "StreamKind", "Subscription", "event"]

@@ -31,8 +31,8 @@ from typing import Any, Final
 import anyio
 import orjson
 
-from opencode_orchestrator.opencode.ids import IdKind, new_id
 from opencode_orchestrator.sim.engine.tools import ToolFailedError
+from opencode_orchestrator.sim.ids import IdKind, new_id
 from opencode_orchestrator.sim.state.records import Json
 
 __all__ = [

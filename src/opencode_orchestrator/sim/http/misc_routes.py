@@ -11,7 +11,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from opencode_orchestrator.opencode.ids import IdKind, new_id
 from opencode_orchestrator.sim.http.bodies import (
     PermissionReplyBody,
     ToastBody,
@@ -30,6 +29,7 @@ from opencode_orchestrator.sim.http.responses import (
     bad_request,
     unexpected_error,
 )
+from opencode_orchestrator.sim.ids import IdKind, new_id
 from opencode_orchestrator.sim.state.records import OPENCODE_VERSION
 
 __all__ = ["misc_routes"]

@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from opencode_orchestrator.opencode.ids import IdKind, new_id
+from opencode_orchestrator.sim.ids import IdKind, new_id
 
 __all__ = [
     "MODEL_ID",
