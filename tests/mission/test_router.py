@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from opencode_orchestrator.mission.router import WATCHED_TYPES, session_of
+from opencode_orchestrator.mission.router import WATCHED_TYPES, session_of, watched
 from opencode_orchestrator.opencode.models import UnparsedEvent, parse_event
 
 
@@ -52,3 +52,20 @@ def test_a_typed_part_event_is_routed_by_its_parts_session() -> None:
 def test_the_watchers_types_are_parsed() -> None:
     # turns.watch reads the content of messages and parts; the rest only signals life.
     assert {"message.updated", "message.part.updated"} <= WATCHED_TYPES
+
+
+@pytest.mark.parametrize(
+    ("kind", "properties", "parsed"),
+    [
+        ("message.updated", {"info": {"role": "assistant"}}, True),
+        ("message.part.updated", {"part": {"type": "tool", "tool": "write"}}, True),
+        ("message.part.updated", {"part": {"type": "text", "text": "hi"}}, False),
+        ("message.part.updated", {"part": "not an object"}, False),
+        ("session.updated", {"info": {"id": "ses_a"}}, False),
+        ("message.part.delta", {"sessionID": "ses_a", "delta": "x"}, False),
+    ],
+)
+def test_the_router_parses_messages_and_tool_parts_only(
+    kind: str, properties: dict[str, Any], parsed: bool
+) -> None:
+    assert watched(kind, properties) is parsed

@@ -371,3 +371,20 @@ async def test_types_left_unparsed_arrive_raw_while_the_streams_own_types_stay_t
     assert raw.type == "session.diff"
     assert raw.properties["diff"] == [{"file": "a.py", "nonsense": True}]
     assert isinstance(message, MessageUpdatedEvent)
+
+
+async def test_a_predicate_picks_which_events_are_parsed() -> None:
+    fake = FakeOpenCode()
+    stalled = anyio.Event()
+    first = event("lsp.updated", keep=True)
+    second = event("lsp.updated", keep=False)
+    fake.on("GET", "/event", *_streams(events_then_stall(stalled, CONNECTED, first, second)))
+
+    def keep(kind: str, properties: dict[str, object]) -> bool:
+        return properties.get("keep") is True
+
+    async with fake.client() as client, client.events(parse=keep) as stream:
+        _, kept, left = await _take(stream, 3)
+    assert isinstance(kept, UnknownEvent), "parsed: an unknown type stays unknown"
+    assert isinstance(left, UnparsedEvent)
+    assert left.properties == {"keep": False}

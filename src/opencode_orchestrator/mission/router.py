@@ -14,7 +14,7 @@ sessions it was told to watch (synthetic ``session.idle``/``session.error``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
 from anyio.abc import TaskStatus
@@ -24,7 +24,7 @@ from opencode_orchestrator.opencode.client import OpenCodeClient
 from opencode_orchestrator.opencode.events import EventStream
 from opencode_orchestrator.opencode.models import Event, StreamReconnected
 
-__all__ = ["WATCHED_TYPES", "EventRouter", "Listener", "session_of"]
+__all__ = ["WATCHED_TYPES", "EventRouter", "Listener", "session_of", "watched"]
 
 _log = get_logger(__name__)
 
@@ -42,6 +42,18 @@ class Listener(Protocol):
 WATCHED_TYPES = frozenset({"message.updated", "message.part.updated"})
 """Event types a turn's watcher reads the content of, besides those the stream always
 parses (status, idle, error); any other event only tells that its session is alive."""
+
+
+def watched(kind: str, properties: dict[str, Any]) -> bool:
+    """Whether a turn's watcher reads this event's content (else it is left unparsed).
+
+    Of the parts, only tools matter (files written, tool errors): text, reasoning
+    and step parts are half of a turn's events.
+    """
+    if kind == "message.part.updated":
+        part = properties.get("part")
+        return isinstance(part, dict) and part.get("type") == "tool"
+    return kind in WATCHED_TYPES
 
 
 def session_of(event: Event) -> str | None:
@@ -100,9 +112,7 @@ class EventRouter:
             OpenCodeConnectionError: the server stayed unreachable past the stream's
                 reconnect policy.
         """
-        async with self._client.events(
-            idle_timeout=self._idle_timeout, parse=WATCHED_TYPES
-        ) as stream:
+        async with self._client.events(idle_timeout=self._idle_timeout, parse=watched) as stream:
             self._stream = stream
             for session_id in self._listeners:
                 stream.watch(session_id)

@@ -16,7 +16,7 @@ stream; the message calls and the project calls are mixins from
 from __future__ import annotations
 
 import random
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from enum import StrEnum
 from types import TracebackType
 from typing import Any, Self
@@ -29,7 +29,7 @@ from opencode_orchestrator.opencode.calls.base import BOOL, drop_nulls, parse_as
 from opencode_orchestrator.opencode.calls.messages import MessageCalls, PromptParts
 from opencode_orchestrator.opencode.calls.project import ProjectCalls
 from opencode_orchestrator.opencode.errors import OpenCodeClosedError, OpenCodeStateError
-from opencode_orchestrator.opencode.events import EventStream
+from opencode_orchestrator.opencode.events import EventStream, ParseFilter
 from opencode_orchestrator.opencode.http import OpenCodeHttp, Timeouts
 from opencode_orchestrator.opencode.models import (
     Health,
@@ -247,7 +247,7 @@ class OpenCodeClient(MessageCalls, ProjectCalls):
         global_events: bool = False,
         idle_timeout: float = 30.0,
         reconnect: RetryPolicy | None = None,
-        parse: Collection[str] | None = None,
+        parse: ParseFilter | None = None,
     ) -> EventStream:
         """The auto-reconnecting event stream; ``async with client.events() as stream:``.
 
@@ -257,9 +257,10 @@ class OpenCodeClient(MessageCalls, ProjectCalls):
                 stream counts as dropped and is reconnected; OpenCode beats every ~10 s.
             reconnect: Backoff between reconnects (``max_attempts`` is ignored: a stream
                 retries until closed).
-            parse: The event types to parse into their models; any other type is
-                yielded as an :class:`UnparsedEvent` (properties unvalidated). ``None``
-                parses every event. The stream's own types (status, idle, error...)
+            parse: The event types to parse into their models, or a predicate of
+                ``(type, properties)``; any other event is yielded as an
+                :class:`UnparsedEvent` (properties unvalidated). ``None`` parses
+                every event. The stream's own types (status, idle, error...)
                 are always parsed.
         """
         return EventStream(

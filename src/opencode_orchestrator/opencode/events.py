@@ -31,7 +31,7 @@ real ``session.idle`` may still follow a synthetic one: handle idle idempotently
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Collection
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
 from enum import StrEnum
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -70,7 +70,7 @@ from opencode_orchestrator.opencode.retry import Backoff, RetryPolicy
 if TYPE_CHECKING:
     from opencode_orchestrator.opencode.client import OpenCodeClient
 
-__all__ = ["DEFAULT_RECONNECT", "EventStream", "StreamState"]
+__all__ = ["DEFAULT_RECONNECT", "EventStream", "ParseFilter", "StreamState"]
 
 DEFAULT_RECONNECT = RetryPolicy(base_delay=0.5, max_delay=15.0)
 """Backoff between reconnects: draws capped at 0.5, 1, 2 ... 15 s."""
@@ -85,6 +85,9 @@ class StreamState(StrEnum):
     OPEN = "open"
     CLOSED = "closed"
 
+
+ParseFilter = Collection[str] | Callable[[str, dict[str, Any]], bool]
+"""Which events to parse: their types, or a predicate of ``(type, properties as sent)``."""
 
 _ALWAYS_PARSED = frozenset(
     {"server.connected", "session.status", "session.idle", "session.deleted", "session.error"}
@@ -110,14 +113,14 @@ class EventStream:
         idle_timeout: float = 30.0,
         reconnect: RetryPolicy | None = None,
         max_failures: int | None = 10,
-        parse: Collection[str] | None = None,
+        parse: ParseFilter | None = None,
     ) -> None:
         if idle_timeout <= 0:
             raise ValueError("idle_timeout must be positive")
         self._client = client
         self._path = path
         self._global = path == "/global/event"
-        self._parse = None if parse is None else frozenset(parse) | _ALWAYS_PARSED
+        self._parse = _as_predicate(parse)
         self.idle_timeout = idle_timeout
         self.max_failures = max_failures
         self._backoff = Backoff(reconnect or DEFAULT_RECONNECT, client.rand)
@@ -295,7 +298,12 @@ class EventStream:
                 return self._malformed(data, "global event without an object 'payload'")
             obj = {**payload, "directory": obj.get("directory"), "project": obj.get("project")}
         kind = obj.get("type")
-        if self._parse is not None and isinstance(kind, str) and kind not in self._parse:
+        if (
+            self._parse is not None
+            and isinstance(kind, str)
+            and kind not in _ALWAYS_PARSED
+            and not self._parse(kind, _properties(obj))
+        ):
             return _unparsed(kind, obj)
         try:
             return parse_event(obj)
@@ -355,6 +363,18 @@ def _is_permanent(exc: BaseException) -> bool:
     if isinstance(exc, OpenCodeStateError):
         return True
     return isinstance(exc, OpenCodeHTTPError) and exc.status < 500 and exc.status != 429
+
+
+def _as_predicate(parse: ParseFilter | None) -> Callable[[str, dict[str, Any]], bool] | None:
+    if parse is None or callable(parse):
+        return parse
+    kinds = frozenset(parse)
+    return lambda kind, _properties: kind in kinds
+
+
+def _properties(obj: dict[str, Any]) -> dict[str, Any]:
+    props = obj.get("properties")
+    return props if isinstance(props, dict) else {}
 
 
 def _unparsed(kind: str, obj: dict[str, Any]) -> UnparsedEvent:
