@@ -2,25 +2,25 @@
 
 Publishing never waits: each subscriber has a bounded buffer, and one that
 falls that far behind is cut off (its stream ends, as a dropped connection
-would), so a stalled reader cannot hold up turns. An event is serialised once
-per form (project, global) however many streams receive it.
+would), so a stalled reader cannot hold up turns. An event is serialised and
+framed once per form (project, global) however many streams receive it, and a
+stream's reader takes everything queued at once, so a burst of events costs
+one wake-up and one socket write per stream rather than one per event.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
-from collections.abc import AsyncIterator
 from typing import Final
 
-import anyio
 import orjson
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.sim.ids import IdKind, new_id
 from opencode_orchestrator.sim.state.records import Json
 
-__all__ = ["BUFFER_EVENTS", "EventBus", "StreamKind", "Subscription", "event"]
+__all__ = ["BUFFER_EVENTS", "EventBus", "StreamKind", "Subscription", "event", "frame"]
 
 BUFFER_EVENTS: Final = 4096
 _log = get_logger(__name__)
@@ -31,6 +31,11 @@ def event(kind: str, properties: Json) -> Json:
     return {"id": new_id(IdKind.EVENT), "type": kind, "properties": properties}
 
 
+def frame(data: bytes) -> bytes:
+    """``data`` as one server-sent event: a ``data:`` line and a blank line."""
+    return b"data: " + data + b"\n\n"
+
+
 class StreamKind(enum.Enum):
     """Which endpoint a subscription serves."""
 
@@ -38,44 +43,58 @@ class StreamKind(enum.Enum):
     GLOBAL = "global"
 
 
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 class Subscription:
-    """One open event stream: its filter and its buffer of encoded events."""
+    """One open event stream: its filter and its buffer of framed events."""
 
     def __init__(self, kind: StreamKind, directory: str) -> None:
         self.kind = kind
         self.directory = directory
-        send, receive = anyio.create_memory_object_stream[bytes](BUFFER_EVENTS)
-        self._send: MemoryObjectSendStream[bytes] = send
-        self._receive: MemoryObjectReceiveStream[bytes] = receive
+        self._frames: list[bytes] = []
+        self._closed = False
+        self._waiter: asyncio.Future[None] | None = None
 
     def offer(self, data: bytes) -> bool:
-        """Queue ``data``; ``False`` (and the stream is ended) if the reader fell too far behind."""
-        try:
-            self._send.send_nowait(data)
-        except anyio.WouldBlock:
+        """Queue a framed event; ``False`` (and the stream is ended) if the reader fell behind."""
+        if self._closed:
+            return False
+        if len(self._frames) >= BUFFER_EVENTS:
             _log.warning("sim.slow_stream_dropped", kind=self.kind.value)
             self.close()
             return False
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            return False
+        self._frames.append(data)
+        if self._waiter is not None:
+            _wake(self._waiter)
         return True
 
     def close(self) -> None:
         """End the stream: the reader sees the end after what is already queued."""
-        self._send.close()
+        self._closed = True
+        if self._waiter is not None:
+            _wake(self._waiter)
 
-    async def receive(self) -> bytes:
-        """The next encoded event.
+    async def take(self, quiet: float) -> list[bytes] | None:
+        """Every framed event queued, waiting up to ``quiet`` seconds for the first.
 
-        Raises:
-            anyio.EndOfStream: the stream was closed (dropped or shut down).
+        ``[]`` when none came in time; ``None`` once the stream is closed and drained.
         """
-        return await self._receive.receive()
-
-    def discard(self) -> None:
-        """Release both ends (the reader is gone)."""
-        self._send.close()
-        self._receive.close()
+        if not self._frames and not self._closed:
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = loop.call_later(quiet, _wake, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        frames, self._frames = self._frames, []
+        if not frames and self._closed:
+            return None
+        return frames
 
 
 class EventBus:
@@ -89,19 +108,31 @@ class EventBus:
 
     def publish(self, directory: str, envelope: Json, project: str = "global") -> None:
         """Deliver ``envelope`` to every project stream of ``directory`` and every global stream."""
-        project_data: bytes | None = None
-        global_data: bytes | None = None
-        for sub in list(self._subscriptions):
+        project_frame: bytes | None = None
+        global_frame: bytes | None = None
+        payload: bytes | None = None
+        for sub in self._subscriptions:  # offering never adds or removes subscriptions
             if sub.kind is StreamKind.GLOBAL:
-                if global_data is None:
-                    global_data = orjson.dumps(
-                        {"directory": directory, "project": project, "payload": envelope}
+                if global_frame is None:
+                    payload = payload or orjson.dumps(envelope)
+                    # Byte for byte what orjson makes of {directory, project, payload}.
+                    global_frame = b"".join(
+                        (
+                            b'data: {"directory":',
+                            orjson.dumps(directory),
+                            b',"project":',
+                            orjson.dumps(project),
+                            b',"payload":',
+                            payload,
+                            b"}\n\n",
+                        )
                     )
-                sub.offer(global_data)
+                sub.offer(global_frame)
             elif sub.directory == directory:
-                if project_data is None:
-                    project_data = orjson.dumps(envelope)
-                sub.offer(project_data)
+                if project_frame is None:
+                    payload = payload or orjson.dumps(envelope)
+                    project_frame = frame(payload)
+                sub.offer(project_frame)
 
     def subscribe(self, kind: StreamKind, directory: str) -> Subscription:
         """Open a stream; the caller must :meth:`unsubscribe` it when its reader goes."""
@@ -110,21 +141,12 @@ class EventBus:
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
-        """Forget ``sub`` and release it."""
+        """Forget ``sub`` and end it."""
         self._subscriptions.discard(sub)
-        sub.discard()
+        sub.close()
 
     def drop_all(self) -> int:
         """End every open stream (a simulated network drop); return how many."""
-        subs = list(self._subscriptions)
-        for sub in subs:
+        for sub in self._subscriptions:
             sub.close()
-        return len(subs)
-
-    async def watch(self, sub: Subscription) -> AsyncIterator[bytes]:
-        """The events of ``sub`` until it is closed."""
-        while True:
-            try:
-                yield await sub.receive()
-            except (anyio.EndOfStream, anyio.ClosedResourceError):
-                return
+        return len(self._subscriptions)

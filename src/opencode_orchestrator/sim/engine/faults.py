@@ -53,10 +53,17 @@ class FaultInjector:
         """Whether a 429 storm is raging (turns then see provider rate limits too)."""
         return self._faults.storm is not None and time.monotonic() < self._storm_until
 
-    def drop_stream(self) -> bool:
-        """Whether to cut the SSE stream that is about to write an event."""
+    def stream_cut(self, events: int) -> int | None:
+        """Of ``events`` events a stream is about to write, the first it ends at instead.
+
+        One draw per event, in order, until one cuts; ``None`` when none does.
+        """
         rate = self._faults.stream_drop_rate
-        return rate > 0 and self._rng.random() < rate
+        if rate > 0:
+            for index in range(events):
+                if self._rng.random() < rate:
+                    return index
+        return None
 
     def apply(self, script: TurnScript) -> TurnScript:
         """``script`` with at most one random fault added (an explicit one is kept)."""

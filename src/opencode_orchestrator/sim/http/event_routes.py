@@ -12,13 +12,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Final
 
-import anyio
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from opencode_orchestrator.sim.engine.bus import StreamKind, event
+from opencode_orchestrator.sim.engine.bus import StreamKind, event, frame
 from opencode_orchestrator.sim.http.context import SimContext, context_of, directory_of
 
 __all__ = ["event_routes"]
@@ -26,34 +25,31 @@ __all__ = ["event_routes"]
 _HEADERS: Final = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
-def _frame(data: bytes) -> bytes:
-    return b"data: " + data + b"\n\n"
-
-
 def _server_event(kind: StreamKind, name: str) -> bytes:
     envelope = event(name, {})
     if kind is StreamKind.GLOBAL:
-        return orjson.dumps({"payload": envelope})
-    return orjson.dumps(envelope)
+        return frame(orjson.dumps({"payload": envelope}))
+    return frame(orjson.dumps(envelope))
 
 
 async def _frames(ctx: SimContext, kind: StreamKind, directory: str) -> AsyncIterator[bytes]:
     sub = ctx.bus.subscribe(kind, directory)
     try:
-        yield _frame(_server_event(kind, "server.connected"))
+        yield _server_event(kind, "server.connected")
         while True:
-            data: bytes | None = None
-            with anyio.move_on_after(ctx.heartbeat):
-                try:
-                    data = await sub.receive()
-                except (anyio.EndOfStream, anyio.ClosedResourceError):
-                    return
-            if data is None:
-                yield _frame(_server_event(kind, "server.heartbeat"))
-            elif ctx.faults.drop_stream():
+            frames = await sub.take(ctx.heartbeat)
+            if frames is None:
                 return
-            else:
-                yield _frame(data)
+            if not frames:
+                yield _server_event(kind, "server.heartbeat")
+                continue
+            cut = ctx.faults.stream_cut(len(frames))
+            if cut is not None:
+                # The stream ends instead of writing that event, after the ones before it.
+                if cut:
+                    yield b"".join(frames[:cut])
+                return
+            yield b"".join(frames)
     finally:
         ctx.bus.unsubscribe(sub)
 
