@@ -41,8 +41,14 @@ class LatencyConfig(_Frozen):
 
     mean: float = Field(default=0.005, ge=0.0)
     jitter: float = Field(default=0.005, ge=0.0)
-    step: float = Field(
-        default=0.0, ge=0.0, description="Pause between events of one turn (deltas, tool states)."
+    step: float | None = Field(
+        default=None,
+        ge=0.0,
+        description=(
+            "Pause between events of one turn (deltas, tool states). Unset: each update a "
+            "turn stores comes WRITE_PACE (0.25 ms) after the one before, the pace of a "
+            "server that stores every update before publishing it. 0: no pause at all."
+        ),
     )
 
 

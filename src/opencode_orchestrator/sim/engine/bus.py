@@ -20,7 +20,16 @@ from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.sim.ids import IdKind, new_id
 from opencode_orchestrator.sim.state.records import Json
 
-__all__ = ["BUFFER_EVENTS", "EventBus", "StreamKind", "Subscription", "event", "frame"]
+__all__ = [
+    "BUFFER_EVENTS",
+    "Deliveries",
+    "EventBus",
+    "StreamKind",
+    "Subscription",
+    "deliver",
+    "event",
+    "frame",
+]
 
 BUFFER_EVENTS: Final = 4096
 _log = get_logger(__name__)
@@ -97,6 +106,16 @@ class Subscription:
         return frames
 
 
+Deliveries = list[tuple[Subscription, bytes]]
+"""Framed events and the streams they go to, decided when the event was emitted."""
+
+
+def deliver(deliveries: Deliveries) -> None:
+    """Queue each framed event on its stream."""
+    for sub, data in deliveries:
+        sub.offer(data)
+
+
 class EventBus:
     """Fan-out of events to the open streams."""
 
@@ -108,10 +127,18 @@ class EventBus:
 
     def publish(self, directory: str, envelope: Json, project: str = "global") -> None:
         """Deliver ``envelope`` to every project stream of ``directory`` and every global stream."""
+        deliver(self.prepare(directory, envelope, project))
+
+    def prepare(self, directory: str, envelope: Json, project: str = "global") -> Deliveries:
+        """``envelope`` framed as it is now for every stream that gets it (see :meth:`publish`).
+
+        Streams opened after this call do not get it, whenever it is delivered.
+        """
+        deliveries: Deliveries = []
         project_frame: bytes | None = None
         global_frame: bytes | None = None
         payload: bytes | None = None
-        for sub in self._subscriptions:  # offering never adds or removes subscriptions
+        for sub in self._subscriptions:
             if sub.kind is StreamKind.GLOBAL:
                 if global_frame is None:
                     payload = payload or orjson.dumps(envelope)
@@ -127,12 +154,13 @@ class EventBus:
                             b"}\n\n",
                         )
                     )
-                sub.offer(global_frame)
+                deliveries.append((sub, global_frame))
             elif sub.directory == directory:
                 if project_frame is None:
                     payload = payload or orjson.dumps(envelope)
                     project_frame = frame(payload)
-                sub.offer(project_frame)
+                deliveries.append((sub, project_frame))
+        return deliveries
 
     def subscribe(self, kind: StreamKind, directory: str) -> Subscription:
         """Open a stream; the caller must :meth:`unsubscribe` it when its reader goes."""

@@ -5,6 +5,13 @@ stream, no lock. A session gets an :class:`_Activity` (a queue of prompts and
 the cancel scope of the running turn) only while it is busy, and one task
 drains that queue; when the queue is empty the session goes idle and the
 activity is dropped. Transcripts live in sqlite, not here.
+
+Writes to the store are queued and committed once per turn of the event
+loop; every event is serialised when it is emitted and published once the
+writes queued before it are committed (:meth:`SimStore.after_writes`), so
+events keep the order they were emitted in and never describe what is not on
+disk yet. A route that answers from what it wrote waits for the commit
+(:meth:`SimStore.committed`).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 import anyio
 from anyio.abc import TaskGroup
@@ -21,7 +29,7 @@ from anyio.abc import TaskGroup
 from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.sim.agents import AgentContext, decide_turn
 from opencode_orchestrator.sim.config import SimConfig
-from opencode_orchestrator.sim.engine.bus import EventBus, event
+from opencode_orchestrator.sim.engine.bus import EventBus, deliver, event
 from opencode_orchestrator.sim.engine.faults import FaultInjector
 from opencode_orchestrator.sim.engine.permissions import PermissionBroker
 from opencode_orchestrator.sim.engine.turn_writer import PromptRequest
@@ -39,6 +47,8 @@ _IDLE: Json = {"type": "idle"}
 @dataclass(slots=True)
 class _Pending:
     request: PromptRequest
+    blocking: bool
+    """Whether a caller waits for the answer (its reply must follow the turn's events)."""
     done: anyio.Event = field(default_factory=anyio.Event)
     result: Json | None = None
     interrupted: bool = False
@@ -86,10 +96,14 @@ class SessionHub:
             self._projects[info["directory"]] = info["projectID"]
 
     def emit(self, directory: str, kind: str, properties: Json) -> None:
-        """Publish an event for ``directory``."""
-        self.bus.publish(
-            directory, event(kind, properties), self._projects.get(directory, "global")
-        )
+        """Publish an event for ``directory`` (once the writes queued before it are committed)."""
+        self.publish(directory, event(kind, properties))
+
+    def publish(self, directory: str, envelope: Json) -> None:
+        """Publish ``envelope`` as it is now, once the writes queued before it are committed."""
+        deliveries = self.bus.prepare(directory, envelope, self._projects.get(directory, "global"))
+        if deliveries:
+            self.store.after_writes(partial(deliver, deliveries))
 
     def set_status(self, session_id: str, status: Json) -> None:
         """Record and publish a session status."""
@@ -130,7 +144,10 @@ class SessionHub:
             extra=extra,
         )
         self.sessions[info["id"]] = info
-        await self.store.put_session(info)
+        self.store.put_session(info)
+        # Committed, then announced, then answered: the answer is written before
+        # the stream gets to write the event, as when each write was awaited.
+        await self.store.committed()
         self.emit(directory, "session.created", {"sessionID": info["id"], "info": info})
         return info
 
@@ -152,14 +169,17 @@ class SessionHub:
                 info[key] = patch[key]
         if "archived" in patch.get("time", {}):
             info["time"]["archived"] = patch["time"]["archived"]
-        await self.touch(session_id)
+        info["time"]["updated"] = now_ms()
+        self.store.put_session(info)
+        await self.store.committed()  # as in create: committed, announced, answered
+        self.emit(info["directory"], "session.updated", {"sessionID": session_id, "info": info})
         return info
 
-    async def touch(self, session_id: str) -> None:
+    def touch(self, session_id: str) -> None:
         """Bump ``time.updated``, persist and publish ``session.updated``."""
         info = self.sessions[session_id]
         info["time"]["updated"] = now_ms()
-        await self.store.put_session(info)
+        self.store.put_session(info)
         self.emit(info["directory"], "session.updated", {"sessionID": session_id, "info": info})
 
     def children(self, session_id: str) -> list[Json]:
@@ -193,8 +213,10 @@ class SessionHub:
         ``None`` when the prompt never ran (aborted while queued, or the simulator stopped).
         """
         if request.no_reply:
-            return await start_turn_messages(self, self.sessions[session_id], request)
-        pending = _Pending(request)
+            result = await start_turn_messages(self, self.sessions[session_id], request)
+            await self.store.committed()
+            return result
+        pending = _Pending(request, blocking=wait)
         activity = self._active.get(session_id)
         if activity is None:
             activity = self._active[session_id] = _Activity()
@@ -220,6 +242,7 @@ class SessionHub:
             self._active.pop(session_id, None)
         self.set_status(session_id, _IDLE)
         self.emit(self.sessions[session_id]["directory"], "session.idle", {"sessionID": session_id})
+        await self.store.committed()
 
     def _think_time(self) -> float:
         latency = self.config.latency
@@ -234,6 +257,9 @@ class SessionHub:
                 last = activity.queue.popleft()
                 try:
                     last.result = await self._turn(session_id, activity, last.request)
+                    if last.blocking:
+                        # Its answer goes out once what the turn wrote is committed and published.
+                        await self.store.committed()
                 except anyio.get_cancelled_exc_class():
                     # The simulator is stopping under this turn: like a killed
                     # OpenCode, it must not answer the blocking callers.
@@ -246,11 +272,13 @@ class SessionHub:
                 # Idle before the blocking caller hears back, as in OpenCode.
                 self.set_status(session_id, _IDLE)
                 self.emit(info["directory"], "session.idle", {"sessionID": session_id})
-                await self.touch(session_id)
+                self.touch(session_id)
+            if last is not None and last.blocking:
+                await self.store.committed()
         finally:
             # Reached with the loop cancelled too (the simulator stopping): no
             # awaiting here, just release every waiter. A prompt sent once the
-            # session went idle (during `touch`) has a new activity: keep it.
+            # session went idle (while committing) has a new activity: keep it.
             if self._active.get(session_id) is activity:
                 del self._active[session_id]
             for pending in (last, *activity.queue):
@@ -266,9 +294,9 @@ class SessionHub:
         session["agent"] = request.agent
         session["model"] = {"id": records.MODEL_ID, "providerID": records.PROVIDER_ID}
         session["model"]["variant"] = "default"
-        await self.touch(session_id)
+        self.touch(session_id)
         user = await start_turn_messages(self, session, request)
-        await self.touch(session_id)
+        self.touch(session_id)
         self.set_status(session_id, {"type": "busy"})
         script = self.faults.apply(
             decide_turn(self._agents, request.agent, request.text, session["directory"])

@@ -186,7 +186,7 @@ async def _carry_out(turn: TurnWriter, call: ToolCall, part: Json) -> tuple[str,
         return "Wrote file successfully.", change.relative, metadata
     if call.name == "todowrite":
         todos: list[Any] = list(call.args.get("todos", []))
-        await turn.host.store.put_todos(turn.sid, todos)
+        turn.host.store.put_todos(turn.sid, todos)
         turn.host.emit(turn.directory, "todo.updated", {"sessionID": turn.sid, "todos": todos})
         return orjson_text(todos), f"{len(todos)} todos", {"todos": todos}
     if call.name == STRUCTURED_TOOL:

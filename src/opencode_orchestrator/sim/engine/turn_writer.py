@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 import anyio
 
@@ -28,8 +28,10 @@ if TYPE_CHECKING:
     from opencode_orchestrator.sim.engine.permissions import PermissionBroker
     from opencode_orchestrator.sim.state.store import SimStore
 
-__all__ = ["PromptRequest", "TurnFailedError", "TurnHost", "TurnWriter"]
+__all__ = ["WRITE_PACE", "PromptRequest", "TurnFailedError", "TurnHost", "TurnWriter"]
 
+WRITE_PACE: Final = 0.00025
+"""Seconds between a turn's stored updates when ``latency.step`` is unset."""
 _WORDS = re.compile(r"\S+\s*|\s+")
 
 
@@ -94,18 +96,29 @@ class TurnWriter:
         return str(self.session["directory"])
 
     async def pause(self) -> None:
-        """Wait the configured pause between events of a turn."""
-        if self.host.config.latency.step > 0:
-            await anyio.sleep(self.host.config.latency.step)
+        """Wait the configured pause between events of a turn (deltas, tool states)."""
+        step = self.host.config.latency.step
+        if step:
+            await anyio.sleep(step)
+
+    async def _pace(self) -> None:
+        # With `step` unset, updates come WRITE_PACE apart, as from a server that
+        # stores each one before publishing it (and as this simulator did while
+        # it awaited every write): a client reacting to an event meets a turn
+        # that has moved on by about as much as it would there.
+        if self.host.config.latency.step is None:
+            await anyio.sleep(WRITE_PACE)
 
     async def put_message(self, info: Json) -> None:
         """Persist a message info, then publish ``message.updated``."""
-        await self.host.store.put_message(info)
+        await self._pace()
+        self.host.store.put_message(info)
         self.host.emit(self.directory, "message.updated", {"sessionID": self.sid, "info": info})
 
     async def put_part(self, part: Json) -> None:
         """Persist a part, then publish ``message.part.updated``."""
-        await self.host.store.put_part(part)
+        await self._pace()
+        self.host.store.put_part(part)
         self.host.emit(
             self.directory,
             "message.part.updated",
@@ -196,5 +209,5 @@ class TurnWriter:
             current[change.relative] = entry
         diff = list(current.values())
         self.changes = []
-        await self.host.store.put_diff(self.sid, diff)
+        self.host.store.put_diff(self.sid, diff)
         self.host.emit(self.directory, "session.diff", {"sessionID": self.sid, "diff": diff})

@@ -1,31 +1,32 @@
 """Durable state of the simulator: sessions, transcripts, todos and diffs in sqlite.
 
-One connection in WAL mode, used from one worker thread at a time (a
-capacity limiter of one serialises the calls), so the event loop never
-touches the database. Calls that queue up while one runs are run together
-by the next holder of the limiter, in order, in one thread hop and with one
-commit: a turn stores ~20 documents, and a hop per document (~150 µs) capped
-the simulator near 6,000 writes/s, fewer turns per second than 50 concurrent
-100 ms turns need. ``synchronous=NORMAL`` keeps a committed write across a
-process kill, which is what a restart test needs; surviving power loss is not
-a goal. Documents are stored as the JSON the API sends, so reading a
-transcript back is one query and no re-shaping. Rows keep their first
-insertion order (``rowid``), which is the order parts and messages are listed in.
+One connection in WAL mode, used on the event loop: writes (``put_*``) are
+queued and committed together once per turn of the loop (:mod:`.batch`); a
+read sees them all. Checkpoints, the only writes that fsync, run in a thread.
+What a client sees never runs ahead of the disk: events are published
+through :meth:`SimStore.after_writes` and routes answer after
+:meth:`SimStore.committed`, so a client that reacts to either can read what it
+describes, also after the process is killed (``synchronous=NORMAL`` keeps a
+committed write across a process kill; surviving power loss is not a goal).
+Documents are stored as the JSON the API sends, so reading a transcript back
+is one query and no re-shaping. Rows keep their first insertion order
+(``rowid``), which is the order parts and messages are listed in.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Final
 
 import anyio
 import orjson
 
 from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.sim.errors import SimStateError
+from opencode_orchestrator.sim.state.batch import Checkpointer, WriteBatch
 from opencode_orchestrator.sim.state.records import Json, now_ms, unknown_error
 
 __all__ = ["DB_NAME", "INTERRUPTED_MESSAGE", "SimStore"]
@@ -33,7 +34,6 @@ __all__ = ["DB_NAME", "INTERRUPTED_MESSAGE", "SimStore"]
 DB_NAME: Final = "sim.sqlite3"
 INTERRUPTED_MESSAGE: Final = "The server stopped while this message was being generated."
 
-_T = TypeVar("_T")
 _log = get_logger(__name__)
 
 _SCHEMA: Final = """
@@ -48,31 +48,50 @@ CREATE INDEX IF NOT EXISTS parts_by_session ON parts (session_id);
 CREATE TABLE IF NOT EXISTS todos (session_id TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS diffs (session_id TEXT PRIMARY KEY, body TEXT NOT NULL);
 """
+_UPSERT_SESSION: Final = (
+    "INSERT INTO sessions (id, body) VALUES (?, ?) "
+    "ON CONFLICT(id) DO UPDATE SET body = excluded.body"
+)
+_UPSERT_MESSAGE: Final = (
+    "INSERT INTO messages (id, session_id, body) VALUES (?, ?, ?) "
+    "ON CONFLICT(id) DO UPDATE SET body = excluded.body"
+)
+_UPSERT_PART: Final = (
+    "INSERT INTO parts (id, message_id, session_id, body) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT(id) DO UPDATE SET body = excluded.body"
+)
+_UPSERT_KEYED: Final = {
+    table: f"INSERT INTO {table} (session_id, body) VALUES (?, ?) "  # noqa: S608
+    "ON CONFLICT(session_id) DO UPDATE SET body = excluded.body"
+    for table in ("todos", "diffs")
+}
+_DELETE_SESSION: Final = tuple(
+    f"DELETE FROM {table} WHERE {column} = ?"  # noqa: S608
+    for table, column in (
+        ("sessions", "id"),
+        ("messages", "session_id"),
+        ("parts", "session_id"),
+        ("todos", "session_id"),
+        ("diffs", "session_id"),
+    )
+)
 
 
 def _dumps(document: object) -> str:
     return orjson.dumps(document).decode()
 
 
-@dataclass(slots=True)
-class _Call:
-    """One queued use of the connection, and what came of it."""
-
-    func: Callable[[sqlite3.Connection], Any]
-    done: bool = False
-    cancelled: bool = False
-    result: Any = None
-    error: Exception | None = None
-
-
 class SimStore:
-    """The sqlite database under a state directory; every method runs off the loop."""
+    """The sqlite database under a state directory; open it on the loop that will use it."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self._db = connection
-        self._limiter = anyio.CapacityLimiter(1)
-        self._queue: list[_Call] = []
+    def __init__(self, db: sqlite3.Connection, checkpointer: Checkpointer) -> None:
+        self._db = db
+        self._checkpointer = checkpointer
+        self._batch = WriteBatch(db, asyncio.get_running_loop(), checkpointer)
         self._closed = False
+        self._queued_keyed: dict[tuple[str, str], str] = {}
+        """Todo lists and diffs written but not committed yet, so reading one commits nothing."""
+        self._batch.on_commit = self._queued_keyed.clear
 
     @classmethod
     async def open(cls, state_dir: Path) -> SimStore:
@@ -81,176 +100,143 @@ class SimStore:
         Raises:
             SimStateError: the directory or database cannot be created or opened.
         """
+        path = state_dir / DB_NAME
 
         def connect() -> sqlite3.Connection:
             state_dir.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(state_dir / DB_NAME, check_same_thread=False)
+            db = sqlite3.connect(path, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoints fsync: the Checkpointer's thread runs them, not the loop.
+            db.execute("PRAGMA wal_autocheckpoint=0")
             db.executescript(_SCHEMA)
             db.commit()
             return db
 
         try:
-            connection = await anyio.to_thread.run_sync(connect)
+            db = await anyio.to_thread.run_sync(connect)
         except (OSError, sqlite3.Error) as exc:
             raise SimStateError(f"{state_dir}: cannot open the simulator state: {exc}") from exc
-        return cls(connection)
+        return cls(db, Checkpointer(path))
 
-    async def _run(self, func: Callable[[sqlite3.Connection], _T]) -> _T:
-        call = _Call(func)
-        self._queue.append(call)
-        try:
-            async with self._limiter:
-                if not call.done:  # else an earlier holder ran it in its batch
-                    batch, self._queue = self._queue, []
-                    await anyio.to_thread.run_sync(self._run_batch, batch)
-        except BaseException:
-            call.cancelled = True  # not run if its batch has not reached it yet
-            if call in self._queue:
-                self._queue.remove(call)
-            raise
-        if call.error is not None:
-            raise call.error
-        result: _T = call.result
-        return result
+    def _live(self) -> sqlite3.Connection:
+        if self._closed:
+            raise SimStateError("the simulator state is closed")
+        return self._db
 
-    def _run_batch(self, batch: list[_Call]) -> None:
-        try:
-            for call in batch:
-                if call.cancelled:
-                    continue
-                try:
-                    call.result = call.func(self._db)
-                except Exception as exc:  # noqa: BLE001 - handed to the call's awaiter
-                    call.error = exc
-            self._db.commit()
-        except Exception as exc:  # noqa: BLE001 - the commit failed: every call did
-            for call in batch:
-                call.error = call.error or exc
-        finally:
-            for call in batch:
-                call.done = True
+    def after_writes(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once every write queued so far is committed (now, if it is)."""
+        self._batch.after_writes(action)
+
+    async def committed(self) -> None:
+        """Return once every write queued so far is committed (and its events published)."""
+        self._live()
+        await self._batch.committed()
 
     async def close(self) -> None:
-        """Close the connection; later calls fail."""
+        """Commit what is queued and close the connection; later calls fail."""
         if self._closed:
             return
+        self._batch.flush()
         self._closed = True
-        await anyio.to_thread.run_sync(self._db.close, limiter=self._limiter)
 
-    async def put_session(self, info: Json) -> None:
-        """Insert or replace a session."""
+        def close() -> None:
+            self._checkpointer.stop()
+            self._db.close()  # the last connection out checkpoints: off the loop
+
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(close)
+
+    def _upsert(self, sql: str, args: tuple[str, ...]) -> None:
+        self._live()
+        # Every upsert's key is its first value, its document its last.
+        self._batch.upsert(sql, args[0], args, len(args[-1]))
+
+    def put_session(self, info: Json) -> None:
+        """Queue the insertion or replacement of a session."""
         body = _dumps(info)
-        await self._run(
-            lambda db: db.execute(
-                "INSERT INTO sessions (id, body) VALUES (?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET body = excluded.body",
-                (info["id"], body),
-            )
-        )
+        self._upsert(_UPSERT_SESSION, (info["id"], body))
 
     async def delete_session(self, session_id: str) -> None:
-        """Remove a session and everything recorded for it."""
+        """Remove a session and everything recorded for it (committed on return)."""
+        self._live()
+        for sql in _DELETE_SESSION:
+            self._batch.write(sql, (session_id,))
+        await self.committed()
 
-        def delete(db: sqlite3.Connection) -> None:
-            for table, column in (
-                ("sessions", "id"),
-                ("messages", "session_id"),
-                ("parts", "session_id"),
-                ("todos", "session_id"),
-                ("diffs", "session_id"),
-            ):
-                db.execute(f"DELETE FROM {table} WHERE {column} = ?", (session_id,))  # noqa: S608
-
-        await self._run(delete)
+    def _read(self) -> sqlite3.Connection:
+        # A read sees every write queued before it, committed.
+        db = self._live()
+        self._batch.flush()
+        return db
 
     async def sessions(self) -> list[Json]:
         """Every stored session, oldest first."""
-        rows = await self._run(lambda db: db.execute("SELECT body FROM sessions").fetchall())
+        rows = self._read().execute("SELECT body FROM sessions").fetchall()
         return [orjson.loads(body) for (body,) in rows]
 
-    async def put_message(self, info: Json) -> None:
-        """Insert or update a message's info (its place in the transcript stays)."""
+    def put_message(self, info: Json) -> None:
+        """Queue the insertion or update of a message's info (its place in the transcript stays)."""
         body = _dumps(info)
-        await self._run(
-            lambda db: db.execute(
-                "INSERT INTO messages (id, session_id, body) VALUES (?, ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET body = excluded.body",
-                (info["id"], info["sessionID"], body),
-            )
-        )
+        self._upsert(_UPSERT_MESSAGE, (info["id"], info["sessionID"], body))
 
-    async def put_part(self, part: Json) -> None:
-        """Insert or update a part (its place in the message stays)."""
+    def put_part(self, part: Json) -> None:
+        """Queue the insertion or update of a part (its place in the message stays)."""
         body = _dumps(part)
-        await self._run(
-            lambda db: db.execute(
-                "INSERT INTO parts (id, message_id, session_id, body) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET body = excluded.body",
-                (part["id"], part["messageID"], part["sessionID"], body),
-            )
-        )
+        self._upsert(_UPSERT_PART, (part["id"], part["messageID"], part["sessionID"], body))
 
     async def messages(self, session_id: str, message_id: str | None = None) -> list[Json]:
         """The transcript as ``[{info, parts}]`` in order; one message if ``message_id``."""
-
-        def read(db: sqlite3.Connection) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-            where, args = "session_id = ?", [session_id]
-            if message_id is not None:
-                where, args = where + " AND id = ?", [session_id, message_id]
-            infos = db.execute(
-                f"SELECT id, body FROM messages WHERE {where} ORDER BY rowid",  # noqa: S608
-                args,
-            ).fetchall()
-            part_where = "session_id = ?" if message_id is None else "message_id = ?"
-            parts = db.execute(
-                f"SELECT message_id, body FROM parts WHERE {part_where} ORDER BY rowid",  # noqa: S608
-                (message_id or session_id,),
-            ).fetchall()
-            return infos, parts
-
-        infos, parts = await self._run(read)
+        db = self._read()
+        where, args = "session_id = ?", [session_id]
+        if message_id is not None:
+            where, args = where + " AND id = ?", [session_id, message_id]
+        infos = db.execute(
+            f"SELECT id, body FROM messages WHERE {where} ORDER BY rowid",  # noqa: S608
+            args,
+        ).fetchall()
+        part_where = "session_id = ?" if message_id is None else "message_id = ?"
+        parts = db.execute(
+            f"SELECT message_id, body FROM parts WHERE {part_where} ORDER BY rowid",  # noqa: S608
+            (message_id or session_id,),
+        ).fetchall()
         by_message: dict[str, list[Json]] = {mid: [] for mid, _ in infos}
         for mid, body in parts:
             if mid in by_message:
                 by_message[mid].append(orjson.loads(body))
         return [{"info": orjson.loads(body), "parts": by_message[mid]} for mid, body in infos]
 
-    async def put_todos(self, session_id: str, todos: list[Json]) -> None:
-        """Replace a session's todo list."""
-        await self._put_keyed("todos", session_id, todos)
+    def put_todos(self, session_id: str, todos: list[Json]) -> None:
+        """Queue the replacement of a session's todo list."""
+        self._put_keyed("todos", session_id, todos)
 
     async def todos(self, session_id: str) -> list[Json]:
         """A session's todo list (empty if none was written)."""
-        return await self._get_keyed("todos", session_id)
+        return self._get_keyed("todos", session_id)
 
-    async def put_diff(self, session_id: str, diff: list[Json]) -> None:
-        """Replace a session's file diff."""
-        await self._put_keyed("diffs", session_id, diff)
+    def put_diff(self, session_id: str, diff: list[Json]) -> None:
+        """Queue the replacement of a session's file diff."""
+        self._put_keyed("diffs", session_id, diff)
 
     async def diff(self, session_id: str) -> list[Json]:
         """A session's file diff (empty if it changed nothing)."""
-        return await self._get_keyed("diffs", session_id)
+        return self._get_keyed("diffs", session_id)
 
-    async def _put_keyed(self, table: str, session_id: str, document: list[Json]) -> None:
+    def _put_keyed(self, table: str, session_id: str, document: list[Json]) -> None:
         body = _dumps(document)
-        await self._run(
-            lambda db: db.execute(
-                f"INSERT INTO {table} (session_id, body) VALUES (?, ?) "  # noqa: S608
-                "ON CONFLICT(session_id) DO UPDATE SET body = excluded.body",
-                (session_id, body),
-            )
-        )
+        self._upsert(_UPSERT_KEYED[table], (session_id, body))
+        self._queued_keyed[table, session_id] = body
 
-    async def _get_keyed(self, table: str, session_id: str) -> list[Json]:
-        row = await self._run(
-            lambda db: db.execute(
-                f"SELECT body FROM {table} WHERE session_id = ?",  # noqa: S608
-                (session_id,),
-            ).fetchone()
-        )
-        return [] if row is None else list(orjson.loads(row[0]))
+    def _get_keyed(self, table: str, session_id: str) -> list[Json]:
+        body = self._queued_keyed.get((table, session_id))
+        if body is None:  # nothing queued for it: what is committed is current
+            row = (
+                self._live()
+                .execute(f"SELECT body FROM {table} WHERE session_id = ?", (session_id,))  # noqa: S608
+                .fetchone()
+            )
+            body = None if row is None else row[0]
+        return [] if body is None else list(orjson.loads(body))
 
     async def end_interrupted_turns(self) -> int:
         """Give every assistant message left unfinished by a crash an error; return how many.
@@ -259,20 +245,17 @@ class SimStore:
         restart: its message gets ``time.completed`` and an error, as OpenCode
         shows after its own restart.
         """
-
-        def repair(db: sqlite3.Connection) -> int:
-            rows = db.execute(
-                "SELECT id, body FROM messages WHERE json_extract(body, '$.role') = 'assistant' "
-                "AND json_extract(body, '$.time.completed') IS NULL"
-            ).fetchall()
-            for message_id, body in rows:
-                info = orjson.loads(body)
-                info["time"]["completed"] = now_ms()
-                info.setdefault("error", unknown_error(INTERRUPTED_MESSAGE))
-                db.execute("UPDATE messages SET body = ? WHERE id = ?", (_dumps(info), message_id))
-            return len(rows)
-
-        repaired = await self._run(repair)
-        if repaired:
-            _log.info("sim.interrupted_turns_ended", count=repaired)
-        return repaired
+        db = self._read()
+        rows = db.execute(
+            "SELECT id, body FROM messages WHERE json_extract(body, '$.role') = 'assistant' "
+            "AND json_extract(body, '$.time.completed') IS NULL"
+        ).fetchall()
+        for message_id, body in rows:
+            info = orjson.loads(body)
+            info["time"]["completed"] = now_ms()
+            info.setdefault("error", unknown_error(INTERRUPTED_MESSAGE))
+            db.execute("UPDATE messages SET body = ? WHERE id = ?", (_dumps(info), message_id))
+        db.commit()
+        if rows:
+            _log.info("sim.interrupted_turns_ended", count=len(rows))
+        return len(rows)
