@@ -141,17 +141,33 @@ class PermissionBroker:
             PermissionDeniedError: a pattern is denied.
             PermissionRejectedError: the user replied ``reject``.
         """
-        permission = str(request["permission"])
+        if self.must_ask(directory, ruleset, str(request["permission"]), request["patterns"]):
+            await self.wait_for_reply(directory, request)
+
+    def must_ask(
+        self, directory: str, ruleset: Sequence[Json], permission: str, patterns: Sequence[str]
+    ) -> bool:
+        """Whether a call needs a reply first (``False``: it may run now).
+
+        Raises:
+            PermissionDeniedError: a pattern is denied.
+        """
         approved = self.approved.setdefault(directory, [])
         must_ask = False
-        for pattern in request["patterns"]:
+        for pattern in patterns:
             action = evaluate(permission, pattern, ruleset, approved)["action"]
             if action == "deny":
                 relevant = [r for r in ruleset if wildcard_match(permission, r["permission"])]
                 raise PermissionDeniedError(relevant)
             must_ask = must_ask or action != "allow"
-        if not must_ask:
-            return
+        return must_ask
+
+    async def wait_for_reply(self, directory: str, request: Json) -> None:
+        """Publish ``request`` as ``permission.asked`` and return once it is allowed.
+
+        Raises:
+            PermissionRejectedError: the user replied ``reject``.
+        """
         pending = _Request({"id": new_id(IdKind.PERMISSION), **request}, directory)
         self.pending[pending.info["id"]] = pending
         self.emit(directory, "permission.asked", pending.info)

@@ -20,6 +20,7 @@ from opencode_orchestrator.sim.engine.permissions import (
 )
 from opencode_orchestrator.sim.engine.process import run_command
 from opencode_orchestrator.sim.engine.tools import (
+    FileChange,
     ToolFailedError,
     apply_file_tool,
     plan_file_tool,
@@ -61,8 +62,8 @@ async def run_tool(turn: TurnWriter, call: ToolCall) -> bool:
     await turn.put_part(part)
     stops = False
     try:
-        await _ask(turn, call, part)
-        output, title, metadata = await _carry_out(turn, call, part)
+        planned = await _ask(turn, call, part)
+        output, title, metadata = await _carry_out(turn, call, part, planned)
     except ToolFailedError as exc:
         stops = isinstance(exc, PermissionRejectedError) and exc.stops_turn
         part["state"] = {
@@ -142,39 +143,57 @@ async def _unavailable(turn: TurnWriter, call: ToolCall) -> None:
     await turn.put_part(part)
 
 
-async def _ask(turn: TurnWriter, call: ToolCall, part: Json) -> None:
-    """Ask the session's rules whether ``call`` may run; wait for a reply if they ask."""
+async def _ask(turn: TurnWriter, call: ToolCall, part: Json) -> FileChange | None:
+    """Ask the session's rules whether ``call`` may run; wait for a reply if they ask.
+
+    Returns a file tool's planned change when nothing was waited for, so it
+    need not be planned again (nothing can have changed the file meanwhile).
+    """
+    change: FileChange | None = None
     if call.name == "bash":
         command = str(call.args.get("command", ""))
-        # OpenCode offers "<command name> *" as the pattern to always allow.
-        words = command.split()
-        request: Json = {
-            "permission": "bash",
-            "patterns": [command],
-            "metadata": {"command": command},
-            "always": [f"{words[0] if words else command} *"],
-        }
+        permission, patterns = "bash", [command]
     elif call.name in _FILE_TOOLS:
-        change = await plan_file_tool(turn.directory, call.name, call.args)
-        request = {
-            "permission": "edit",
-            "patterns": [change.relative],
+        change = plan_file_tool(turn.directory, call.name, call.args)
+        permission, patterns = "edit", [change.relative]
+    else:
+        return None
+    broker, rules = turn.host.permissions, _rules(turn)
+    if not broker.must_ask(turn.directory, rules, permission, patterns):
+        return change
+    if change is not None:
+        request: Json = {
             "metadata": {"filepath": str(change.path), "diff": unified_diff(change)},
             "always": ["*"],
         }
     else:
-        return
+        # OpenCode offers "<command name> *" as the pattern to always allow.
+        words = command.split()
+        request = {
+            "metadata": {"command": command},
+            "always": [f"{words[0] if words else command} *"],
+        }
     tool = {"messageID": turn.assistant["id"], "callID": part["callID"]}
-    await turn.host.permissions.ask(
-        turn.directory, _rules(turn), {"sessionID": turn.sid, **request, "tool": tool}
+    await broker.wait_for_reply(
+        turn.directory,
+        {
+            "sessionID": turn.sid,
+            "permission": permission,
+            "patterns": patterns,
+            **request,
+            "tool": tool,
+        },
     )
+    return None
 
 
-async def _carry_out(turn: TurnWriter, call: ToolCall, part: Json) -> tuple[str, str, Json]:
+async def _carry_out(
+    turn: TurnWriter, call: ToolCall, part: Json, planned: FileChange | None
+) -> tuple[str, str, Json]:
     if call.name == "bash":
         return await _bash(turn, str(call.args.get("command", "")), part)
     if call.name in _FILE_TOOLS:
-        change = await apply_file_tool(turn.directory, call.name, call.args)
+        change = apply_file_tool(turn.directory, call.name, call.args, planned)
         turn.changes.append(change)
         turn.host.emit(turn.directory, "file.edited", {"file": str(change.path)})
         metadata = {
