@@ -47,12 +47,12 @@ class _Tails:
 
 
 _TAILS: Final = _Tails()
-_KINDS: Final = {kind: (kind.prefix, kind.descending) for kind in IdKind}
 
 
 def new_id(kind: IdKind) -> str:
     """A fresh id of ``kind``, as :func:`opencode_orchestrator.opencode.ids.new_id` makes it."""
-    prefix, descending = _KINDS[kind]
+    # `_value_` is (prefix, descending); read directly, it skips two enum descriptors.
+    prefix, descending = kind._value_
     number = _CLOCK.next()
     if descending:
         number = ~number

@@ -245,6 +245,9 @@ class SimServer:
                             log_config=None,
                             access_log=False,
                             lifespan="off",
+                            # Nothing proxies a loopback simulator: the middleware
+                            # that reads forwarding headers would only cost time.
+                            proxy_headers=False,
                             timeout_graceful_shutdown=_GRACE,
                         )
                     )

@@ -29,7 +29,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def build_app(ctx: SimContext, *, password: str | None) -> ASGIApp:
     """The simulator's ASGI app for one run of the server."""
     app = Starlette(
-        routes=[*misc_routes(), *session_routes(), *event_routes(), *control_routes()],
+        # Starlette tries routes in order; the session routes (the busy ones) go first.
+        routes=[*session_routes(), *misc_routes(), *event_routes(), *control_routes()],
         exception_handlers={HTTPException: _http_error},
     )
     app.state.sim = ctx

@@ -292,11 +292,16 @@ async def diff(request: Request, info: Json) -> Response:
 
 
 def session_routes() -> list[Route]:
-    """The routes, literal paths before parameterised ones."""
+    """The routes, literal paths before parameterised ones.
+
+    Creating sessions and prompting them are most of the requests a mission
+    makes, and no other route matches their method and path: they go first.
+    """
     sid = "/session/{sessionID}"
     return [
-        Route("/session", list_sessions, methods=["GET"]),
         Route("/session", create_session, methods=["POST"]),
+        Route(f"{sid}/prompt_async", prompt_async, methods=["POST"]),
+        Route("/session", list_sessions, methods=["GET"]),
         Route("/session/status", session_status, methods=["GET"]),
         Route(sid, get_session, methods=["GET"]),
         Route(sid, delete_session, methods=["DELETE"]),
@@ -305,7 +310,6 @@ def session_routes() -> list[Route]:
         Route(f"{sid}/message", prompt_blocking, methods=["POST"]),
         Route(f"{sid}/message", list_messages, methods=["GET"]),
         Route(f"{sid}/message/{{messageID}}", get_message, methods=["GET"]),
-        Route(f"{sid}/prompt_async", prompt_async, methods=["POST"]),
         Route(f"{sid}/abort", abort, methods=["POST"]),
         Route(f"{sid}/summarize", summarize, methods=["POST"]),
         Route(f"{sid}/shell", shell, methods=["POST"]),
