@@ -32,6 +32,7 @@ from opencode_orchestrator.sim.config import SimConfig
 from opencode_orchestrator.sim.engine.bus import EventBus, deliver, event
 from opencode_orchestrator.sim.engine.faults import FaultInjector
 from opencode_orchestrator.sim.engine.permissions import PermissionBroker
+from opencode_orchestrator.sim.engine.projects import ProjectIds
 from opencode_orchestrator.sim.engine.turn_writer import PromptRequest
 from opencode_orchestrator.sim.engine.turns import run_turn, start_turn_messages
 from opencode_orchestrator.sim.state import records
@@ -85,7 +86,7 @@ class SessionHub:
         self._latency_rng = random.Random(f"{config.seed}:latency")  # noqa: S311
         self.sessions: dict[str, Json] = {}
         self._active: dict[str, _Activity] = {}
-        self._projects: dict[str, str] = {}
+        self._projects = ProjectIds()
         self.permissions = PermissionBroker(self.emit)
 
     async def load(self) -> None:
@@ -93,7 +94,7 @@ class SessionHub:
         await self.store.end_interrupted_turns()
         self.sessions = {info["id"]: info for info in await self.store.sessions()}
         for info in self.sessions.values():
-            self._projects[info["directory"]] = info["projectID"]
+            self._projects.remember(info["directory"], info["projectID"])
 
     def emit(self, directory: str, kind: str, properties: Json) -> None:
         """Publish an event for ``directory`` (once the writes queued before it are committed)."""
@@ -101,7 +102,7 @@ class SessionHub:
 
     def publish(self, directory: str, envelope: Json) -> None:
         """Publish ``envelope`` as it is now, once the writes queued before it are committed."""
-        deliveries = self.bus.prepare(directory, envelope, self._projects.get(directory, "global"))
+        deliveries = self.bus.prepare(directory, envelope, self._projects.known(directory))
         if deliveries:
             self.store.after_writes(partial(deliver, deliveries))
 
@@ -153,13 +154,7 @@ class SessionHub:
 
     async def project_id(self, directory: str) -> str:
         """OpenCode's project id: the git root commit of ``directory``, else ``global``."""
-        if directory not in self._projects:
-            result = await anyio.run_process(
-                ["git", "-C", directory, "rev-list", "--max-parents=0", "HEAD"], check=False
-            )
-            roots = result.stdout.decode().split() if result.returncode == 0 else []
-            self._projects[directory] = sorted(roots)[0] if roots else "global"
-        return self._projects[directory]
+        return await self._projects.lookup(directory)
 
     async def update(self, session_id: str, patch: Json) -> Json:
         """Apply a validated ``PATCH /session/{id}`` body."""
