@@ -71,20 +71,25 @@ class Subscription:
         """Queue a framed event; ``False`` (and the stream is ended) if the reader fell behind."""
         if self._closed:
             return False
-        if len(self._frames) >= BUFFER_EVENTS:
+        frames = self._frames
+        if len(frames) >= BUFFER_EVENTS:
             _log.warning("sim.slow_stream_dropped", kind=self.kind.value)
             self.close()
             return False
-        self._frames.append(data)
-        if self._waiter is not None:
-            _wake(self._waiter)
+        frames.append(data)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None  # woken once; it takes everything queued by then
+            _wake(waiter)
         return True
 
     def close(self) -> None:
         """End the stream: the reader sees the end after what is already queued."""
         self._closed = True
-        if self._waiter is not None:
-            _wake(self._waiter)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            _wake(waiter)
 
     async def take(self, quiet: float) -> list[bytes] | None:
         """Every framed event queued, waiting up to ``quiet`` seconds for the first.
@@ -106,14 +111,15 @@ class Subscription:
         return frames
 
 
-Deliveries = list[tuple[Subscription, bytes]]
+Deliveries = list[tuple[bytes, tuple[Subscription, ...]]]
 """Framed events and the streams they go to, decided when the event was emitted."""
 
 
 def deliver(deliveries: Deliveries) -> None:
-    """Queue each framed event on its stream."""
-    for sub, data in deliveries:
-        sub.offer(data)
+    """Queue each framed event on its streams."""
+    for data, subs in deliveries:
+        for sub in subs:
+            sub.offer(data)
 
 
 class EventBus:
@@ -121,56 +127,67 @@ class EventBus:
 
     def __init__(self) -> None:
         self._subscriptions: set[Subscription] = set()
+        # Who gets what, kept up to date as streams come and go (rarely), so an
+        # event (often) finds its streams with one lookup.
+        self._by_directory: dict[str, tuple[Subscription, ...]] = {}
+        self._global: tuple[Subscription, ...] = ()
 
     def __len__(self) -> int:
         return len(self._subscriptions)
 
     def publish(self, directory: str, envelope: Json, project: str = "global") -> None:
         """Deliver ``envelope`` to every project stream of ``directory`` and every global stream."""
-        deliver(self.prepare(directory, envelope, project))
+        deliveries = self.prepare(directory, envelope, project)
+        if deliveries is not None:
+            deliver(deliveries)
 
-    def prepare(self, directory: str, envelope: Json, project: str = "global") -> Deliveries:
-        """``envelope`` framed as it is now for every stream that gets it (see :meth:`publish`).
+    def prepare(self, directory: str, envelope: Json, project: str = "global") -> Deliveries | None:
+        """``envelope`` framed as it is now for every stream that gets it; ``None``: no stream.
 
         Streams opened after this call do not get it, whenever it is delivered.
         """
+        local = self._by_directory.get(directory)
+        if local is None and not self._global:
+            return None
+        payload = orjson.dumps(envelope)
         deliveries: Deliveries = []
-        project_frame: bytes | None = None
-        global_frame: bytes | None = None
-        payload: bytes | None = None
-        for sub in self._subscriptions:
-            if sub.kind is StreamKind.GLOBAL:
-                if global_frame is None:
-                    payload = payload or orjson.dumps(envelope)
-                    # Byte for byte what orjson makes of {directory, project, payload}.
-                    global_frame = b"".join(
-                        (
-                            b'data: {"directory":',
-                            orjson.dumps(directory),
-                            b',"project":',
-                            orjson.dumps(project),
-                            b',"payload":',
-                            payload,
-                            b"}\n\n",
-                        )
-                    )
-                deliveries.append((sub, global_frame))
-            elif sub.directory == directory:
-                if project_frame is None:
-                    payload = payload or orjson.dumps(envelope)
-                    project_frame = frame(payload)
-                deliveries.append((sub, project_frame))
+        if local is not None:
+            deliveries.append((b"data: " + payload + b"\n\n", local))
+        if self._global:
+            # Byte for byte what orjson makes of {directory, project, payload}.
+            global_frame = b"".join(
+                (
+                    b'data: {"directory":',
+                    orjson.dumps(directory),
+                    b',"project":',
+                    orjson.dumps(project),
+                    b',"payload":',
+                    payload,
+                    b"}\n\n",
+                )
+            )
+            deliveries.append((global_frame, self._global))
         return deliveries
+
+    def _index(self) -> None:
+        by_directory: dict[str, list[Subscription]] = {}
+        for sub in self._subscriptions:
+            if sub.kind is StreamKind.PROJECT:
+                by_directory.setdefault(sub.directory, []).append(sub)
+        self._by_directory = {d: tuple(subs) for d, subs in by_directory.items()}
+        self._global = tuple(s for s in self._subscriptions if s.kind is StreamKind.GLOBAL)
 
     def subscribe(self, kind: StreamKind, directory: str) -> Subscription:
         """Open a stream; the caller must :meth:`unsubscribe` it when its reader goes."""
         sub = Subscription(kind, directory)
         self._subscriptions.add(sub)
+        self._index()
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         """Forget ``sub`` and end it."""
         self._subscriptions.discard(sub)
+        self._index()
         sub.close()
 
     def drop_all(self) -> int:

@@ -29,12 +29,13 @@ from anyio.abc import TaskGroup
 from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.sim.agents import AgentContext, decide_turn
 from opencode_orchestrator.sim.config import SimConfig
-from opencode_orchestrator.sim.engine.bus import EventBus, deliver, event
+from opencode_orchestrator.sim.engine.bus import EventBus, deliver
 from opencode_orchestrator.sim.engine.faults import FaultInjector
 from opencode_orchestrator.sim.engine.permissions import PermissionBroker
 from opencode_orchestrator.sim.engine.projects import ProjectIds
 from opencode_orchestrator.sim.engine.turn_writer import PromptRequest
 from opencode_orchestrator.sim.engine.turns import run_turn, start_turn_messages
+from opencode_orchestrator.sim.ids import IdKind, new_id
 from opencode_orchestrator.sim.state import records
 from opencode_orchestrator.sim.state.records import Json, now_ms
 from opencode_orchestrator.sim.state.store import SimStore
@@ -98,12 +99,14 @@ class SessionHub:
 
     def emit(self, directory: str, kind: str, properties: Json) -> None:
         """Publish an event for ``directory`` (once the writes queued before it are committed)."""
-        self.publish(directory, event(kind, properties))
+        self.publish(
+            directory, {"id": new_id(IdKind.EVENT), "type": kind, "properties": properties}
+        )
 
     def publish(self, directory: str, envelope: Json) -> None:
         """Publish ``envelope`` as it is now, once the writes queued before it are committed."""
         deliveries = self.bus.prepare(directory, envelope, self._projects.known(directory))
-        if deliveries:
+        if deliveries is not None:
             self.store.after_writes(partial(deliver, deliveries))
 
     def set_status(self, session_id: str, status: Json) -> None:

@@ -84,16 +84,14 @@ class TurnWriter:
     assistant: Json = field(default_factory=dict)
     parts: list[Json] = field(default_factory=list)
     changes: list[FileChange] = field(default_factory=list)
+    sid: str = field(init=False)
+    """The session id."""
+    directory: str = field(init=False)
+    """The session's project directory."""
 
-    @property
-    def sid(self) -> str:
-        """The session id."""
-        return str(self.session["id"])
-
-    @property
-    def directory(self) -> str:
-        """The session's project directory."""
-        return str(self.session["directory"])
+    def __post_init__(self) -> None:
+        self.sid = str(self.session["id"])
+        self.directory = str(self.session["directory"])
 
     async def pause(self) -> None:
         """Wait the configured pause between events of a turn (deltas, tool states)."""

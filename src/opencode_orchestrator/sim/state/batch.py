@@ -9,8 +9,8 @@ The one slow thing sqlite does, the checkpoint that copies the WAL into the
 database and fsyncs it, is kept off the loop: automatic checkpoints are off
 and a thread of :class:`Checkpointer` runs them with a connection of its own.
 
-Nothing a client sees runs ahead of the disk: :meth:`WriteBatch.after_writes`
-holds an action (publishing an event) until the writes queued before it are
+Nothing a client sees runs ahead of the disk: :meth:`WriteBatch.hold` keeps
+an action (publishing an event) until the writes queued before it are
 committed, and :meth:`WriteBatch.committed` lets a route answer only then.
 """
 
@@ -134,12 +134,9 @@ class WriteBatch:
             self._scheduled = True
             self._loop.call_soon(self._flush_soon)
 
-    def after_writes(self, action: Callable[[], None]) -> None:
-        """Run ``action`` once every write queued so far is committed (now, if none is pending)."""
-        if self._upserts or self._sealed:
-            self._held.append(action)
-        else:
-            action()
+    def hold(self, action: Callable[[], None]) -> None:
+        """Run ``action`` after the next commit (call it only while writes are :attr:`pending`)."""
+        self._held.append(action)
 
     async def committed(self) -> None:
         """Return once every write queued so far is committed (and the actions held for it ran).

@@ -126,7 +126,11 @@ class SimStore:
 
     def after_writes(self, action: Callable[[], None]) -> None:
         """Run ``action`` once every write queued so far is committed (now, if it is)."""
-        self._batch.after_writes(action)
+        batch = self._batch
+        if batch.pending:
+            batch.hold(action)
+        else:
+            action()
 
     async def committed(self) -> None:
         """Return once every write queued so far is committed (and its events published)."""
