@@ -59,6 +59,25 @@ async def test_writes_are_committed_within_the_turn_of_the_loop(
     assert _committed(tmp_path, "SELECT id FROM sessions") == [("ses_1",)]
 
 
+async def test_commits_come_at_most_every_interval_unless_awaited(
+    store: SimStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batch, "COMMIT_INTERVAL", 0.2)
+    store.put_session({"id": "ses_1", "title": "one"})
+    await store.committed()
+    store.put_session({"id": "ses_2", "title": "two"})
+    for _ in range(3):
+        await anyio.sleep(0)
+    assert _committed(tmp_path, "SELECT id FROM sessions") == [("ses_1",)], "grouped"
+    with anyio.fail_after(5):
+        while len(_committed(tmp_path, "SELECT id FROM sessions")) < 2:
+            await anyio.sleep(0.01)
+    store.put_session({"id": "ses_3", "title": "three"})
+    with anyio.fail_after(0.1):
+        await store.committed()  # an awaited commit does not wait for the interval
+    assert len(_committed(tmp_path, "SELECT id FROM sessions")) == 3
+
+
 async def test_a_row_written_twice_in_a_batch_keeps_its_first_place_and_last_body(
     store: SimStore,
 ) -> None:

@@ -45,9 +45,10 @@ class LatencyConfig(_Frozen):
         default=None,
         ge=0.0,
         description=(
-            "Pause between events of one turn (deltas, tool states). Unset: each update a "
-            "turn stores comes WRITE_PACE (0.25 ms) after the one before, the pace of a "
-            "server that stores every update before publishing it. 0: no pause at all."
+            "Pause between events of one turn (deltas, tool states). Unset: no pause, but "
+            "the turn goes on only once each update it stores is committed and published, "
+            "the pace of a server that stores every update before publishing it. A number "
+            "(0 included): updates are committed in groups and the turn does not wait."
         ),
     )
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
@@ -28,10 +28,8 @@ if TYPE_CHECKING:
     from opencode_orchestrator.sim.engine.permissions import PermissionBroker
     from opencode_orchestrator.sim.state.store import SimStore
 
-__all__ = ["WRITE_PACE", "PromptRequest", "TurnFailedError", "TurnHost", "TurnWriter"]
+__all__ = ["PromptRequest", "TurnFailedError", "TurnHost", "TurnWriter"]
 
-WRITE_PACE: Final = 0.00025
-"""Seconds between a turn's stored updates when ``latency.step`` is unset."""
 _WORDS = re.compile(r"\S+\s*|\s+")
 
 
@@ -99,29 +97,30 @@ class TurnWriter:
         if step:
             await anyio.sleep(step)
 
-    async def _pace(self) -> None:
-        # With `step` unset, updates come WRITE_PACE apart, as from a server that
-        # stores each one before publishing it (and as this simulator did while
-        # it awaited every write): a client reacting to an event meets a turn
-        # that has moved on by about as much as it would there.
+    async def _paced(self) -> None:
+        # With `step` unset, the turn goes on once its update is committed and
+        # published, as on a server that stores each update before publishing
+        # it (and as this simulator did when it awaited every write): a client
+        # reacting to an event meets a turn that has moved on by about as much
+        # as it would there. Otherwise writes are grouped into fewer commits.
         if self.host.config.latency.step is None:
-            await anyio.sleep(WRITE_PACE)
+            await self.host.store.committed()
 
     async def put_message(self, info: Json) -> None:
         """Persist a message info, then publish ``message.updated``."""
-        await self._pace()
         self.host.store.put_message(info)
         self.host.emit(self.directory, "message.updated", {"sessionID": self.sid, "info": info})
+        await self._paced()
 
     async def put_part(self, part: Json) -> None:
         """Persist a part, then publish ``message.part.updated``."""
-        await self._pace()
         self.host.store.put_part(part)
         self.host.emit(
             self.directory,
             "message.part.updated",
             {"sessionID": self.sid, "part": part, "time": now_ms()},
         )
+        await self._paced()
 
     async def new_assistant(self, agent: str | None = None) -> None:
         """Start a new assistant message (one per model call)."""

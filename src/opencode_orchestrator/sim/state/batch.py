@@ -2,9 +2,14 @@
 
 Writes are queued, not run one at a time: a turn stores ~20 documents, and
 taking each to a worker thread (a hop, GIL hand-offs, a wake-up of the loop:
-~150 µs of CPU) was most of what a turn cost. The queue is flushed once per
-turn of the event loop, on the loop, in one transaction: an insert is a few
-microseconds and a commit (WAL, ``synchronous=NORMAL``: no fsync) some twenty.
+~150 µs of CPU) was most of what a turn cost. The queue is flushed on the
+loop, in one transaction, at the end of the turn of the loop that queued the
+first write, or :data:`COMMIT_INTERVAL` after the previous commit if that is
+later: with WAL and ``synchronous=NORMAL`` a commit does not fsync, but it
+writes every page it changed (~100 µs of CPU for a few rows), and fifty
+concurrent turns would otherwise commit a thousand times a second, a few
+rows at a time. Someone waiting for a commit (:meth:`WriteBatch.committed`:
+a route about to answer) does not wait for the interval.
 The one slow thing sqlite does, the checkpoint that copies the WAL into the
 database and fsyncs it, is kept off the loop: automatic checkpoints are off
 and a thread of :class:`Checkpointer` runs them with a connection of its own.
@@ -26,8 +31,10 @@ from typing import Any, Final
 
 from opencode_orchestrator.log import get_logger
 
-__all__ = ["CHECKPOINT_BYTES", "Checkpointer", "WriteBatch"]
+__all__ = ["CHECKPOINT_BYTES", "COMMIT_INTERVAL", "Checkpointer", "WriteBatch"]
 
+COMMIT_INTERVAL: Final = 0.002
+"""Seconds between two commits at least, unless a read or a close needs one now."""
 CHECKPOINT_BYTES: Final = 4 * 2**20
 """Bytes of documents written between two checkpoints (sqlite's own default is ~4 MiB)."""
 _log = get_logger(__name__)
@@ -98,6 +105,8 @@ class WriteBatch:
         """Statements queued before the last barrier, and the barriers, in order."""
         self._held: list[Callable[[], None]] = []
         self._scheduled = False
+        self._urgent = False
+        self._last_commit = -COMMIT_INTERVAL
         self._written = 0
         self.on_commit: Callable[[], None] | None = None
         """Called after each commit, before the held actions."""
@@ -108,7 +117,7 @@ class WriteBatch:
         return bool(self._upserts or self._sealed)
 
     def upsert(self, sql: str, key: str, args: Sequence[Any], size: int) -> None:
-        """Queue an upsert of the row ``key``; committed at the end of this turn of the loop.
+        """Queue an upsert of the row ``key``; committed soon (see the module's docstring).
 
         ``size`` (bytes written) paces the checkpoints.
         """
@@ -132,7 +141,11 @@ class WriteBatch:
     def _schedule(self) -> None:
         if not self._scheduled:
             self._scheduled = True
-            self._loop.call_soon(self._flush_soon)
+            due = self._last_commit + COMMIT_INTERVAL
+            if due > self._loop.time():
+                self._loop.call_at(due, self._flush_soon)
+            else:
+                self._loop.call_soon(self._flush_soon)
 
     def hold(self, action: Callable[[], None]) -> None:
         """Run ``action`` after the next commit (call it only while writes are :attr:`pending`)."""
@@ -141,17 +154,24 @@ class WriteBatch:
     async def committed(self) -> None:
         """Return once every write queued so far is committed (and the actions held for it ran).
 
-        Waits for the flush already scheduled, so writes queued in the same turn
-        of the loop share one commit.
+        The commit comes at the end of this turn of the loop, so what else is
+        queued by then shares it, but no later.
         """
         if not self.pending:
             return
         done = self._loop.create_future()
         self._held.append(partial(_resolve, done))
+        if not self._urgent:
+            self._urgent = True
+            self._loop.call_soon(self._flush_now)
         await done
 
     def _flush_soon(self) -> None:
         self._scheduled = False
+        self.flush()
+
+    def _flush_now(self) -> None:
+        self._urgent = False
         self.flush()
 
     def flush(self) -> None:
@@ -166,6 +186,7 @@ class WriteBatch:
         self._seal()
         statements, held = self._sealed, self._held
         self._sealed, self._held = [], []
+        self._last_commit = self._loop.time()
         try:
             for sql, rows in statements:
                 if len(rows) == 1:
