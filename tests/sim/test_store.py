@@ -59,7 +59,7 @@ async def test_writes_are_committed_within_the_turn_of_the_loop(
     assert _committed(tmp_path, "SELECT id FROM sessions") == [("ses_1",)]
 
 
-async def test_commits_come_at_most_every_interval_unless_awaited(
+async def test_commits_come_at_most_every_interval_unless_urgent(
     store: SimStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(batch, "COMMIT_INTERVAL", 0.2)
@@ -74,8 +74,14 @@ async def test_commits_come_at_most_every_interval_unless_awaited(
             await anyio.sleep(0.01)
     store.put_session({"id": "ses_3", "title": "three"})
     with anyio.fail_after(0.1):
-        await store.committed()  # an awaited commit does not wait for the interval
+        await store.committed(urgent=True)  # does not wait for the interval
     assert len(_committed(tmp_path, "SELECT id FROM sessions")) == 3
+    store.put_session({"id": "ses_4", "title": "four"})
+    with anyio.move_on_after(0.1):
+        await store.committed()  # the next commit due: the interval's
+    assert len(_committed(tmp_path, "SELECT id FROM sessions")) == 3
+    await store.committed()
+    assert len(_committed(tmp_path, "SELECT id FROM sessions")) == 4
 
 
 async def test_a_row_written_twice_in_a_batch_keeps_its_first_place_and_last_body(

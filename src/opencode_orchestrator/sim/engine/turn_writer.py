@@ -104,7 +104,7 @@ class TurnWriter:
         # reacting to an event meets a turn that has moved on by about as much
         # as it would there. Otherwise writes are grouped into fewer commits.
         if self.host.config.latency.step is None:
-            await self.host.store.committed()
+            await self.host.store.committed(urgent=True)
 
     async def put_message(self, info: Json) -> None:
         """Persist a message info, then publish ``message.updated``."""

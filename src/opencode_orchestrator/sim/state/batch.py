@@ -8,8 +8,9 @@ first write, or :data:`COMMIT_INTERVAL` after the previous commit if that is
 later: with WAL and ``synchronous=NORMAL`` a commit does not fsync, but it
 writes every page it changed (~100 µs of CPU for a few rows), and fifty
 concurrent turns would otherwise commit a thousand times a second, a few
-rows at a time. Someone waiting for a commit (:meth:`WriteBatch.committed`:
-a route about to answer) does not wait for the interval.
+rows at a time. A route about to answer waits for that commit too
+(:meth:`WriteBatch.committed`); a paced turn (``latency.step`` unset) asks
+for an urgent one, at the end of the loop's turn.
 The one slow thing sqlite does, the checkpoint that copies the WAL into the
 database and fsyncs it, is kept off the loop: automatic checkpoints are off
 and a thread of :class:`Checkpointer` runs them with a connection of its own.
@@ -151,17 +152,17 @@ class WriteBatch:
         """Run ``action`` after the next commit (call it only while writes are :attr:`pending`)."""
         self._held.append(action)
 
-    async def committed(self) -> None:
+    async def committed(self, *, urgent: bool = False) -> None:
         """Return once every write queued so far is committed (and the actions held for it ran).
 
-        The commit comes at the end of this turn of the loop, so what else is
-        queued by then shares it, but no later.
+        The commit is the next one due; ``urgent``: at the end of this turn of
+        the loop at the latest (what else is queued by then shares it).
         """
         if not self.pending:
             return
         done = self._loop.create_future()
         self._held.append(partial(_resolve, done))
-        if not self._urgent:
+        if urgent and not self._urgent:
             self._urgent = True
             self._loop.call_soon(self._flush_now)
         await done

@@ -132,10 +132,14 @@ class SimStore:
         else:
             action()
 
-    async def committed(self) -> None:
-        """Return once every write queued so far is committed (and its events published)."""
+    async def committed(self, *, urgent: bool = False) -> None:
+        """Return once every write queued so far is committed (and its events published).
+
+        The commit is the next one due (within ``COMMIT_INTERVAL``); ``urgent``:
+        at the end of this turn of the loop.
+        """
         self._live()
-        await self._batch.committed()
+        await self._batch.committed(urgent=urgent)
 
     async def close(self) -> None:
         """Commit what is queued and close the connection; later calls fail."""
