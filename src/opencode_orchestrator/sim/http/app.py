@@ -11,6 +11,7 @@ from starlette.types import ASGIApp
 from opencode_orchestrator.sim.http.context import SimContext
 from opencode_orchestrator.sim.http.control_routes import control_routes
 from opencode_orchestrator.sim.http.event_routes import event_routes
+from opencode_orchestrator.sim.http.fast import FastRoutes
 from opencode_orchestrator.sim.http.gate import Gate
 from opencode_orchestrator.sim.http.misc_routes import misc_routes
 from opencode_orchestrator.sim.http.responses import JsonResponse, not_found
@@ -26,12 +27,17 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JsonResponse({"name": "UnknownError", "data": {"message": exc.detail}}, exc.status_code)
 
 
-def build_app(ctx: SimContext, *, password: str | None) -> ASGIApp:
-    """The simulator's ASGI app for one run of the server."""
+def build_app(ctx: SimContext, *, password: str | None, fast: bool = True) -> ASGIApp:
+    """The simulator's ASGI app for one run of the server.
+
+    ``fast=False`` sends every request through Starlette's routes, even the
+    ones :class:`FastRoutes` answers (tests compare the two).
+    """
     app = Starlette(
         # Starlette tries routes in order; the session routes (the busy ones) go first.
         routes=[*session_routes(), *misc_routes(), *event_routes(), *control_routes()],
         exception_handlers={HTTPException: _http_error},
     )
     app.state.sim = ctx
-    return Gate(app, password=password, faults=ctx.faults)
+    routed: ASGIApp = FastRoutes(app, ctx) if fast else app
+    return Gate(routed, password=password, faults=ctx.faults)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
 import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
+from starlette.types import Scope
 
 from opencode_orchestrator.sim.engine.bus import EventBus
 from opencode_orchestrator.sim.engine.faults import FaultInjector
@@ -20,7 +21,9 @@ __all__ = [
     "MalformedBodyError",
     "SimContext",
     "context_of",
+    "directory_in",
     "directory_of",
+    "parse_body",
     "read_body",
 ]
 
@@ -57,13 +60,27 @@ def context_of(request: Request) -> SimContext:
 
 def directory_of(request: Request) -> str:
     """The project addressed: ``?directory=``, ``x-opencode-directory``, or the default."""
-    query = request.query_params.get("directory")
-    if query:
-        return query
-    header = request.headers.get("x-opencode-directory")
-    if header:
-        return unquote(header)
-    return context_of(request).default_directory
+    return directory_in(request.scope, context_of(request).default_directory)
+
+
+def directory_in(scope: Scope, default: str) -> str:
+    """:func:`directory_of` read from an ASGI scope (as Starlette reads query and headers)."""
+    query_string: bytes = scope["query_string"]
+    if query_string:
+        query: str | None = None  # the last value, as Starlette's QueryParams gives it
+        for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+            if key == "directory":
+                query = value
+        if query:
+            return query
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    for name, raw in headers:
+        if name == b"x-opencode-directory":  # the first one, as Starlette's Headers gives it
+            header = raw.decode("latin-1")
+            if header:
+                return unquote(header)
+            break
+    return default
 
 
 async def read_body(request: Request, model: type[_B], *, optional: bool = False) -> _B:
@@ -73,7 +90,11 @@ async def read_body(request: Request, model: type[_B], *, optional: bool = False
         MalformedBodyError: not JSON.
         BodyError: JSON, but invalid.
     """
-    raw = await request.body()
+    return parse_body(await request.body(), model, optional=optional)
+
+
+def parse_body(raw: bytes, model: type[_B], *, optional: bool = False) -> _B:
+    """``raw`` validated as ``model`` (see :func:`read_body`)."""
     if not raw.strip() and optional:
         raw = b"{}"
     try:

@@ -24,8 +24,10 @@ from opencode_orchestrator.sim.http.bodies import (
 from opencode_orchestrator.sim.http.context import (
     BodyError,
     MalformedBodyError,
+    SimContext,
     context_of,
     directory_of,
+    parse_body,
     read_body,
 )
 from opencode_orchestrator.sim.http.responses import (
@@ -39,17 +41,21 @@ from opencode_orchestrator.sim.http.responses import (
 )
 from opencode_orchestrator.sim.state.records import Json
 
-__all__ = ["DEFAULT_AGENT", "session_routes"]
+__all__ = ["DEFAULT_AGENT", "create_in", "find_session", "prompt_async_in", "session_routes"]
 
 DEFAULT_AGENT = "build"
 _Handler = Callable[[Request], Awaitable[Response]]
 
 
 def _session_or_404(request: Request) -> Json | Response:
-    sid = request.path_params["sessionID"]
+    return find_session(context_of(request), request.path_params["sessionID"])
+
+
+def find_session(ctx: SimContext, sid: str) -> Json | Response:
+    """The session ``sid``, or the answer OpenCode gives when there is none."""
     if not sid.startswith("ses"):
         return unexpected_error()
-    info = context_of(request).hub.sessions.get(sid)
+    info = ctx.hub.sessions.get(sid)
     return info if info is not None else not_found(f"Session not found: {sid}")
 
 
@@ -87,16 +93,21 @@ async def list_sessions(request: Request) -> Response:
 
 async def create_session(request: Request) -> Response:
     """``POST /session``."""
+    return await create_in(context_of(request), directory_of(request), await request.body())
+
+
+async def create_in(ctx: SimContext, directory: str, raw: bytes) -> Response:
+    """``POST /session`` in ``directory`` with body ``raw``; also the fast path's (:mod:`.fast`)."""
     try:
-        body = await read_body(request, SessionCreateBody, optional=True)
+        body = parse_body(raw, SessionCreateBody, optional=True)
     except BodyError as exc:
         return bad_request(str(exc))
     except MalformedBodyError:
         return unexpected_error()
-    hub = context_of(request).hub
+    hub = ctx.hub
     if body.parentID is not None and body.parentID not in hub.sessions:
         return bad_request(f"Parent session not found: {body.parentID}")
-    info = await hub.create(directory_of(request), body.model_dump(exclude_none=True))
+    info = await hub.create(directory, body.model_dump(exclude_none=True))
     return JsonResponse(info)
 
 
@@ -185,8 +196,18 @@ async def prompt_blocking(request: Request, info: Json) -> Response:
 @_with_session
 async def prompt_async(request: Request, info: Json) -> Response:
     """``POST /session/{id}/prompt_async``: 204 at once; events tell the rest."""
-    body = await read_body(request, PromptBody)
-    await context_of(request).hub.prompt(info["id"], _prompt_request(body, info), wait=False)
+    return await prompt_async_in(context_of(request), info, await request.body())
+
+
+async def prompt_async_in(ctx: SimContext, info: Json, raw: bytes) -> Response:
+    """``prompt_async`` to the session ``info`` with body ``raw``; also the fast path's."""
+    try:
+        body = parse_body(raw, PromptBody)
+    except BodyError as exc:
+        return bad_request(str(exc))
+    except MalformedBodyError:
+        return unexpected_error()
+    await ctx.hub.prompt(info["id"], _prompt_request(body, info), wait=False)
     return no_content()
 
 
