@@ -141,15 +141,22 @@ class EventBus:
         if deliveries is not None:
             deliver(deliveries)
 
+    def listens(self, directory: str) -> bool:
+        """Whether any stream gets the events of ``directory``."""
+        return bool(self._global) or directory in self._by_directory
+
     def prepare(self, directory: str, envelope: Json, project: str = "global") -> Deliveries | None:
         """``envelope`` framed as it is now for every stream that gets it; ``None``: no stream.
 
         Streams opened after this call do not get it, whenever it is delivered.
         """
-        local = self._by_directory.get(directory)
-        if local is None and not self._global:
+        if not self._global and directory not in self._by_directory:
             return None
-        payload = orjson.dumps(envelope)
+        return self.prepare_payload(directory, orjson.dumps(envelope), project)
+
+    def prepare_payload(self, directory: str, payload: bytes, project: str) -> Deliveries:
+        """:meth:`prepare` for an envelope already serialised as ``payload``."""
+        local = self._by_directory.get(directory)
         deliveries: Deliveries = []
         if local is not None:
             deliveries.append((b"data: " + payload + b"\n\n", local))

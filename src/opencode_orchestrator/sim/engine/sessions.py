@@ -21,15 +21,15 @@ from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from functools import partial
 
 import anyio
+import orjson
 from anyio.abc import TaskGroup
 
 from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.sim.agents import AgentContext, decide_turn
 from opencode_orchestrator.sim.config import SimConfig
-from opencode_orchestrator.sim.engine.bus import EventBus, deliver
+from opencode_orchestrator.sim.engine.bus import Deliveries, EventBus, deliver
 from opencode_orchestrator.sim.engine.faults import FaultInjector
 from opencode_orchestrator.sim.engine.permissions import PermissionBroker
 from opencode_orchestrator.sim.engine.projects import ProjectIds
@@ -89,6 +89,8 @@ class SessionHub:
         self._active: dict[str, _Activity] = {}
         self._projects = ProjectIds()
         self.permissions = PermissionBroker(self.emit)
+        self._staged: list[Deliveries] = []
+        """Events waiting for the next commit, in the order they were emitted."""
 
     async def load(self) -> None:
         """Read sessions from the store, ending turns a crash left unfinished."""
@@ -107,7 +109,60 @@ class SessionHub:
         """Publish ``envelope`` as it is now, once the writes queued before it are committed."""
         deliveries = self.bus.prepare(directory, envelope, self._projects.known(directory))
         if deliveries is not None:
-            self.store.after_writes(partial(deliver, deliveries))
+            self._deliver(deliveries)
+
+    def emit_stored(
+        self,
+        directory: str,
+        kind: bytes,
+        session_id: str,
+        *,
+        key: bytes,
+        document: bytes,
+        rest: bytes = b"",
+    ) -> None:
+        """Publish ``{sessionID, <key>: document, ...rest}``, the document as the store has it.
+
+        A stored message, part or session is serialised once, for the store
+        and the event, instead of twice. The bytes are those ``emit`` makes.
+        """
+        if not self.bus.listens(directory):
+            return
+        payload = b"".join(
+            (
+                b'{"id":"',
+                new_id(IdKind.EVENT).encode(),
+                b'","type":"',
+                kind,
+                b'","properties":{"sessionID":',
+                orjson.dumps(session_id),
+                b',"',
+                key,
+                b'":',
+                document,
+                rest,
+                b"}}",
+            )
+        )
+        project = self._projects.known(directory)
+        self._deliver(self.bus.prepare_payload(directory, payload, project))
+
+    def _deliver(self, deliveries: Deliveries) -> None:
+        # Events queued behind uncommitted writes wait for the commit, all
+        # released by one action; the first of them asks for it.
+        staged = self._staged
+        if staged:
+            staged.append(deliveries)
+        elif self.store.pending:
+            staged.append(deliveries)
+            self.store.after_writes(self._release)
+        else:
+            deliver(deliveries)
+
+    def _release(self) -> None:
+        staged, self._staged = self._staged, []
+        for deliveries in staged:
+            deliver(deliveries)
 
     def set_status(self, session_id: str, status: Json) -> None:
         """Record and publish a session status."""
@@ -177,8 +232,10 @@ class SessionHub:
         """Bump ``time.updated``, persist and publish ``session.updated``."""
         info = self.sessions[session_id]
         info["time"]["updated"] = now_ms()
-        self.store.put_session(info)
-        self.emit(info["directory"], "session.updated", {"sessionID": session_id, "info": info})
+        body = self.store.put_session(info)
+        self.emit_stored(
+            info["directory"], b"session.updated", session_id, key=b"info", document=body
+        )
 
     def children(self, session_id: str) -> list[Json]:
         """The sessions whose parent is ``session_id``."""

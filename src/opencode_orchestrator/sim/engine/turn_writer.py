@@ -43,6 +43,18 @@ class TurnHost(Protocol):
     def emit(self, directory: str, kind: str, properties: Json) -> None:
         """Publish an event for ``directory``."""
 
+    def emit_stored(
+        self,
+        directory: str,
+        kind: bytes,
+        session_id: str,
+        *,
+        key: bytes,
+        document: bytes,
+        rest: bytes = b"",
+    ) -> None:
+        """Publish ``{sessionID, <key>: document, ...rest}`` with ``document`` already JSON."""
+
     def set_status(self, session_id: str, status: Json) -> None:
         """Record and publish a session status."""
 
@@ -108,17 +120,18 @@ class TurnWriter:
 
     async def put_message(self, info: Json) -> None:
         """Persist a message info, then publish ``message.updated``."""
-        self.host.store.put_message(info)
-        self.host.emit(self.directory, "message.updated", {"sessionID": self.sid, "info": info})
+        body = self.host.store.put_message(info)
+        self.host.emit_stored(
+            self.directory, b"message.updated", self.sid, key=b"info", document=body
+        )
         await self._paced()
 
     async def put_part(self, part: Json) -> None:
-        """Persist a part, then publish ``message.part.updated``."""
-        self.host.store.put_part(part)
-        self.host.emit(
-            self.directory,
-            "message.part.updated",
-            {"sessionID": self.sid, "part": part, "time": now_ms()},
+        """Persist a part, then publish ``message.part.updated`` (with the time it was sent)."""
+        body = self.host.store.put_part(part)
+        time = b',"time":%d' % now_ms()
+        self.host.emit_stored(
+            self.directory, b"message.part.updated", self.sid, key=b"part", document=body, rest=time
         )
         await self._paced()
 

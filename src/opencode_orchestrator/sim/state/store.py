@@ -124,6 +124,11 @@ class SimStore:
             raise SimStateError("the simulator state is closed")
         return self._db
 
+    @property
+    def pending(self) -> bool:
+        """Whether writes are queued (an event now would wait for their commit)."""
+        return self._batch.pending
+
     def after_writes(self, action: Callable[[], None]) -> None:
         """Run ``action`` once every write queued so far is committed (now, if it is)."""
         batch = self._batch
@@ -160,10 +165,11 @@ class SimStore:
         # Every upsert's key is its first value, its document its last.
         self._batch.upsert(sql, args[0], args, len(args[-1]))
 
-    def put_session(self, info: Json) -> None:
-        """Queue the insertion or replacement of a session."""
-        body = _dumps(info)
-        self._upsert(_UPSERT_SESSION, (info["id"], body))
+    def put_session(self, info: Json) -> bytes:
+        """Queue the insertion or replacement of a session; return it as JSON."""
+        body = orjson.dumps(info)
+        self._upsert(_UPSERT_SESSION, (info["id"], body.decode()))
+        return body
 
     async def delete_session(self, session_id: str) -> None:
         """Remove a session and everything recorded for it (committed on return)."""
@@ -183,15 +189,22 @@ class SimStore:
         rows = self._read().execute("SELECT body FROM sessions").fetchall()
         return [orjson.loads(body) for (body,) in rows]
 
-    def put_message(self, info: Json) -> None:
-        """Queue the insertion or update of a message's info (its place in the transcript stays)."""
-        body = _dumps(info)
-        self._upsert(_UPSERT_MESSAGE, (info["id"], info["sessionID"], body))
+    def put_message(self, info: Json) -> bytes:
+        """Queue the insertion or update of a message's info (its place in the transcript stays).
 
-    def put_part(self, part: Json) -> None:
-        """Queue the insertion or update of a part (its place in the message stays)."""
-        body = _dumps(part)
-        self._upsert(_UPSERT_PART, (part["id"], part["messageID"], part["sessionID"], body))
+        Returns the info as JSON (what its event carries).
+        """
+        body = orjson.dumps(info)
+        self._upsert(_UPSERT_MESSAGE, (info["id"], info["sessionID"], body.decode()))
+        return body
+
+    def put_part(self, part: Json) -> bytes:
+        """Queue the insertion or update of a part (its place in the message stays); as JSON."""
+        body = orjson.dumps(part)
+        self._upsert(
+            _UPSERT_PART, (part["id"], part["messageID"], part["sessionID"], body.decode())
+        )
+        return body
 
     async def messages(self, session_id: str, message_id: str | None = None) -> list[Json]:
         """The transcript as ``[{info, parts}]`` in order; one message if ``message_id``."""
