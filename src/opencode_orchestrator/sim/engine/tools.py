@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import difflib
 import functools
+import locale
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from opencode_orchestrator.sim.state.records import Json
 
@@ -44,18 +46,31 @@ class FileChange:
     after: str
 
 
+_ENCODING: Final = locale.getpreferredencoding(False)
+"""What ``Path.read_text``/``write_text`` encode with (they are given no encoding)."""
+_WRITE_FLAGS: Final = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+"""What ``open(path, "w")`` opens with."""
+
+
 @functools.lru_cache(maxsize=64)
-def _root(directory: str) -> Path:
+def _root(directory: str) -> str:
     # A session's directory is resolved once, not for every file it writes.
-    return Path(directory).resolve()
+    return os.path.realpath(directory)
 
 
 def _resolve(directory: str, file_path: str) -> tuple[Path, str]:
+    # Path.resolve() and is_relative_to(), done on strings: same system calls,
+    # without pathlib parsing every path twice.
     root = _root(directory)
-    target = (root / file_path).resolve()
-    if not target.is_relative_to(root):
+    target = os.path.realpath(os.path.join(root, file_path))
+    inside = root if root.endswith(os.sep) else root + os.sep
+    if target == root:
+        relative = "."
+    elif target.startswith(inside):
+        relative = target[len(inside) :]
+    else:
         raise ToolFailedError(f"{file_path} is outside the project directory {root}")
-    return target, target.relative_to(root).as_posix()
+    return Path(target), relative
 
 
 def _plan(directory: str, name: str, args: dict[str, Any]) -> FileChange:
@@ -63,7 +78,7 @@ def _plan(directory: str, name: str, args: dict[str, Any]) -> FileChange:
     if not isinstance(file_path, str) or not file_path:
         raise ToolFailedError(f"{name}: filePath is required")
     target, relative = _resolve(directory, file_path)
-    existed = target.exists()
+    existed = os.path.exists(target)
     before = target.read_text() if existed else ""
     if name == "write":
         content = args.get("content")
@@ -84,7 +99,16 @@ def _plan(directory: str, name: str, args: dict[str, Any]) -> FileChange:
 
 def _write(change: FileChange) -> FileChange:
     change.path.parent.mkdir(parents=True, exist_ok=True)
-    change.path.write_text(change.after)
+    # The bytes Path.write_text writes, without a text-mode file object (which
+    # also asks whether the file is a terminal and where it stands).
+    data = change.after.encode(_ENCODING)
+    fd = os.open(change.path, _WRITE_FLAGS, 0o666)
+    try:
+        written = 0
+        while written < len(data):
+            written += os.write(fd, data[written:])
+    finally:
+        os.close(fd)
     return change
 
 
