@@ -23,6 +23,7 @@ Read from the JavaScript embedded in the 1.18.33 binary (``Permission.ask``,
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -70,12 +71,17 @@ def wildcard_match(value: str, pattern: str) -> bool:
     A trailing ``" *"`` also matches nothing at all, so ``"ls *"`` matches ``"ls"``.
     Backslashes count as slashes, as on Windows paths.
     """
-    value = value.replace("\\", "/")
+    return _compiled(pattern).fullmatch(value.replace("\\", "/")) is not None
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    # Rules are few and asked about for every tool call: each is translated once.
     escaped = _REGEX_SPECIALS.sub(lambda m: "\\" + m.group(0), pattern.replace("\\", "/"))
     regex = escaped.replace("*", ".*").replace("?", ".")
     if regex.endswith(" .*"):
         regex = regex[:-3] + "( .*)?"
-    return re.fullmatch(regex, value, re.DOTALL) is not None
+    return re.compile(regex, re.DOTALL)
 
 
 def evaluate(permission: str, pattern: str, *rulesets: Sequence[Json]) -> Json:
