@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -138,3 +139,22 @@ async def test_checkpoints_run_off_the_loop_once_enough_is_written(
     with anyio.fail_after(5):
         while database.stat().st_size < 100_000:
             await anyio.sleep(0.01)
+
+
+async def test_a_failed_commit_fails_those_waiting_but_releases_held_actions(
+    tmp_path: Path,
+) -> None:
+    db = sqlite3.connect(tmp_path / "x.sqlite3")
+    checkpointer = batch.Checkpointer(tmp_path / "x.sqlite3")
+    writes = batch.WriteBatch(db, asyncio.get_running_loop(), checkpointer)
+    released: list[bool] = []
+    try:
+        writes.write("INSERT INTO missing VALUES (?)", (1,))
+        writes.hold(lambda: released.append(True))
+        with pytest.raises(sqlite3.OperationalError):
+            await writes.committed(urgent=True)
+        assert released == [True]
+        assert not writes.pending
+    finally:
+        await anyio.to_thread.run_sync(checkpointer.stop)
+        db.close()

@@ -23,10 +23,10 @@ committed, and :meth:`WriteBatch.committed` lets a route answer only then.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -39,11 +39,6 @@ COMMIT_INTERVAL: Final = 0.002
 CHECKPOINT_BYTES: Final = 4 * 2**20
 """Bytes of documents written between two checkpoints (sqlite's own default is ~4 MiB)."""
 _log = get_logger(__name__)
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 class Checkpointer:
@@ -105,6 +100,8 @@ class WriteBatch:
         self._sealed: list[tuple[str, list[Sequence[Any]]]] = []
         """Statements queued before the last barrier, and the barriers, in order."""
         self._held: list[Callable[[], None]] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        """Those awaiting :meth:`committed`: answered after the held actions."""
         self._scheduled = False
         self._urgent = False
         self._last_commit = -COMMIT_INTERVAL
@@ -160,8 +157,8 @@ class WriteBatch:
         """
         if not self.pending:
             return
-        done = self._loop.create_future()
-        self._held.append(partial(_resolve, done))
+        done: asyncio.Future[None] = self._loop.create_future()
+        self._waiters.append(done)
         if urgent and not self._urgent:
             self._urgent = True
             self._loop.call_soon(self._flush_now)
@@ -169,25 +166,31 @@ class WriteBatch:
 
     def _flush_soon(self) -> None:
         self._scheduled = False
-        self.flush()
+        # A failure is logged and raised to the waiters; a loop callback has
+        # nobody else to raise it to.
+        with contextlib.suppress(sqlite3.Error):
+            self.flush()
 
     def _flush_now(self) -> None:
         self._urgent = False
-        self.flush()
+        with contextlib.suppress(sqlite3.Error):
+            self.flush()
 
     def flush(self) -> None:
         """Run and commit every queued write, then the actions that waited for them.
 
         Raises:
-            sqlite3.Error: the writes could not be committed (they are dropped,
-                and the actions run anyway: a client must not wait forever).
+            sqlite3.Error: the writes could not be committed. They are dropped;
+                the held actions run anyway (a stream must not stall) and
+                :meth:`committed` raises it to those waiting.
         """
         if not self.pending:
             return
         self._seal()
-        statements, held = self._sealed, self._held
-        self._sealed, self._held = [], []
+        statements, held, waiters = self._sealed, self._held, self._waiters
+        self._sealed, self._held, self._waiters = [], [], []
         self._last_commit = self._loop.time()
+        failed: sqlite3.Error | None = None
         try:
             for sql, rows in statements:
                 if len(rows) == 1:
@@ -196,6 +199,7 @@ class WriteBatch:
                     self._db.executemany(sql, rows)
             self._db.commit()
         except sqlite3.Error as exc:
+            failed = exc
             self._db.rollback()
             _log.error("sim.store_write_failed", statements=len(statements), error=str(exc))
             raise
@@ -204,6 +208,12 @@ class WriteBatch:
                 self.on_commit()
             for action in held:
                 action()
+            for waiter in waiters:
+                if not waiter.done():
+                    if failed is None:
+                        waiter.set_result(None)
+                    else:
+                        waiter.set_exception(failed)
         if self._written >= CHECKPOINT_BYTES:
             self._written = 0
             self._checkpointer.request()
