@@ -6,12 +6,10 @@ the cancel scope of the running turn) only while it is busy, and one task
 drains that queue; when the queue is empty the session goes idle and the
 activity is dropped. Transcripts live in sqlite, not here.
 
-Writes to the store are queued and committed once per turn of the event
-loop; every event is serialised when it is emitted and published once the
-writes queued before it are committed (:meth:`SimStore.after_writes`), so
-events keep the order they were emitted in and never describe what is not on
-disk yet. A route that answers from what it wrote waits for the commit
-(:meth:`SimStore.committed`).
+Writes to the store are queued and committed in groups (:mod:`..state.batch`);
+events go out through a :class:`Publisher`, after the writes queued before
+them are committed. A route that answers from what it wrote waits for the
+commit (:meth:`SimStore.committed`).
 """
 
 from __future__ import annotations
@@ -23,19 +21,18 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import anyio
-import orjson
 from anyio.abc import TaskGroup
 
 from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.sim.agents import AgentContext, decide_turn
 from opencode_orchestrator.sim.config import SimConfig
-from opencode_orchestrator.sim.engine.bus import Deliveries, EventBus, deliver
+from opencode_orchestrator.sim.engine.bus import EventBus
 from opencode_orchestrator.sim.engine.faults import FaultInjector
 from opencode_orchestrator.sim.engine.permissions import PermissionBroker
 from opencode_orchestrator.sim.engine.projects import ProjectIds
+from opencode_orchestrator.sim.engine.publisher import Publisher
 from opencode_orchestrator.sim.engine.turn_writer import PromptRequest
 from opencode_orchestrator.sim.engine.turns import run_turn, start_turn_messages
-from opencode_orchestrator.sim.ids import IdKind, new_id
 from opencode_orchestrator.sim.state import records
 from opencode_orchestrator.sim.state.records import Json, now_ms
 from opencode_orchestrator.sim.state.store import SimStore
@@ -88,9 +85,10 @@ class SessionHub:
         self.sessions: dict[str, Json] = {}
         self._active: dict[str, _Activity] = {}
         self._projects = ProjectIds()
+        self.publisher = Publisher(bus, store, self._projects)
+        self.emit = self.publisher.emit
+        self.emit_stored = self.publisher.emit_stored
         self.permissions = PermissionBroker(self.emit)
-        self._staged: list[Deliveries] = []
-        """Events waiting for the next commit, in the order they were emitted."""
 
     async def load(self) -> None:
         """Read sessions from the store, ending turns a crash left unfinished."""
@@ -98,71 +96,6 @@ class SessionHub:
         self.sessions = {info["id"]: info for info in await self.store.sessions()}
         for info in self.sessions.values():
             self._projects.remember(info["directory"], info["projectID"])
-
-    def emit(self, directory: str, kind: str, properties: Json) -> None:
-        """Publish an event for ``directory`` (once the writes queued before it are committed)."""
-        self.publish(
-            directory, {"id": new_id(IdKind.EVENT), "type": kind, "properties": properties}
-        )
-
-    def publish(self, directory: str, envelope: Json) -> None:
-        """Publish ``envelope`` as it is now, once the writes queued before it are committed."""
-        deliveries = self.bus.prepare(directory, envelope, self._projects.known(directory))
-        if deliveries is not None:
-            self._deliver(deliveries)
-
-    def emit_stored(
-        self,
-        directory: str,
-        kind: bytes,
-        session_id: str,
-        *,
-        key: bytes,
-        document: bytes,
-        rest: bytes = b"",
-    ) -> None:
-        """Publish ``{sessionID, <key>: document, ...rest}``, the document as the store has it.
-
-        A stored message, part or session is serialised once, for the store
-        and the event, instead of twice. The bytes are those ``emit`` makes.
-        """
-        if not self.bus.listens(directory):
-            return
-        payload = b"".join(
-            (
-                b'{"id":"',
-                new_id(IdKind.EVENT).encode(),
-                b'","type":"',
-                kind,
-                b'","properties":{"sessionID":',
-                orjson.dumps(session_id),
-                b',"',
-                key,
-                b'":',
-                document,
-                rest,
-                b"}}",
-            )
-        )
-        project = self._projects.known(directory)
-        self._deliver(self.bus.prepare_payload(directory, payload, project))
-
-    def _deliver(self, deliveries: Deliveries) -> None:
-        # Events queued behind uncommitted writes wait for the commit, all
-        # released by one action; the first of them asks for it.
-        staged = self._staged
-        if staged:
-            staged.append(deliveries)
-        elif self.store.pending:
-            staged.append(deliveries)
-            self.store.after_writes(self._release)
-        else:
-            deliver(deliveries)
-
-    def _release(self) -> None:
-        staged, self._staged = self._staged, []
-        for deliveries in staged:
-            deliver(deliveries)
 
     def set_status(self, session_id: str, status: Json) -> None:
         """Record and publish a session status."""

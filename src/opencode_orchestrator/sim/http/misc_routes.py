@@ -50,7 +50,7 @@ async def show_toast(request: Request) -> Response:
         return bad_request(str(exc))
     except MalformedBodyError:
         return unexpected_error()
-    context_of(request).hub.publish(
+    context_of(request).hub.publisher.publish(
         directory_of(request),
         {"type": "tui.toast.show", "properties": body.model_dump(exclude_none=True)},
     )
