@@ -1,9 +1,16 @@
 """The pooled HTTP connection to one OpenCode server: auth, timeouts, retries, error mapping.
 
-One :class:`httpx.AsyncClient` per server keeps connections alive between
-calls. Every request carries ``?directory=`` when a directory is set, and
-basic auth (user ``opencode``) when a password is given or
-``OPENCODE_SERVER_PASSWORD`` is set. What is retried::
+One pooled transport per server keeps connections alive between calls.
+Ordinary calls hand an :class:`httpx.Request` straight to it; only the event
+stream goes through an :class:`httpx.AsyncClient` (on the same transport).
+The client's own machinery (URL merging, auth flow, cookie jar, redirects)
+was half of the CPU a call cost and none of it is needed here: the URL, query
+and auth header are built once or by :meth:`OpenCodeHttp._target`, OpenCode
+sets no cookies and does not redirect its API.
+
+Every request carries ``?directory=`` when a directory is set, and basic auth
+(user ``opencode``) when a password is given or ``OPENCODE_SERVER_PASSWORD`` is
+set. What is retried::
 
     failure                          idempotent call        non-idempotent call
     connect error / connect timeout  retry                  retry (never sent)
@@ -80,7 +87,7 @@ class Timeouts:
 
 
 class OpenCodeHttp:
-    """Requests to one server through one pooled :class:`httpx.AsyncClient`.
+    """Requests to one server through one pooled transport.
 
     Args:
         base_url: e.g. ``http://127.0.0.1:4096``.
@@ -113,11 +120,19 @@ class OpenCodeHttp:
         self._sleep = sleep
         self._rand = rand
         self._directory_query = f"?{urlencode({'directory': directory})}" if directory else ""
-        self._call_timeouts = {False: self.timeouts.httpx(), True: self.timeouts.httpx(long=True)}
+        # Request extensions carry the timeout as httpx's client would set it.
+        self._call_timeouts = {
+            False: {"timeout": self.timeouts.httpx().as_dict()},
+            True: {"timeout": self.timeouts.httpx(long=True).as_dict()},
+        }
+        auth = httpx.BasicAuth(AUTH_USER, secret) if secret else None
+        self._transport = transport if transport is not None else OpenCodeTransport()
+        self._headers = _auth_headers(auth)
+        self._json_headers = {**self._headers, **_JSON_HEADERS}
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
-            auth=httpx.BasicAuth(AUTH_USER, secret) if secret else None,
-            transport=transport if transport is not None else OpenCodeTransport(),
+            auth=auth,
+            transport=self._transport,
             timeout=self.timeouts.httpx(),
         )
 
@@ -172,16 +187,18 @@ class OpenCodeHttp:
         """
         url = self.url(path)
         target = self._target(path, params)
-        timeout = self._call_timeouts[long]
+        extensions = self._call_timeouts[long]
         body = None if json is None else orjson.dumps(json)
-        headers = None if body is None else _JSON_HEADERS
+        headers = self._headers if body is None else self._json_headers
         attempt = 0
         while True:
             attempt += 1
             may_retry = attempt < self.retry.max_attempts
             try:
-                response = await self._client.request(
-                    method, target, content=body, headers=headers, timeout=timeout
+                response = await self._send(
+                    httpx.Request(
+                        method, target, content=body, headers=headers, extensions=extensions
+                    )
                 )
             except _NOT_SENT as exc:
                 if not may_retry:
@@ -217,6 +234,16 @@ class OpenCodeHttp:
             if status >= 400:
                 raise http_error_for(method, url, status, _body(response))
             return response
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        """One round trip: the response with its body read, the connection back in the pool."""
+        response = await self._transport.handle_async_request(request)
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        response.request = request
+        return response
 
     async def request_json(
         self,
@@ -272,7 +299,7 @@ class OpenCodeHttp:
 
     async def aclose(self) -> None:
         """Close the pooled connections."""
-        await self._client.aclose()
+        await self._client.aclose()  # closes the shared transport too
 
     async def _pause(
         self, method: str, url: str, attempt: int, reason: str, delay: float | None = None
@@ -287,6 +314,14 @@ class OpenCodeHttp:
             delay=round(wait, 3),
         )
         await self._sleep(wait)
+
+
+def _auth_headers(auth: httpx.BasicAuth | None) -> dict[str, str]:
+    """The ``Authorization`` header ``auth`` adds to every request (none without a password)."""
+    if auth is None:
+        return {}
+    flow = auth.sync_auth_flow(httpx.Request("GET", "http://opencode.invalid/"))
+    return {"authorization": next(flow).headers["authorization"]}
 
 
 def _describe(exc: BaseException) -> str:
