@@ -9,7 +9,8 @@ Liveness: events refresh the turn's heartbeat. Silence longer than
 ``timeouts.silence`` (or a stream reconnect) makes the turn probe
 ``GET /session/status``; an idle session has its result read back by message
 id. No progress for ``timeouts.unit`` aborts the session (``TIMEOUT``). The
-slot is released exactly once, in ``finally``, however the turn ends.
+slot is released exactly once: as soon as the session is seen idle, or in
+``finally`` however else the turn ends.
 
 Adoption after a crash uses the same loop without sending: an intent never
 accepted is checked with ``GET /session/:id/message/:messageID`` (404: the
@@ -34,6 +35,7 @@ from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.mission.context import MissionContext
 from opencode_orchestrator.mission.errors import BudgetExceededError
 from opencode_orchestrator.mission.model import TurnModel
+from opencode_orchestrator.mission.pool import Slot
 from opencode_orchestrator.mission.records import RecordType, TurnKind, TurnStatus
 from opencode_orchestrator.mission.transient import TRANSIENT_ERRORS, ride_out
 from opencode_orchestrator.mission.watch import TurnWatch
@@ -131,7 +133,7 @@ async def run_turn(ctx: MissionContext, request: TurnRequest) -> TurnOutcome:
     reservation = ctx.budget.reserve()
     message_id = new_message_id()
     try:
-        async with await _slot(ctx, request):
+        async with await _slot(ctx, request) as slot:
             await ctx.journal.write(
                 RecordType.TURN_INTENT,
                 {
@@ -145,7 +147,7 @@ async def run_turn(ctx: MissionContext, request: TurnRequest) -> TurnOutcome:
                 },
             )
             turn = ctx.model.turns[message_id]
-            outcome = await _drive(ctx, request, turn, send=True)
+            outcome = await _drive(ctx, request, turn, slot, send=True)
     finally:
         reservation.release()
     return outcome
@@ -215,11 +217,13 @@ async def adopt_turn(ctx: MissionContext, turn: TurnModel, request: TurnRequest)
     Its slot comes before any new turn's: the turn is most likely running on the
     server already, and until it is adopted its result waits unread.
     """
-    async with await _slot(ctx, request, priority=math.inf):
-        return await _drive(ctx, request, turn, send=False)
+    async with await _slot(ctx, request, priority=math.inf) as slot:
+        return await _drive(ctx, request, turn, slot, send=False)
 
 
-async def _slot(ctx: MissionContext, request: TurnRequest, *, priority: float | None = None) -> Any:
+async def _slot(
+    ctx: MissionContext, request: TurnRequest, *, priority: float | None = None
+) -> Slot:
     provider = ctx.provider_for(request.role)
     ref = ctx.model_for(request.role)
     return await ctx.pool.acquire(
@@ -231,7 +235,7 @@ async def _slot(ctx: MissionContext, request: TurnRequest, *, priority: float | 
 
 
 async def _drive(
-    ctx: MissionContext, request: TurnRequest, turn: TurnModel, *, send: bool
+    ctx: MissionContext, request: TurnRequest, turn: TurnModel, slot: Slot, *, send: bool
 ) -> TurnOutcome:
     client, router = ctx.client_for(request.directory)
     watch = TurnWatch(request.session, turn.message)
@@ -326,6 +330,9 @@ async def _drive(
                 await watch.changed.wait()
             if not watch.changed.is_set():
                 watch.reconnected = watch.resynced = True  # silence: probe the session
+        # The session is idle: its capacity goes to the next turn now, not after the
+        # read-back and the durable turn.ended (a few ms of every turn's slot time).
+        slot.release()
         outcome = await ride_out(
             lambda: _collect(client, watch, turn), what="read_back", patience=patience
         )
