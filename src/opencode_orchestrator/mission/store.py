@@ -5,9 +5,12 @@ A running mission holds its WAL's writer lock for as long as it runs, yet
 are scanned with :func:`~opencode_orchestrator.wal.segment.scan_directory`
 (which changes nothing) and the records are folded through
 :meth:`MissionModel.apply`, exactly as :class:`~opencode_orchestrator.mission.journal.Journal`
-replays them. A half-written last line (the writer mid-append, or a crash)
-is a torn tail: the records before it are the mission as far as its log
-knows. Damage anywhere else is corruption and is reported, never skipped.
+replays them. The scan only validates; the fold then reads the validated
+records one line at a time, so memory holds the model, never the whole log
+(a long mission's log is tens of MB, its decoded records several times that).
+A half-written last line (the writer mid-append, or a crash) is a torn tail:
+the records before it are the mission as far as its log knows. Damage
+anywhere else is corruption and is reported, never skipped.
 
 Layout (under the project)::
 
@@ -29,6 +32,7 @@ from opencode_orchestrator.mission.model import MissionModel
 from opencode_orchestrator.mission.states import MissionState
 from opencode_orchestrator.wal.errors import WalCorruptError, WalError
 from opencode_orchestrator.wal.paths import mission_wal_dir
+from opencode_orchestrator.wal.record import InvalidLineError, decode_line
 from opencode_orchestrator.wal.segment import scan_directory
 
 __all__ = [
@@ -87,18 +91,37 @@ def load_mission(project: Path, mission_id: str) -> MissionModel:
         raise MissionNotFoundError(f"no mission {mission_id!r} in {project}")
     # No registry: the model ignores record types it does not know, and a
     # status query must not fail on a type a newer engine added.
-    scan = scan_directory(directory, None)
+    scan = scan_directory(directory, None, keep_records=False)
     if scan.damage is not None and not scan.damage.at_tail:
         damage = scan.damage
         raise WalCorruptError(damage.path, damage.offset, damage.reason)
     if scan.snapshot is not None:
         raise WalError(f"{directory}: holds a snapshot; a mission journal never does")
     model = MissionModel()
-    for record in scan.records:
-        model.apply(record.type, record.data, record.ts)
+    for segment in scan.segments:
+        if segment.last_seq is not None:
+            _fold(segment.path, segment.last_seq, model)
     if not model.created:
         raise MissionNotFoundError(f"{directory}: no mission has been recorded there")
     return model
+
+
+def _fold(path: Path, last_seq: int, model: MissionModel) -> None:
+    """Apply the records of segment ``path`` up to ``last_seq`` (the scan validated them).
+
+    Lines after ``last_seq`` are a torn tail, or were appended after the scan.
+    """
+    with path.open("rb") as lines:
+        offset = 0
+        for line in lines:
+            try:
+                record = decode_line(line.removesuffix(b"\n"))
+            except InvalidLineError as exc:  # changed since the scan (a repair, say)
+                raise WalCorruptError(path, offset, str(exc)) from None
+            model.apply(record.type, record.data, record.ts)
+            if record.seq >= last_seq:
+                return
+            offset += len(line)
 
 
 def list_missions(project: Path) -> list[MissionInfo]:
