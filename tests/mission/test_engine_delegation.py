@@ -44,7 +44,7 @@ async def test_a_split_unit_runs_its_sub_units_one_level_deeper_then_resumes(
     assert run.state is MissionState.SEALED
     assert set(units) == {"u01", "u01.part1", "u01.part2"}
     parent = units["u01"]
-    assert parent.children == ["u01.part1", "u01.part2"]
+    assert parent.children == ("u01.part1", "u01.part2")
     for child in ("u01.part1", "u01.part2"):
         assert (units[child].depth, units[child].parent) == (1, "u01")
         assert units[child].state is UnitState.VERIFIED

@@ -58,7 +58,9 @@ async def test_a_tool_failure_gets_one_recovery_prompt_then_the_attempt_fails(
         # The recovery prompt went to the same session, with the error in hand.
         assert recover["session"] == work["session"]
         assert error in store.message(recover["message"]).text
-    assert unit.failures == [f"attempt {n}: tool error after recovery: {error}" for n in (1, 2)]
+    assert unit.failures == tuple(
+        f"attempt {n}: tool error after recovery: {error}" for n in (1, 2)
+    )
     assert unit.reason.startswith("2 attempt(s) failed; last: attempt 2: tool error")
 
 
@@ -83,10 +85,10 @@ async def test_a_worker_without_report_is_nudged_once_then_the_attempt_fails(
         assert (
             "You stopped without the structured report" in store.message(turns[1]["message"]).text
         )
-    assert unit.failures == [
+    assert unit.failures == tuple(
         f"attempt {n}: StructuredOutputError: Model did not produce structured output"
         for n in (1, 2)
-    ]
+    )
     # Each attempt had a fresh worker session.
     sessions = {i["session"] for i in wal.intents(unit="u01", kind="work")}
     assert len(sessions) == 2
@@ -107,12 +109,14 @@ async def test_a_worker_that_answers_the_follow_up_goes_on_in_the_same_attempt(
     wal, unit = run.wal, run.model.units["u01"]
     assert run.state is MissionState.SEALED
     assert [k for k in wal.kinds("u01") if k != "shadow_review"] == ["work", follow_up, "review"]
-    assert (unit.state, unit.attempt, unit.failures) == (UnitState.VERIFIED, 1, [])
+    assert (unit.state, unit.attempt, unit.failures) == (UnitState.VERIFIED, 1, ())
     work, answer = (i for i in wal.intents(unit="u01") if i["kind"] in ("work", follow_up))
     assert wal.end_of(work)["error_name"] == "StructuredOutputError"
     assert wal.end_of(answer)["status"] == "completed"
-    assert unit.report is not None
-    assert unit.report["outcome"] == "done"
+    assert wal.end_of(answer)["answer"]["outcome"] == "done"
+    # The unit is verified: its report went, its summary stayed (for dependents).
+    assert unit.report is None
+    assert unit.summary == wal.end_of(answer)["answer"]["summary"]
 
 
 async def test_a_blocked_worker_fails_the_attempt_at_once(tmp_path: Path) -> None:
@@ -122,9 +126,9 @@ async def test_a_blocked_worker_fails_the_attempt_at_once(tmp_path: Path) -> Non
     unit = run.model.units["u01"]
     assert run.state is MissionState.FAILED
     assert run.wal.kinds("u01") == ["work", "work"]
-    assert unit.failures == [
+    assert unit.failures == tuple(
         f"attempt {n}: worker blocked: unit u01 blocked (simulated)" for n in (1, 2)
-    ]
+    )
     assert run.model.reason.startswith("1 unit(s) not verified: u01 (failed")
 
 
@@ -213,7 +217,7 @@ async def test_a_turn_without_progress_times_out_and_the_unit_gets_a_fresh_attem
     answer = only(m.info for m in store.answers(hung[0]["message"]))
     assert answer["error"]["name"] == "MessageAbortedError"
     assert unit.attempt == 2
-    assert unit.failures == ["attempt 1: Timeout: no progress for 0.5 s"]
+    assert unit.failures == ("attempt 1: Timeout: no progress for 0.5 s",)
     assert wal.intents(unit="u01", kind="work")[1]["session"] != hung[0]["session"]
 
 

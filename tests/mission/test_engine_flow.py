@@ -15,6 +15,7 @@ from opencode_orchestrator.mission.config import LimitsConfig, MissionConfig
 from opencode_orchestrator.mission.contracts import ReviewVerdict, Verdict
 from opencode_orchestrator.mission.records import RecordType
 from opencode_orchestrator.mission.states import MissionState, UnitState
+from opencode_orchestrator.mission.store import load_mission
 from tests.mission.enginesupport import only, run_mission, sim_config, simulated
 
 pytestmark = pytest.mark.anyio
@@ -76,7 +77,10 @@ async def test_the_shadow_review_starts_on_the_first_written_file(tmp_path: Path
     assert wal.index(RecordType.TURN_ENDED, turn=shadow["turn"]) < wal.index(
         RecordType.TURN_INTENT, turn=final["turn"]
     )
-    assert run.model.units["u01"].shadow_verdict == shadow_verdict["verdict"]
+    # Evidence: the engine let it go once the unit was verified, the journal has it.
+    assert run.model.units["u01"].shadow_verdict is None
+    replayed = load_mission(sim.project, run.mission_id)
+    assert replayed.units["u01"].shadow_verdict == shadow_verdict["verdict"]
 
 
 async def test_a_failed_review_goes_back_to_the_worker_who_fixes_it(tmp_path: Path) -> None:
@@ -194,6 +198,7 @@ async def test_child_sessions_belong_to_the_mission_and_say_what_they_are(
             f"mission {short} · {where} · {record['role']} · attempt {record['attempt']}"
         )
     assert {s["id"] for s in store.children(root["id"])} == {c["session"] for c in created}
-    assert store.sessions[model.units["u02"].sessions["worker"]]["title"] == (
+    replayed = load_mission(sim.project, run.mission_id)
+    assert store.sessions[replayed.units["u02"].sessions["worker"]]["title"] == (
         f"mission {short} · unit u02 · worker · attempt 1"
     )

@@ -89,9 +89,8 @@ async def test_learnings_reach_the_project_knowledge_file(tmp_path: Path) -> Non
         learned = [
             entry
             for u in model.units.values()
-            for answer in (u.report, u.verdict)
-            if answer
-            for entry in answer.get("learnings", [])
+            if u.state is UnitState.VERIFIED
+            for entry in u.learnings
         ]
         after = await KnowledgeFile(sim.project).read()
     assert before == ""

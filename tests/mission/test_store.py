@@ -14,6 +14,7 @@ from opencode_orchestrator.mission.store import (
     list_missions,
     load_mission,
     mission_dir,
+    mission_journal,
 )
 from opencode_orchestrator.wal import WriteAheadLog
 from opencode_orchestrator.wal.errors import WalCorruptError
@@ -32,7 +33,7 @@ async def test_a_mission_is_rebuilt_as_its_journal_left_it(tmp_path: Path) -> No
     assert (u1.state, u1.attempt, u1.failures) == (
         UnitState.VERIFIED,
         2,
-        ["attempt 1: worker gave up"],
+        ("attempt 1: worker gave up",),
     )
     assert model.tokens == 1500
     assert model.sealed_evidence == {"all_units_verified": True}
@@ -112,3 +113,8 @@ async def test_missions_are_listed_oldest_first_and_the_newest_unfinished_found(
 
 def test_the_mission_directory_holds_the_wal(tmp_path: Path) -> None:
     assert mission_wal_dir(tmp_path, "m1").parent == mission_dir(tmp_path, "m1")
+
+
+def test_a_mission_directory_names_its_journal(tmp_path: Path) -> None:
+    wal = mission_wal_dir(tmp_path, "m1")
+    assert mission_journal(mission_dir(tmp_path, "m1")) == wal

@@ -35,7 +35,7 @@ from opencode_orchestrator.mission.engine import MissionEngine
 from opencode_orchestrator.mission.model import MissionModel
 from opencode_orchestrator.mission.report import mission_summary, write_report
 from opencode_orchestrator.mission.states import MissionState
-from opencode_orchestrator.mission.store import mission_dir
+from opencode_orchestrator.mission.store import mission_dir, read_journal
 from opencode_orchestrator.opencode import OpenCodeClient
 from opencode_orchestrator.sim import SimConfig, SimServer
 from opencode_orchestrator.wal.log import Durability
@@ -125,6 +125,9 @@ async def drive(
                 on_engine(engine)
             result.model = engine.ctx.model
             result.state = await _follow(engine, options)
+            # The engine's model let finished units' evidence go; the report
+            # (and the --json outcome) want it, so the journal is replayed.
+            result.model = await anyio.to_thread.run_sync(read_journal, result.wal)
             result.report = await write_report(
                 result.model, mission_dir(options.project, mission_id)
             )
@@ -198,8 +201,9 @@ def print_outcome(result: RunResult, options: RunOptions, *, resume_hint: str) -
     """The end of a run, on stdout (one JSON document with ``--json``)."""
     if options.json:
         document: dict[str, Any] = {"mission_id": result.mission_id, "error": result.error}
-        if result.model is not None:
-            document |= mission_summary(result.model)
+        model = _with_evidence(result)
+        if model is not None:
+            document |= mission_summary(model)
         document["files"] = _files(result)
         sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
@@ -207,6 +211,17 @@ def print_outcome(result: RunResult, options: RunOptions, *, resume_hint: str) -
     if result.error is not None:
         print(f"error: {result.error}", file=sys.stderr)
     sys.stdout.flush()
+
+
+def _with_evidence(result: RunResult) -> MissionModel | None:
+    """The run's model with finished units' evidence (a run cut short left the engine's)."""
+    model = result.model
+    if model is None or model.keep_evidence:
+        return model
+    try:
+        return read_journal(result.wal)  # blocking, but the event loop has ended
+    except (OrchestratorError, OSError):
+        return None  # the error printed says why the run stopped
 
 
 def _files(result: RunResult) -> dict[str, str | None]:

@@ -248,14 +248,7 @@ class MissionEngine:
 
     async def _barrier(self) -> None:
         units = self.ctx.model.units.values()
-        learned = [
-            str(entry)
-            for u in units
-            if u.state is UnitState.VERIFIED
-            for answer in (u.report, u.verdict)
-            if answer
-            for entry in answer.get("learnings", [])
-        ]
+        learned = [entry for u in units if u.state is UnitState.VERIFIED for entry in u.learnings]
         await self._remember(learned, f"mission {self.ctx.mission_id}")
         await self._set(_M.BARRIER, f"{len(self.ctx.model.units)} unit(s) final")
         top_failed = [
@@ -314,7 +307,7 @@ class MissionEngine:
         """End every turn still open (an advisory shadow review, say): nothing dangles."""
         ctx = self.ctx
         for turn in list(ctx.model.turns.values()):
-            directory = ctx.model.sessions.get(turn.session, {}).get("directory")
+            directory = ctx.model.session_directory(turn)
             client = (
                 ctx.extra_clients[directory][0] if directory in ctx.extra_clients else ctx.client
             )

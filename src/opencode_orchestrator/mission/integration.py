@@ -197,7 +197,7 @@ async def _master(
 ) -> ReviewVerdict:
     model = ctx.model
     session = await ensure_session(ctx, None, "master", model.iteration)
-    summaries = [(u.spec, str((u.report or {}).get("summary", ""))) for u in model.units.values()]
+    summaries = [(u.spec, u.summary or "") for u in model.units.values()]
     request = TurnRequest(
         session=session,
         kind=TurnKind.MASTER_REVIEW,

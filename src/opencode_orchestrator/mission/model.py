@@ -7,13 +7,25 @@ record in. Replay is ``apply`` over the recovered records, so the state after
 a crash is exactly the state before it, as far as the log knew.
 
 Only open turns are kept (an ended turn's facts move to its unit), so memory
-grows with units, not with the length of the log.
+grows with units, not with the length of the log. A unit that becomes final
+(verified, failed, skipped, cancelled) keeps only what later decisions read:
+its state and reason, its counts and failures, its report's summary (for the
+units that depend on it and the master review) and its learnings (for the
+knowledge file). Its working state (open outcomes, turn kinds, the report) is
+released, and so is its *evidence* (sessions, verdicts, check results, usage,
+times), unless the model was made with ``keep_evidence=True``: the evidence
+stays in the journal, and the report and ``status`` readers replay it into
+such a model (:func:`~opencode_orchestrator.mission.store.load_mission`). So
+the engine's model grows by little more than a summary per finished unit
+while a long mission runs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 from opencode_orchestrator.mission.contracts import UnitSpec
 from opencode_orchestrator.mission.errors import MissionError
@@ -33,10 +45,34 @@ WORKER_KINDS = frozenset(
     }
 )
 
+_NO_KINDS: Final[frozenset[str]] = frozenset()
+"""Shared: ``frozenset()`` makes a new object each time (no empty singleton since 3.10)."""
+
+_NO_SESSIONS: Final[Mapping[str, str]] = MappingProxyType({})
+"""Shared by every unit without sessions: read-only, so nobody can fill it for all of them."""
+
+
+def _no_sessions() -> Mapping[str, str]:
+    return _NO_SESSIONS  # a factory: dataclasses refuse an unhashable default
+
 
 @dataclass(slots=True)
 class UnitModel:
-    """One unit: its spec, where it is, and what its attempts produced."""
+    """One unit: its spec, where it is, and what its attempts produced.
+
+    Containers are immutable (tuples, frozensets, a read-only mapping) and
+    replaced rather than changed, so units share the empty ones instead of
+    each holding its own; only ``pending`` is changed in place.
+
+    When the unit becomes final, its working state (``report``, ``kinds``,
+    ``pending``, ``next_turn``, ``review_round``) is released, as is, unless
+    the model keeps evidence, its evidence (``sessions``, ``verdict``,
+    ``shadow_verdict``, ``checks``, ``tokens``, ``cost``, ``started_at``,
+    ``ended_at``); a racing strategy keeps its sessions and ``ended_at`` (the
+    race picks the first verified one, and deletes the losers' sessions after
+    they are cancelled). What stays: the plan's fields, ``state``, ``reason``,
+    the counts, ``failures``, ``summary`` and ``learnings``.
+    """
 
     spec: UnitSpec
     iteration: int = 1
@@ -47,23 +83,26 @@ class UnitModel:
     attempt: int = 0
     rounds: int = 0
     """Review rounds of the current attempt (fix requests sent + 1)."""
-    children: list[str] = field(default_factory=list)
-    sessions: dict[str, str] = field(default_factory=dict)
-    """Role (``worker``, ``reviewer``, ``worker#2`` for races) -> session id of the attempt."""
-    directories: dict[int, str] = field(default_factory=dict)
-    """Attempt -> worktree, for raced attempts."""
+    children: tuple[str, ...] = ()
+    sessions: Mapping[str, str] = field(default_factory=_no_sessions)
+    """Role (``worker``, ``reviewer``) -> session id of the attempt."""
     report: dict[str, Any] | None = None
+    """The newest worker report of the unit (released when the unit is final)."""
+    summary: str | None = None
+    """The newest report's summary (``None``: no report), kept once the unit is final."""
+    learnings: tuple[str, ...] = ()
+    """A verified unit's learnings: its report's, then its final verdict's."""
     verdict: dict[str, Any] | None = None
     shadow_verdict: dict[str, Any] | None = None
-    checks: list[dict[str, Any]] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
+    checks: tuple[dict[str, Any], ...] = ()
+    failures: tuple[str, ...] = ()
     tokens: int = 0
     cost: float = 0.0
     turns: int = 0
     started_at: float | None = None
     ended_at: float | None = None
     won_by: int | None = None
-    kinds: set[str] = field(default_factory=set)
+    kinds: frozenset[str] = _NO_KINDS
     """Turn kinds already sent in the current attempt (a nudge or a recovery happens once)."""
     next_turn: str | None = None
     directory: str | None = None
@@ -75,7 +114,10 @@ class UnitModel:
     lost: int = 0
     """Attempts whose answer could not be read back after a crash (not the worker's fault)."""
     pending: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Turn kind -> ``turn.ended`` payload not yet acted on (a crash came in between)."""
+    """Turn kind -> ``turn.ended`` payload not yet acted on (a crash came in between).
+
+    Changed in place: a turn's follower holds on to it while the turn runs.
+    """
 
     @property
     def id(self) -> str:
@@ -107,6 +149,10 @@ class TurnModel:
 class MissionModel:
     """Everything the engine knows about one mission."""
 
+    keep_evidence: bool = False
+    """Keep finished units' evidence (sessions, verdicts, checks, usage) and every
+    session's record: what reports and ``status`` show. The engine's model does
+    not: the journal has it, and memory stays flat over a long mission."""
     mission_id: str = ""
     goal: str = ""
     project: str = ""
@@ -119,6 +165,8 @@ class MissionModel:
     units: dict[str, UnitModel] = field(default_factory=dict)
     turns: dict[str, TurnModel] = field(default_factory=dict)
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Session id -> its ``session.created`` record. Without ``keep_evidence``, only
+    the mission's own sessions and the current ones of units not final."""
     plan_summaries: list[str] = field(default_factory=list)
     plan_learnings: list[str] = field(default_factory=list)
     """The newest plan's learnings (for the knowledge file)."""
@@ -136,6 +184,8 @@ class MissionModel:
     """Mission-level turn kind (plan, master review) -> ended turn not yet acted on."""
     created: bool = False
     last_ts: float = 0.0
+    _reasons: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    """One copy of each verified unit's reason (few texts, many units, when replayed)."""
 
     # -- checks -----------------------------------------------------------------
 
@@ -215,7 +265,7 @@ class MissionModel:
             if parent is not None:
                 unit.depth = parent.depth + 1
                 unit.parent = parent.id
-                parent.children.append(spec.id)
+                parent.children = (*parent.children, spec.id)
             self.units[spec.id] = unit
         if parent is None:
             self.pending.pop(TurnKind.PLAN.value, None)
@@ -232,17 +282,15 @@ class MissionModel:
         if state is UnitState.DISPATCHED:
             unit.attempt = data.get("attempt", unit.attempt + 1)
             unit.rounds = 1
-            unit.kinds = set()
+            unit.kinds = _NO_KINDS
             unit.verdict = None
             unit.shadow_verdict = None
-            unit.checks = []
+            unit.checks = ()
             unit.started_at = unit.started_at or ts
         elif state is UnitState.RUNNING and unit.state is UnitState.REVIEWING:
             unit.rounds += 1
         if state is UnitState.READY and unit.state.active and reason:
-            unit.failures.append(f"attempt {unit.attempt}: {reason}")
-        if state.final:
-            unit.ended_at = ts
+            unit.failures = (*unit.failures, f"attempt {unit.attempt}: {reason}")
         if state is not UnitState.ACCEPTED:
             # A decision on the unit consumes its worker turn's outcome
             # (ACCEPTED only books the turn's acceptance).
@@ -251,15 +299,47 @@ class MissionModel:
         unit.next_turn = data.get("next_turn")
         unit.state = state
         unit.reason = reason
+        if state.final:
+            unit.ended_at = ts
+            self._release(unit)
+
+    def _release(self, unit: UnitModel) -> None:
+        """Drop what nothing reads once ``unit`` is final (final states are never left)."""
+        if unit.state is UnitState.VERIFIED:
+            unit.reason = self._reasons.setdefault(unit.reason, unit.reason)
+            if unit.won_by is None:  # a race's unit has its winner's already (race.won)
+                unit.learnings = (*_learnings(unit.report), *_learnings(unit.verdict))
+        unit.report = None
+        unit.kinds = _NO_KINDS
+        unit.pending.clear()  # clear(), not a new dict: a follower may hold this one
+        unit.next_turn = None
+        unit.review_round = 0
+        if self.keep_evidence:
+            return
+        for session in unit.sessions.values():
+            self.sessions.pop(session, None)
+        if unit.race_of is None:  # a strategy's: the race reads them after it is final
+            unit.sessions = _NO_SESSIONS
+            unit.ended_at = None
+        unit.verdict = unit.shadow_verdict = None
+        unit.checks = ()
+        unit.tokens, unit.cost, unit.started_at = 0, 0.0, None
 
     def _session_created(self, data: dict[str, Any], ts: float) -> None:
-        self.sessions[data["session"]] = data
-        unit_id = data.get("unit")
-        if unit_id is not None and unit_id in self.units:
-            unit = self.units[unit_id]
-            unit.sessions[data["role"]] = data["session"]
-            if data.get("directory"):
-                unit.directories[data.get("attempt", 0)] = data["directory"]
+        session, unit_id = data["session"], data.get("unit")
+        unit = self.units.get(unit_id) if unit_id is not None else None
+        if unit is None:
+            self.sessions[session] = data
+            return
+        role = data["role"]
+        if not self.keep_evidence:
+            replaced = unit.sessions.get(role)
+            if replaced is not None:
+                self.sessions.pop(replaced, None)  # an earlier attempt's: never asked for again
+            if unit.state.final:
+                return  # (never happens) released already: nothing would release it again
+        self.sessions[session] = data
+        unit.sessions = {**unit.sessions, role: session}
 
     def _turn_intent(self, data: dict[str, Any], ts: float) -> None:
         turn = TurnModel(
@@ -274,7 +354,8 @@ class MissionModel:
         self.turns[turn.id] = turn
         unit = self.units.get(turn.unit) if turn.unit else None
         if unit is not None:
-            unit.kinds.add(turn.kind.value)
+            if turn.kind.value not in unit.kinds and not unit.state.final:
+                unit.kinds = unit.kinds | {turn.kind.value}
             unit.pending.pop(turn.effective_kind.value, None)
         elif turn.unit is None:
             self.pending.pop(turn.effective_kind.value, None)
@@ -298,16 +379,24 @@ class MissionModel:
             if turn.unit is None:
                 self.pending[turn.effective_kind.value] = data
             return
+        unit.turns += 1
+        if unit.state.final:
+            # A turn closed after its unit ended (aborted when the mission
+            # stopped): nobody acts on its outcome any more.
+            if self.keep_evidence:
+                unit.tokens += tokens
+                unit.cost += cost
+            return
+        unit.tokens += tokens
+        unit.cost += cost
         kind = turn.effective_kind
         unit.pending[kind.value] = data
         if data["status"] == TurnStatus.LOST and kind in WORKER_KINDS:
             unit.lost += 1
-        unit.tokens += tokens
-        unit.cost += cost
-        unit.turns += 1
         answer = data.get("answer")
         if kind in WORKER_KINDS and data["status"] == TurnStatus.COMPLETED and answer:
             unit.report = answer
+            unit.summary = str(answer.get("summary", ""))
 
     def _check_result(self, data: dict[str, Any], ts: float) -> None:
         unit_id = data.get("unit")
@@ -315,8 +404,9 @@ class MissionModel:
             self.check_results.append(data)
             return
         unit = self.units[unit_id]
-        unit.checks = [c for c in unit.checks if c["command"] != data["command"]]
-        unit.checks.append(data)
+        if unit.state.final and not self.keep_evidence:
+            return  # (never happens) evidence of a unit already released
+        unit.checks = (*(c for c in unit.checks if c["command"] != data["command"]), data)
 
     def _review(self, data: dict[str, Any], ts: float) -> None:
         unit_id = data.get("unit")
@@ -329,6 +419,8 @@ class MissionModel:
         unit = self.units[unit_id]
         kind = TurnKind.SHADOW_REVIEW if data.get("shadow") else TurnKind.REVIEW
         unit.pending.pop(kind.value, None)
+        if unit.state.final and not self.keep_evidence:
+            return  # (never happens) evidence of a unit already released
         if data.get("shadow"):
             unit.shadow_verdict = data["verdict"]
         else:
@@ -340,7 +432,9 @@ class MissionModel:
         unit.won_by = data["attempt"]
         winner = self.units.get(f"{unit.id}.r{data['attempt']}")
         if winner is not None:
-            unit.report, unit.verdict, unit.checks = winner.report, winner.verdict, winner.checks
+            # The winner is verified: its report went, its summary and learnings stayed.
+            unit.summary, unit.learnings = winner.summary, winner.learnings
+            unit.verdict, unit.checks = winner.verdict, winner.checks
 
     def _cancel(self, data: dict[str, Any], ts: float) -> None:
         self.cancel_requested = True
@@ -365,12 +459,32 @@ class MissionModel:
         """Turns not ended, optionally of one unit, oldest first."""
         return [t for t in self.turns.values() if unit_id is None or t.unit == unit_id]
 
+    def session_directory(self, turn: TurnModel) -> str | None:
+        """The worktree ``turn``'s session works in (``None``: the project).
+
+        A unit's sessions are made in its directory; the record of a session
+        whose unit is final may be gone (see ``keep_evidence``), the unit is not.
+        """
+        info = self.sessions.get(turn.session)
+        if info is not None:
+            directory: str | None = info.get("directory")
+            return directory
+        unit = self.units.get(turn.unit) if turn.unit is not None else None
+        return unit.directory if unit is not None else None
+
     def counts(self) -> dict[str, int]:
         """How many units are in each state."""
         result: dict[str, int] = {}
         for unit in self.units.values():
             result[unit.state.value] = result.get(unit.state.value, 0) + 1
         return result
+
+
+def _learnings(answer: dict[str, Any] | None) -> tuple[str, ...]:
+    """The ``learnings`` of a report or verdict, as the knowledge file takes them."""
+    if not answer:
+        return ()
+    return tuple(str(entry) for entry in answer.get("learnings", ()))
 
 
 _HANDLERS = {

@@ -10,7 +10,11 @@ of it into the mission's directory::
 
 The summary depends only on the model (no clock, no paths of the machine
 that reads it), so the report written when a run ended and a later
-``status --json`` of the same log are the same document.
+``status --json`` of the same log are the same document. It needs a model
+that keeps finished units' evidence (``keep_evidence``), as
+:func:`~opencode_orchestrator.mission.store.load_mission` rebuilds it; the
+engine's own model lets that evidence go, so :func:`write_report` replays the
+journal for it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import anyio.to_thread
 import orjson
 
 from opencode_orchestrator.mission.model import MissionModel, UnitModel
+from opencode_orchestrator.mission.store import mission_journal, read_journal
 from opencode_orchestrator.wal.paths import fsync_dir, write_private_file
 
 __all__ = ["REPORT_JSON", "REPORT_MD", "mission_summary", "render_markdown", "write_report"]
@@ -33,7 +38,14 @@ REPORT_MD = "report.md"
 
 
 def mission_summary(model: MissionModel) -> dict[str, Any]:
-    """The mission as one JSON-ready document: state, totals, units, evidence."""
+    """The mission as one JSON-ready document: state, totals, units, evidence.
+
+    Raises:
+        ValueError: ``model`` does not keep finished units' evidence (the
+            engine's does not: rebuild it with ``load_mission``).
+    """
+    if not model.keep_evidence:
+        raise ValueError("the model keeps no evidence of finished units: replay the journal")
     units = [_unit(unit) for unit in model.units.values()]
     counts = model.counts()
     return {
@@ -108,13 +120,25 @@ async def write_report(model: MissionModel, directory: Path) -> tuple[Path, Path
     """Write ``report.json`` and ``report.md`` into ``directory`` (the mission's), atomically.
 
     The summary is taken on the caller's task, where the model is not moving;
-    rendering and the file system work run in a worker thread.
+    rendering and the file system work run in a worker thread. A model without
+    finished units' evidence (the engine's) is not summarised: the journal in
+    ``directory`` (every record the model folded was written there first) is
+    replayed in the worker thread into one that has it.
 
     Returns:
         The paths of ``report.json`` and ``report.md``.
+
+    Raises:
+        WalError: the journal could not be read back.
     """
+    if not model.keep_evidence:
+        return await anyio.to_thread.run_sync(_replay_and_write, directory)
     summary = mission_summary(model)
     return await anyio.to_thread.run_sync(_write, summary, directory)
+
+
+def _replay_and_write(directory: Path) -> tuple[Path, Path]:
+    return _write(mission_summary(read_journal(mission_journal(directory))), directory)
 
 
 def _write(summary: dict[str, Any], directory: Path) -> tuple[Path, Path]:

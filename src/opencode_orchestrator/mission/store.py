@@ -12,6 +12,9 @@ A half-written last line (the writer mid-append, or a crash) is a torn tail:
 the records before it are the mission as far as its log knows. Damage
 anywhere else is corruption and is reported, never skipped.
 
+The model keeps every finished unit's evidence (``keep_evidence``), which the
+engine's own model lets go: this is where reports get it from.
+
 Layout (under the project)::
 
     .opencode/orchestrator/missions/<id>/wal/       the journal
@@ -41,7 +44,9 @@ __all__ = [
     "list_missions",
     "load_mission",
     "mission_dir",
+    "mission_journal",
     "missions_root",
+    "read_journal",
 ]
 
 
@@ -73,8 +78,16 @@ def mission_dir(project: Path, mission_id: str) -> Path:
     return mission_wal_dir(project, mission_id).parent
 
 
-def load_mission(project: Path, mission_id: str) -> MissionModel:
+def mission_journal(directory: Path) -> Path:
+    """The WAL of the mission whose directory (:func:`mission_dir`) is ``directory``."""
+    return directory / "wal"
+
+
+def load_mission(project: Path, mission_id: str, *, keep_evidence: bool = True) -> MissionModel:
     """Rebuild a mission's state from its WAL, read-only and without the lock.
+
+    ``keep_evidence``: keep finished units' sessions, verdicts, checks and usage
+    (what reports show); without it the model is the engine's, and smaller.
 
     Raises:
         MissionNotFoundError: no journal of a mission under that id.
@@ -89,6 +102,16 @@ def load_mission(project: Path, mission_id: str) -> MissionModel:
         raise MissionNotFoundError(str(exc)) from None
     if not directory.is_dir():
         raise MissionNotFoundError(f"no mission {mission_id!r} in {project}")
+    return read_journal(directory, keep_evidence=keep_evidence)
+
+
+def read_journal(directory: Path, *, keep_evidence: bool = True) -> MissionModel:
+    """Rebuild the mission whose WAL is ``directory``, as :func:`load_mission` does.
+
+    Raises:
+        MissionNotFoundError: the directory holds no mission's journal.
+        WalError: as :func:`load_mission`.
+    """
     # No registry: the model ignores record types it does not know, and a
     # status query must not fail on a type a newer engine added.
     scan = scan_directory(directory, None, keep_records=False)
@@ -97,7 +120,7 @@ def load_mission(project: Path, mission_id: str) -> MissionModel:
         raise WalCorruptError(damage.path, damage.offset, damage.reason)
     if scan.snapshot is not None:
         raise WalError(f"{directory}: holds a snapshot; a mission journal never does")
-    model = MissionModel()
+    model = MissionModel(keep_evidence=keep_evidence)
     for segment in scan.segments:
         if segment.last_seq is not None:
             _fold(segment.path, segment.last_seq, model)
@@ -138,7 +161,7 @@ def list_missions(project: Path) -> list[MissionInfo]:
         if not entry.is_dir():
             continue
         try:
-            model = load_mission(project, entry.name)
+            model = load_mission(project, entry.name, keep_evidence=False)
         except (MissionNotFoundError, WalError):
             continue
         found.append(

@@ -130,7 +130,9 @@ class UnitRunner:
     def _worker_text(self, kind: TurnKind) -> str:
         unit, spec, model = self.unit, self.unit.spec, self.ctx.model
         if kind is TurnKind.WORK:
-            deps = {d: _summary(model.units[d].report) for d in spec.depends_on if d in model.units}
+            deps = {
+                d: _summary(model.units[d].summary) for d in spec.depends_on if d in model.units
+            }
             text = prompts.render_worker_prompt(
                 spec,
                 goal=model.goal,
@@ -151,7 +153,7 @@ class UnitRunner:
             findings: list[Finding] = list(verdict.findings)
             return prompts.render_fix_prompt(spec, findings=findings, checks=failed)
         if kind is TurnKind.SUBUNITS_DONE:
-            results = {c: _summary(model.units[c].report) for c in unit.children}
+            results = {c: _summary(model.units[c].summary) for c in unit.children}
             return prompts.render_subunits_done_prompt(spec, results=results)
         if kind is TurnKind.CONTINUE:
             return prompts.render_continue_prompt(spec)
@@ -325,10 +327,9 @@ def _parse_report(answer: dict[str, Any] | None) -> WorkerReport | None:
         return None
 
 
-def _summary(report: dict[str, Any] | None) -> str:
-    if not report:
-        return "(no report)"
-    return str(report.get("summary", ""))[:1000]
+def _summary(summary: str | None) -> str:
+    # The summary, not the report: a finished unit no longer holds its report.
+    return "(no report)" if summary is None else summary[:1000]
 
 
 def _evidence(unit: UnitModel) -> str:
