@@ -79,6 +79,12 @@ async def test_initialize_returns_server_info_and_keeps_the_session(running: Run
                 "exit",
                 "echo",
                 "diagnostics/sleep",
+                "mission/start",
+                "mission/status",
+                "mission/cancel",
+                "mission/resume",
+                "scope/check",
+                "agents/list",
             ],
         },
     }

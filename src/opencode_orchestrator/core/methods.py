@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
 import anyio
@@ -23,7 +24,9 @@ __all__ = [
     "InitializeResult",
     "ServerCapabilities",
     "ServerInfo",
+    "SessionHooks",
     "SleepParams",
+    "WireModel",
 ]
 
 PROTOCOL_VERSION: Final = "1"
@@ -32,20 +35,20 @@ SERVER_NAME: Final = "opencode-orchestrator"
 _log = get_logger(__name__)
 
 
-class _WireModel(BaseModel):
+class WireModel(BaseModel):
     """camelCase on the wire, snake_case in Python; unknown fields ignored for compatibility."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
 
-class ClientInfo(_WireModel):
+class ClientInfo(WireModel):
     """Who is calling (the shim)."""
 
     name: str
     version: str | None = None
 
 
-class InitializeParams(_WireModel):
+class InitializeParams(WireModel):
     """What the shim tells the core about the OpenCode session it serves."""
 
     protocol_version: str | None = None
@@ -54,16 +57,18 @@ class InitializeParams(_WireModel):
     directory: str | None = None
     worktree: str | None = None
     password: SecretStr | None = None
+    auto_resume: bool = True
+    """Resume the directory's unfinished missions on ``initialized`` (see ``core.missions``)."""
 
 
-class ServerInfo(_WireModel):
+class ServerInfo(WireModel):
     """Name and version of the core."""
 
     name: str
     version: str
 
 
-class ServerCapabilities(_WireModel):
+class ServerCapabilities(WireModel):
     """Optional protocol features the core supports."""
 
     cancel_request: bool = True
@@ -71,7 +76,7 @@ class ServerCapabilities(_WireModel):
     methods: list[str] = Field(default_factory=list)
 
 
-class InitializeResult(_WireModel):
+class InitializeResult(WireModel):
     """The answer to ``initialize``."""
 
     protocol_version: str
@@ -79,18 +84,41 @@ class InitializeResult(_WireModel):
     capabilities: ServerCapabilities
 
 
-class SleepParams(_WireModel):
+class SleepParams(WireModel):
     """``diagnostics/sleep``: wait this many seconds (cancellable)."""
 
     seconds: float = Field(ge=0, le=3600)
 
 
+@dataclass(frozen=True, slots=True)
+class SessionHooks:
+    """What later layers do at the session's steps (the core's missions, say).
+
+    Attributes:
+        methods: more method names to announce in ``capabilities.methods``.
+        initialize: called with ``initialize``'s params before it is answered.
+        initialized: called when the ``initialized`` notification arrives.
+        shutdown: awaited by ``shutdown`` before it is answered.
+    """
+
+    methods: tuple[str, ...] = ()
+    initialize: Callable[[InitializeParams], None] | None = None
+    initialized: Callable[[], None] | None = None
+    shutdown: Callable[[], Awaitable[None]] | None = None
+
+
 class CoreMethods:
     """Handlers of the core's methods; ``stop(exit_code)`` ends the process's session."""
 
-    def __init__(self, lifecycle: Lifecycle, stop: Callable[[int], None]) -> None:
+    def __init__(
+        self,
+        lifecycle: Lifecycle,
+        stop: Callable[[int], None],
+        hooks: SessionHooks | None = None,
+    ) -> None:
         self._lifecycle = lifecycle
         self._stop = stop
+        self._hooks = hooks or SessionHooks()
         self.session: InitializeParams | None = None
 
     def register(self, endpoint: Endpoint) -> None:
@@ -119,6 +147,9 @@ class CoreMethods:
             password=params.password,
         )
         methods = ["initialize", "initialized", "shutdown", "exit", "echo", "diagnostics/sleep"]
+        methods += self._hooks.methods
+        if self._hooks.initialize is not None:
+            self._hooks.initialize(params)
         return InitializeResult(
             protocol_version=PROTOCOL_VERSION,
             server_info=ServerInfo(name=SERVER_NAME, version=__version__),
@@ -129,11 +160,16 @@ class CoreMethods:
         """The client is ready."""
         if not self._lifecycle.confirm_initialized():
             _log.warning("initialized notification out of order", state=self._lifecycle.state.value)
+            return
+        if self._hooks.initialized is not None:
+            self._hooks.initialized()
 
     async def shutdown(self, _params: Any) -> None:
         """Stop serving requests; the process ends on ``exit``."""
         self._lifecycle.shutdown()
         _log.info("shutdown requested")
+        if self._hooks.shutdown is not None:
+            await self._hooks.shutdown()
 
     async def exit(self, _params: Any) -> None:
         """End the process: exit code 0 after ``shutdown``, 1 without."""

@@ -1,0 +1,213 @@
+"""What ``mission/status``, ``mission/cancel`` and ``mission/resume`` do, over the registry.
+
+Cancel, the orderly way:
+
+* a mission **this core runs** is asked to stop (``MissionEngine.request_cancel``):
+  its busy sessions are aborted and it ends CANCELLED; the answer waits for
+  that, at most :data:`CANCEL_WAIT` seconds (past it, the answer says the
+  cancel is under way, and a ``mission/progress`` notification follows);
+* a mission **another process runs** (it holds the WAL's lock) gets the
+  cancel request file next to its WAL, which that process polls, as the
+  ``cancel`` command does;
+* a mission **nobody runs** is recorded CANCELLED in its own journal (the
+  sessions of its open turns are aborted first when OpenCode is known), so
+  that no later core resumes it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+import anyio
+
+from opencode_orchestrator.core.errors import (
+    AmbiguousMissionError,
+    MissionNotFoundError,
+    MissionNotRunningError,
+    MissionUnreadableError,
+)
+from opencode_orchestrator.core.missions.registry import MissionRegistry
+from opencode_orchestrator.core.missions.views import (
+    STATUS_LIMIT,
+    entry_of,
+    read_entries,
+    read_entry,
+    status_text,
+    wire_state,
+)
+from opencode_orchestrator.core.missions.wire import MissionActionResult, StatusResult
+from opencode_orchestrator.log import get_logger
+from opencode_orchestrator.mission.engine import cancel_request_path
+from opencode_orchestrator.mission.journal import Journal
+from opencode_orchestrator.mission.records import RecordType
+from opencode_orchestrator.mission.states import MissionState
+from opencode_orchestrator.mission.store import latest_unfinished
+from opencode_orchestrator.opencode.errors import OpenCodeError
+from opencode_orchestrator.wal.errors import WalError, WalLockedError
+from opencode_orchestrator.wal.paths import fsync_dir, mission_wal_dir, write_private_file
+
+__all__ = ["CANCEL_WAIT", "cancel", "resume", "status"]
+
+CANCEL_WAIT: Final = 10.0
+"""Seconds ``mission/cancel`` waits for a running mission to end CANCELLED."""
+ABORT_WAIT: Final = 5.0
+"""Seconds spent aborting the open sessions of a mission nobody runs."""
+
+_log = get_logger(__name__)
+
+
+async def status(registry: MissionRegistry, project: Path, mission_id: str | None) -> StatusResult:
+    """One mission, or the newest :data:`STATUS_LIMIT` of ``project``."""
+    if mission_id is not None:
+        mission = registry.running(mission_id)
+        if mission is not None and mission.model is not None:
+            entry = entry_of(mission.model, running=True)
+        else:
+            entry, _model = await anyio.to_thread.run_sync(read_entry, project, mission_id)
+            entry.error = registry.error_of(mission_id)
+        return StatusResult(missions=[entry], text=status_text([entry], str(project)))
+    entries = await anyio.to_thread.run_sync(read_entries, project)
+    for index, entry in enumerate(entries):
+        mission = registry.running(entry.mission_id)
+        if mission is not None and mission.model is not None:
+            entries[index] = entry_of(mission.model, running=True)
+        else:
+            entry.error = registry.error_of(entry.mission_id)
+    shown = entries[:STATUS_LIMIT]
+    more = len(entries) - len(shown)
+    return StatusResult(missions=shown, text=status_text(shown, str(project), more=more))
+
+
+async def resume(
+    registry: MissionRegistry, project: Path, mission_id: str | None
+) -> MissionActionResult:
+    """Resume ``mission_id`` (default: the newest unfinished mission of ``project``)."""
+    if mission_id is None:
+        mission_id = await anyio.to_thread.run_sync(latest_unfinished, project)
+        if mission_id is None:
+            raise MissionNotFoundError(f"no unfinished mission in {project} to resume")
+    mission, already = await registry.resume(project, mission_id)
+    state = wire_state(mission.state) if mission.state is not None else "UNKNOWN"
+    if already:
+        message = f"Mission {mission_id} is already running here ({state}); nothing to do."
+    else:
+        message = f"Mission {mission_id} resumed ({state})."
+    return MissionActionResult(mission_id=mission_id, state=state, message=message)
+
+
+async def cancel(
+    registry: MissionRegistry, project: Path, mission_id: str | None
+) -> MissionActionResult:
+    """Cancel ``mission_id`` (default: the one mission of ``project`` this core runs)."""
+    if mission_id is None:
+        running = registry.running_in(project)
+        if not running:
+            raise MissionNotRunningError(f"no mission is running in {project}: nothing to cancel")
+        if len(running) > 1:
+            ids = [m.mission_id for m in running]
+            raise AmbiguousMissionError(
+                f"{len(ids)} missions are running: {', '.join(ids)}; say which one to cancel",
+                {"missionIds": ids},
+            )
+        mission_id = running[0].mission_id
+    mission = registry.running(mission_id)
+    if mission is None or mission.engine is None:
+        return await _cancel_elsewhere(registry, project, mission_id)
+    mission.engine.request_cancel()
+    with anyio.move_on_after(CANCEL_WAIT):
+        await mission.done.wait()
+    state = mission.state
+    if state is MissionState.CANCELLED:
+        message = f"Mission {mission_id} cancelled."
+    elif state is not None and state.final:
+        message = f"Mission {mission_id} ended {wire_state(state)} before the cancel took effect."
+    else:
+        message = f"Mission {mission_id} is being cancelled: its busy sessions are being aborted."
+    return MissionActionResult(
+        mission_id=mission_id,
+        state=wire_state(state) if state is not None else "UNKNOWN",
+        message=message,
+    )
+
+
+async def _cancel_elsewhere(
+    registry: MissionRegistry, project: Path, mission_id: str
+) -> MissionActionResult:
+    entry, model = await anyio.to_thread.run_sync(read_entry, project, mission_id)
+    if model.state.final:
+        raise MissionNotRunningError(
+            f"mission {mission_id} already ended {entry.state}: nothing to cancel",
+            {"missionId": mission_id, "state": entry.state},
+        )
+    # The request first, as the `cancel` command does: a process that takes the
+    # mission up from here on still sees it.
+    await anyio.to_thread.run_sync(_write_cancel_request, project, mission_id)
+    try:
+        journal = await Journal.open(mission_wal_dir(project, mission_id))
+    except WalLockedError as exc:
+        holder = f"process {exc.holder_pid}" if exc.holder_pid is not None else "another process"
+        return MissionActionResult(
+            mission_id=mission_id,
+            state=entry.state,
+            message=f"Cancel requested: mission {mission_id} runs in {holder}, which sees the "
+            "request within a second, aborts its sessions and ends it CANCELLED.",
+        )
+    except WalError as exc:
+        raise MissionUnreadableError(
+            f"mission {mission_id}: its WAL cannot be opened: {exc}",
+            {"missionId": mission_id, "walCode": exc.code},
+        ) from exc
+    try:
+        return await _record_cancel(registry, project, journal)
+    finally:
+        await journal.close()
+
+
+async def _record_cancel(
+    registry: MissionRegistry, project: Path, journal: Journal
+) -> MissionActionResult:
+    model = journal.model
+    mid = model.mission_id
+    if model.state.final:  # it ended between our read and our open
+        raise MissionNotRunningError(
+            f"mission {mid} already ended {wire_state(model.state)}: nothing to cancel",
+            {"missionId": mid, "state": wire_state(model.state)},
+        )
+    sessions = sorted({turn.session for turn in model.turns.values()})
+    aborted = await _abort(registry, project, sessions) if sessions else 0
+    if not model.cancel_requested:
+        await journal.write(RecordType.MISSION_CANCEL, {})
+    await journal.write(
+        RecordType.MISSION_STATE,
+        {
+            "state": MissionState.CANCELLED.value,
+            "reason": "cancelled on request (no process was running it)",
+            "iteration": model.iteration,
+        },
+    )
+    _log.info("mission.cancelled.idle", mission=mid, sessions=len(sessions), aborted=aborted)
+    message = f"Mission {mid} was not running: recorded it CANCELLED."
+    if sessions:
+        message += f" Aborted {aborted} of its {len(sessions)} open session(s)."
+    return MissionActionResult(mission_id=mid, state=wire_state(model.state), message=message)
+
+
+async def _abort(registry: MissionRegistry, project: Path, sessions: list[str]) -> int:
+    if not registry.target.server_url:
+        return 0
+    aborted = 0
+    client = registry.client(project)
+    with anyio.move_on_after(ABORT_WAIT):
+        for session in sessions:
+            try:
+                aborted += bool(await client.abort(session))
+            except OpenCodeError as exc:
+                _log.warning("mission.abort_failed", session=session, error=str(exc))
+    return aborted
+
+
+def _write_cancel_request(project: Path, mission_id: str) -> None:
+    request = cancel_request_path(project, mission_id)
+    write_private_file(request, b"", exclusive=False)
+    fsync_dir(request.parent)

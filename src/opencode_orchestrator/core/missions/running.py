@@ -1,0 +1,75 @@
+"""One mission this core runs: its engine, and what its journal tells the core as it goes.
+
+The core hears of a mission's progress from its journal: every record the
+engine writes passes :func:`observe_journal`'s hook right after it is durable
+and applied, before the engine acts on it. That is where ``session.created``
+files a session for ``scope/check`` and ``mission.state`` becomes a
+``mission/progress`` notification. A hook that fails is logged and never
+reaches the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from opencode_orchestrator.log import get_logger
+from opencode_orchestrator.mission.engine import MissionEngine
+from opencode_orchestrator.mission.model import MissionModel
+from opencode_orchestrator.mission.records import RecordType
+from opencode_orchestrator.mission.states import MissionState
+
+__all__ = ["RecordHook", "RunningMission", "observe_journal"]
+
+_log = get_logger(__name__)
+
+RecordHook = Callable[[str, dict[str, Any]], None]
+"""Called with a record's type and payload once it is durable and applied."""
+
+
+@dataclass(eq=False, slots=True)
+class RunningMission:
+    """A mission of this core: reserved while its journal opens, then running until ``done``."""
+
+    mission_id: str
+    project: Path
+    engine: MissionEngine | None = None
+    """Set once the journal is open (before that, the mission is only reserved)."""
+    done: anyio.Event = field(default_factory=anyio.Event)
+    """Set when its task ended, however it ended (its journal is closed by then)."""
+    error: str | None = None
+    """Why its run stopped before a final state, if an error stopped it."""
+
+    @property
+    def model(self) -> MissionModel | None:
+        """The engine's in-memory model (``None`` while the journal opens)."""
+        return self.engine.ctx.model if self.engine is not None else None
+
+    @property
+    def state(self) -> MissionState | None:
+        """Where the mission is, as far as this core knows."""
+        model = self.model
+        return model.state if model is not None else None
+
+
+def observe_journal(engine: MissionEngine, hook: RecordHook) -> None:
+    """Call ``hook`` after every record ``engine`` writes from now on.
+
+    The engine reaches its journal only through ``journal.write``; an instance
+    attribute shadows the method, so the engine's code stays as it is.
+    """
+    journal = engine.ctx.journal
+    write = journal.write
+
+    async def observed(record_type: RecordType, data: dict[str, Any]) -> None:
+        await write(record_type, data)
+        try:
+            hook(record_type.value, data)
+        except Exception:  # noqa: BLE001 - an observer's bug must not stop the mission
+            _log.exception("mission.observer.failed", record=record_type.value)
+
+    setattr(journal, "write", observed)  # noqa: B010 - shadows the method on this instance
