@@ -8,7 +8,9 @@ port is known (and connections queue in the kernel) before the server runs.
 
 How each ``POST /v1/chat/completions`` is answered is decided by
 :func:`~opencode_orchestrator.testing.fake_llm_turns.plan_turn` from the
-directive in the newest user message.
+directive in the newest user message, unless a :data:`Responder` is given
+(the scenario player of :mod:`~opencode_orchestrator.testing.scenario_player`
+is one): it sees each request body and its headers and returns the plan.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import math
 import socket
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
@@ -41,7 +43,10 @@ from opencode_orchestrator.testing.fake_llm_turns import (
 )
 from opencode_orchestrator.testing.script import Fault
 
-__all__ = ["FakeLLM"]
+__all__ = ["FakeLLM", "Responder"]
+
+Responder = Callable[[dict[str, Any], Mapping[str, str]], TurnPlan]
+"""Decides the answer to one chat request from its JSON body and its HTTP headers."""
 
 _LOG: Final = logging.getLogger("uvicorn.error")
 
@@ -74,8 +79,9 @@ class FakeLLM:
     Use :meth:`running`; the constructor only builds the app.
     """
 
-    def __init__(self, *, retry_after: float = 0.5) -> None:
+    def __init__(self, *, retry_after: float = 0.5, responder: Responder | None = None) -> None:
         self.retry_after = retry_after
+        self.responder = responder
         self.requests: list[dict[str, Any]] = []
         self._fault_calls: Counter[str] = Counter()
         self._port = 0
@@ -116,13 +122,16 @@ class FakeLLM:
 
     @classmethod
     @asynccontextmanager
-    async def running(cls, *, retry_after: float = 0.5) -> AsyncIterator[FakeLLM]:
+    async def running(
+        cls, *, retry_after: float = 0.5, responder: Responder | None = None
+    ) -> AsyncIterator[FakeLLM]:
         """Serve on an ephemeral port for the duration of the block.
 
         Args:
             retry_after: seconds a ``rate_limit`` answer tells the client to wait.
+            responder: decides every answer instead of the ``@script`` directives.
         """
-        llm = cls(retry_after=retry_after)
+        llm = cls(retry_after=retry_after, responder=responder)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
@@ -168,7 +177,10 @@ class FakeLLM:
     async def _chat(self, request: Request) -> Response:
         body: dict[str, Any] = orjson.loads(await request.body())
         self.requests.append(body)
-        plan = plan_turn(body, self._fault_calls)
+        if self.responder is not None:
+            plan = self.responder(body, request.headers)
+        else:
+            plan = plan_turn(body, self._fault_calls)
         if plan.fault in {Fault.API_ERROR, Fault.RATE_LIMIT, Fault.CONTEXT_OVERFLOW}:
             if not await _sleep_unless_disconnected(request, plan.delay):
                 return Response(status_code=499)

@@ -15,7 +15,7 @@ import signal
 import socket
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Final
@@ -102,10 +102,13 @@ def project_config(llm_base_url: str) -> dict[str, Any]:
     }
 
 
-def _prepare_project(project_dir: Path, llm_base_url: str) -> None:
+def _prepare_project(
+    project_dir: Path, llm_base_url: str, extra: Mapping[str, Any] | None = None
+) -> None:
     # Blocking file and git work: run in a worker thread by the caller.
     project_dir.mkdir(parents=True, exist_ok=True)
-    config = orjson.dumps(project_config(llm_base_url), option=orjson.OPT_INDENT_2)
+    settings = {**project_config(llm_base_url), **(extra or {})}
+    config = orjson.dumps(settings, option=orjson.OPT_INDENT_2)
     (project_dir / "opencode.json").write_bytes(config)
     if (project_dir / ".git").exists():
         return
@@ -165,15 +168,24 @@ class RealOpenCode:
         *,
         password: str | None = None,
         binary: Path | None = None,
+        config: Mapping[str, Any] | None = None,
     ) -> AsyncIterator[RealOpenCode]:
         """Run the server for the duration of the block, then stop it.
+
+        Args:
+            project_dir: the project (``git init``-ed here if it is not a repository).
+            llm_base_url: the fake LLM's ``baseURL``.
+            password: turns on basic auth.
+            binary: the ``opencode`` binary (default: :func:`find_binary`).
+            config: top-level keys added to (or replacing) :func:`project_config`'s
+                in ``opencode.json``, e.g. ``{"agent": {...}}``.
 
         Raises:
             OpenCodeNotInstalledError: no binary (the message says how to install it).
             OpenCodeStartError: it did not answer ``/global/health`` in time.
         """
         found = find_binary(binary)
-        await anyio.to_thread.run_sync(_prepare_project, project_dir, llm_base_url)
+        await anyio.to_thread.run_sync(_prepare_project, project_dir, llm_base_url, config)
         with tempfile.TemporaryDirectory(prefix="opencode-state-") as state:
             server = cls(found, project_dir, Path(state), password)
             try:
