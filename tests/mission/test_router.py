@@ -58,7 +58,23 @@ def test_the_watchers_types_are_parsed() -> None:
     ("kind", "properties", "parsed"),
     [
         ("message.updated", {"info": {"role": "assistant"}}, True),
-        ("message.part.updated", {"part": {"type": "tool", "tool": "write"}}, True),
+        (
+            "message.part.updated",
+            {"part": {"type": "tool", "tool": "write", "state": {"status": "completed"}}},
+            True,
+        ),
+        (
+            "message.part.updated",
+            {"part": {"type": "tool", "tool": "bash", "state": {"status": "error"}}},
+            True,
+        ),
+        # Pending and running tool updates only tell that the session is alive.
+        (
+            "message.part.updated",
+            {"part": {"type": "tool", "tool": "write", "state": {"status": "running"}}},
+            False,
+        ),
+        ("message.part.updated", {"part": {"type": "tool", "tool": "write"}}, False),
         ("message.part.updated", {"part": {"type": "text", "text": "hi"}}, False),
         ("message.part.updated", {"part": "not an object"}, False),
         ("session.updated", {"info": {"id": "ses_a"}}, False),

@@ -47,13 +47,20 @@ parses (status, idle, error); any other event only tells that its session is ali
 def watched(kind: str, properties: dict[str, Any]) -> bool:
     """Whether a turn's watcher reads this event's content (else it is left unparsed).
 
-    Of the parts, only tools matter (files written, tool errors): text, reasoning
-    and step parts are half of a turn's events.
+    Of the parts, only tools matter, and only once they ended (a file written, a
+    tool error): text, reasoning and step parts are half of a turn's events, and
+    a tool's pending and running updates two thirds of the rest.
     """
     if kind == "message.part.updated":
         part = properties.get("part")
-        return isinstance(part, dict) and part.get("type") == "tool"
+        if not isinstance(part, dict) or part.get("type") != "tool":
+            return False
+        state = part.get("state")
+        return isinstance(state, dict) and state.get("status") in _TOOL_ENDED
     return kind in WATCHED_TYPES
+
+
+_TOOL_ENDED = frozenset({"completed", "error"})
 
 
 def session_of(event: Event) -> str | None:
