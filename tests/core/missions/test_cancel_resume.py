@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import pytest
 
+from opencode_orchestrator.core import CoreServer
 from opencode_orchestrator.core.errors import CoreErrorCode
 from opencode_orchestrator.mission.engine import cancel_request_path
 from opencode_orchestrator.mission.journal import Journal
+from opencode_orchestrator.mission.records import RecordType
 from opencode_orchestrator.mission.states import MissionState
 from opencode_orchestrator.sim import FaultConfig
 from opencode_orchestrator.wal.paths import mission_wal_dir
-from tests.core.missions.harness import core_session, disk_model
-from tests.mission.enginesupport import GOAL, Sim, sim_config, simulated
+from tests.core.missions.harness import BOUND, core_session, disk_model
+from tests.mission.enginesupport import GOAL, Sim, Tap, sim_config, simulated
 
 pytestmark = pytest.mark.anyio
 
@@ -151,3 +154,37 @@ async def test_resume_needs_an_opencode_server(tmp_path: Path) -> None:
             [entry] = (await shim.call("mission/status"))["missions"]
             assert entry["running"] is False
             assert shim.server.missions.running(stopped) is None
+
+
+async def test_an_error_that_stops_a_mission_is_told_and_kept_for_status(tmp_path: Path) -> None:
+    tap = Tap()
+    first_turn_ended = anyio.Event()
+
+    def on_record(record_type: str, _data: object) -> None:
+        if record_type == RecordType.TURN_ENDED:
+            first_turn_ended.set()
+
+    tap.on(on_record)
+
+    def observe(server: CoreServer) -> None:
+        server.missions.on_engine = tap.attach
+
+    patient = {"timeouts": {"server_patience": 1.0}}
+    async with simulated(tmp_path) as sim, core_session(sim, on_server=observe) as shim:
+        mid = (await shim.call("mission/start", {"goal": GOAL, "config": patient}))["missionId"]
+        mission = shim.server.missions.running(mid)
+        assert mission is not None
+        with anyio.fail_after(BOUND):
+            await first_turn_ended.wait()
+            await sim.server.stop()  # OpenCode is gone for longer than the mission's patience
+            await mission.done.wait()
+        assert mission.error is not None
+        await shim.wait_for(lambda: any(p["level"] == "error" for p in shim.progress))
+        [note] = [p for p in shim.progress if p["level"] == "error"]
+        assert note["missionId"] == mid
+        assert note["text"].startswith(f"Mission {mid} stopped, resumable: ")
+        [entry] = (await shim.call("mission/status", {"missionId": mid}))["missions"]
+        assert entry["running"] is False
+        assert entry["endedAt"] is None  # unfinished: resumable
+        assert entry["error"] == mission.error
+        assert "stopped by an error" in (await shim.call("mission/status"))["text"]

@@ -23,6 +23,8 @@ import anyio
 
 from opencode_orchestrator.core.errors import (
     AmbiguousMissionError,
+    CoreError,
+    MissionLockedError,
     MissionNotFoundError,
     MissionNotRunningError,
     MissionUnreadableError,
@@ -36,18 +38,23 @@ from opencode_orchestrator.core.missions.views import (
     status_text,
     wire_state,
 )
-from opencode_orchestrator.core.missions.wire import MissionActionResult, StatusResult
+from opencode_orchestrator.core.missions.wire import (
+    MissionActionResult,
+    ProgressParams,
+    StatusResult,
+)
+from opencode_orchestrator.jsonrpc import RpcError
 from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.mission.engine import cancel_request_path
 from opencode_orchestrator.mission.journal import Journal
 from opencode_orchestrator.mission.records import RecordType
 from opencode_orchestrator.mission.states import MissionState
-from opencode_orchestrator.mission.store import latest_unfinished
+from opencode_orchestrator.mission.store import latest_unfinished, list_missions
 from opencode_orchestrator.opencode.errors import OpenCodeError
 from opencode_orchestrator.wal.errors import WalError, WalLockedError
 from opencode_orchestrator.wal.paths import fsync_dir, mission_wal_dir, write_private_file
 
-__all__ = ["CANCEL_WAIT", "cancel", "resume", "status"]
+__all__ = ["CANCEL_WAIT", "auto_resume", "cancel", "resume", "status"]
 
 CANCEL_WAIT: Final = 10.0
 """Seconds ``mission/cancel`` waits for a running mission to end CANCELLED."""
@@ -211,3 +218,43 @@ def _write_cancel_request(project: Path, mission_id: str) -> None:
     request = cancel_request_path(project, mission_id)
     write_private_file(request, b"", exclusive=False)
     fsync_dir(request.parent)
+
+
+async def auto_resume(registry: MissionRegistry, project: Path) -> None:
+    """Resume every unfinished mission of ``project`` no other process holds.
+
+    Runs as a task of the missions' group (on ``initialized``): whatever goes wrong is logged here.
+    """
+    try:
+        await _auto_resume(registry, project)
+    except Exception:  # noqa: BLE001 - a background task must never stop the core
+        _log.exception("missions.auto_resume.failed", project=str(project))
+
+
+async def _auto_resume(registry: MissionRegistry, project: Path) -> None:
+    try:
+        infos = await anyio.to_thread.run_sync(list_missions, project)
+    except OSError as exc:
+        _log.warning("missions.auto_resume.unreadable", project=str(project), error=str(exc))
+        return
+    for info in infos:
+        if info.state.final or registry.reserved(info.mission_id):
+            continue
+        try:
+            _mission, _already = await registry.resume(project, info.mission_id)
+        except MissionLockedError as exc:
+            _log.info("missions.auto_resume.locked", mission=info.mission_id, error=str(exc))
+        except RpcError:
+            return  # shutting down
+        except CoreError as exc:
+            _log.warning("missions.auto_resume.failed", mission=info.mission_id, error=str(exc))
+            registry.progress.emit(
+                ProgressParams(
+                    mission_id=info.mission_id,
+                    state=wire_state(info.state),
+                    text=f"Mission {info.mission_id} could not be resumed: {exc}",
+                    level="warning",
+                )
+            )
+        else:
+            _log.info("missions.auto_resumed", mission=info.mission_id)

@@ -19,7 +19,8 @@ import anyio
 from opencode_orchestrator.core.errors import CoreError, ProjectDirectoryError
 from opencode_orchestrator.core.methods import InitializeParams
 from opencode_orchestrator.core.missions import control
-from opencode_orchestrator.core.missions.registry import MissionRegistry, OpenCodeTarget
+from opencode_orchestrator.core.missions.opening import OpenCodeTarget
+from opencode_orchestrator.core.missions.registry import MissionRegistry
 from opencode_orchestrator.core.missions.views import wire_state
 from opencode_orchestrator.core.missions.wire import (
     AgentsResult,
@@ -109,7 +110,7 @@ class MissionMethods:
             _log.warning("missions.auto_resume.skipped", reason=exc.message)
             return
         try:
-            self.registry.spawn(lambda: self.registry.auto_resume(project), "auto-resume")
+            self.registry.spawn(lambda: control.auto_resume(self.registry, project), "auto-resume")
         except RpcError as exc:
             _log.info("missions.auto_resume.skipped", reason=exc.message)
 

@@ -103,6 +103,8 @@ class ProgressSender:
                     # The connection is closing: nobody is left to tell.
                     _log.info("mission.progress.unsent", mission=params.mission_id, error=str(exc))
                     return
+                except Exception:  # noqa: BLE001 - a notification must never stop the core
+                    _log.exception("mission.progress.failed", mission=params.mission_id)
 
     def close(self) -> None:
         """Take no more notifications."""

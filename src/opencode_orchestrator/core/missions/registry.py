@@ -27,59 +27,29 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
-from opencode_orchestrator.core.errors import (
-    CoreError,
-    MissionEndedError,
-    MissionLockedError,
-    MissionNotFoundError,
-    MissionUnreadableError,
-    NoOpenCodeServerError,
-    OpenCodeUnavailableError,
+from opencode_orchestrator.core.missions.opening import (
+    OpenCodeTarget,
+    check_resumable,
+    translate_open_error,
 )
 from opencode_orchestrator.core.missions.progress import Notify, ProgressSender, state_progress
 from opencode_orchestrator.core.missions.running import RunningMission, observe_journal
 from opencode_orchestrator.core.missions.scopes import SessionScopes
-from opencode_orchestrator.core.missions.views import goal_line, read_entry, wire_state
+from opencode_orchestrator.core.missions.views import goal_line, wire_state
 from opencode_orchestrator.core.missions.wire import ProgressParams
 from opencode_orchestrator.errors import OrchestratorError
 from opencode_orchestrator.jsonrpc import ErrorCode, RpcError
 from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.mission.config import MissionConfig
 from opencode_orchestrator.mission.engine import MissionEngine, new_mission_id
-from opencode_orchestrator.mission.errors import MissionStateError
 from opencode_orchestrator.mission.records import RecordType
-from opencode_orchestrator.mission.store import list_missions
 from opencode_orchestrator.opencode import OpenCodeClient
-from opencode_orchestrator.opencode.errors import OpenCodeError
-from opencode_orchestrator.wal.errors import WalError, WalLockedError
 
-__all__ = ["MissionRegistry", "OpenCodeTarget"]
+__all__ = ["MissionRegistry"]
 
 _log = get_logger(__name__)
 
 Opener = Callable[[], AbstractAsyncContextManager[MissionEngine]]
-
-
-class OpenCodeTarget:
-    """Where OpenCode runs, as ``initialize`` said (the password stays out of reprs)."""
-
-    def __init__(self, server_url: str | None, password: str | None) -> None:
-        self.server_url = server_url
-        self._password = password
-
-    def client(self, project: Path) -> OpenCodeClient:
-        """A new, open client of the server for ``project``.
-
-        Raises:
-            NoOpenCodeServerError: ``initialize`` gave no ``serverUrl``.
-        """
-        if not self.server_url:
-            raise NoOpenCodeServerError(
-                "no OpenCode server: initialize gave no serverUrl, so no mission can run"
-            )
-        client = OpenCodeClient(self.server_url, password=self._password, directory=str(project))
-        client.open()
-        return client
 
 
 class MissionRegistry:
@@ -151,6 +121,10 @@ class MissionRegistry:
         found = [m for m in self._missions.values() if m.project == project and m.engine]
         return sorted(found, key=lambda m: (m.model.created_at if m.model else 0.0, m.mission_id))
 
+    def reserved(self, mission_id: str) -> bool:
+        """Whether this core runs ``mission_id`` or is opening its journal."""
+        return mission_id in self._missions
+
     def error_of(self, mission_id: str) -> str | None:
         """Why the last run of ``mission_id`` in this core stopped early, if it did."""
         return self._errors.get(mission_id)
@@ -211,7 +185,7 @@ class MissionRegistry:
         mission = RunningMission(mission_id, project)
         self._missions[mission_id] = mission  # reserved: a second resume is a no-op
         try:
-            await anyio.to_thread.run_sync(_check_resumable, project, mission_id)
+            await anyio.to_thread.run_sync(check_resumable, project, mission_id)
             client = self.client(project)
         except BaseException:
             self._missions.pop(mission_id, None)
@@ -234,7 +208,7 @@ class MissionRegistry:
             if self._closing:
                 # Stopped before its journal was open (the task never said it started).
                 raise RpcError(ErrorCode.SHUTTING_DOWN, "the core is shutting down") from exc
-            translated = _translate(exc, mid)
+            translated = translate_open_error(exc, mid)
             if translated is exc:
                 raise
             raise translated from exc
@@ -318,72 +292,7 @@ class MissionRegistry:
             ProgressParams(
                 mission_id=mid,
                 state=wire_state(state) if state is not None else "UNKNOWN",
-                text=f"Mission {mid} stopped: {goal_line(error, 300)}. It can be resumed.",
+                text=f"Mission {mid} stopped, resumable: {goal_line(error, 300)}",
                 level="error",
             )
         )
-
-    # -- auto-resume --------------------------------------------------------------------
-
-    async def auto_resume(self, project: Path) -> None:
-        """Resume every unfinished mission of ``project`` no other process holds."""
-        try:
-            infos = await anyio.to_thread.run_sync(list_missions, project)
-        except OSError as exc:
-            _log.warning("missions.auto_resume.unreadable", project=str(project), error=str(exc))
-            return
-        for info in infos:
-            if info.state.final or info.mission_id in self._missions:
-                continue
-            try:
-                _mission, _already = await self.resume(project, info.mission_id)
-            except MissionLockedError as exc:
-                _log.info("missions.auto_resume.locked", mission=info.mission_id, error=str(exc))
-            except RpcError:
-                return  # shutting down
-            except CoreError as exc:
-                _log.warning("missions.auto_resume.failed", mission=info.mission_id, error=str(exc))
-                self.progress.emit(
-                    ProgressParams(
-                        mission_id=info.mission_id,
-                        state=wire_state(info.state),
-                        text=f"Mission {info.mission_id} could not be resumed: {exc}",
-                        level="warning",
-                    )
-                )
-            else:
-                _log.info("missions.auto_resumed", mission=info.mission_id)
-
-
-def _check_resumable(project: Path, mission_id: str) -> None:
-    """Refuse a mission that does not exist or already ended (blocking I/O: a thread)."""
-    _entry, model = read_entry(project, mission_id)
-    if model.state.final:
-        raise MissionEndedError(
-            f"mission {mission_id} already ended {wire_state(model.state)}: nothing to resume",
-            {"missionId": mission_id, "state": wire_state(model.state)},
-        )
-
-
-def _translate(exc: Exception, mission_id: str) -> Exception:
-    """An error raised while a mission's journal was opened, as the core's domain sees it."""
-    if isinstance(exc, CoreError | RpcError):
-        return exc
-    if isinstance(exc, WalLockedError):
-        holder = f"process {exc.holder_pid}" if exc.holder_pid is not None else "another process"
-        return MissionLockedError(
-            f"mission {mission_id} is running in {holder} (it holds the mission's WAL)",
-            {"missionId": mission_id, "pid": exc.holder_pid},
-        )
-    if isinstance(exc, WalError):
-        return MissionUnreadableError(
-            f"mission {mission_id}: its WAL cannot be opened: {exc}",
-            {"missionId": mission_id, "walCode": exc.code},
-        )
-    if isinstance(exc, MissionStateError):
-        return MissionNotFoundError(str(exc), {"missionId": mission_id})
-    if isinstance(exc, OpenCodeError):
-        return OpenCodeUnavailableError(
-            f"OpenCode did not accept the mission: {exc}", {"missionId": mission_id}
-        )
-    return exc

@@ -35,7 +35,7 @@ __all__ = [
 STATUS_LIMIT: Final = 20
 """``mission/status`` without an id lists at most this many missions, newest first."""
 
-_LEVEL_WIDTH: Final = 18
+_STATE_WIDTH: Final = 18
 
 
 def wire_state(state: MissionState | str) -> str:
@@ -115,7 +115,7 @@ def _entry_lines(entry: MissionEntry) -> list[str]:
     verified = entry.units.get("VERIFIED", 0)
     where = "running here" if entry.running else ("stopped" if entry.ended_at is None else "ended")
     lines = [
-        f"{entry.mission_id}  {entry.state:<{_LEVEL_WIDTH}} {verified}/{total} units verified, "
+        f"{entry.mission_id}  {entry.state:<{_STATE_WIDTH}} {verified}/{total} units verified, "
         f"iteration {entry.iteration} ({where})",
         f"  goal: {goal_line(entry.goal)}",
     ]
