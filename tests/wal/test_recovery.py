@@ -170,3 +170,18 @@ async def test_unknown_type_fails_closed(tmp_path: Path) -> None:
     assert info.value.record_type == "mission.created"
     assert info.value.offset == 0
     assert info.value.path == only_segment(tmp_path)
+
+
+async def test_recovered_records_are_handed_over_once_and_appends_go_on(tmp_path: Path) -> None:
+    async with await open_wal(tmp_path) as wal:
+        await append_n(wal, 5)
+    async with await open_wal(tmp_path) as wal:
+        taken = wal.take_records()
+        assert [r.data for r in taken] == [{"i": i} for i in range(5)]
+        # The log keeps no reference; where it goes on is unaffected.
+        assert wal.recovery.records == []
+        assert wal.take_records() == []
+        assert wal.recovery.last_seq == taken[-1].seq
+        record = await wal.append("t", {"i": 5})
+        assert record.seq == taken[-1].seq + 1
+    assert await replay(tmp_path) == [{"i": i} for i in range(6)]

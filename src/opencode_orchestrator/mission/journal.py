@@ -46,7 +46,7 @@ class Journal:
         wal = await WriteAheadLog.open(directory, durability=durability, registry=MISSION_REGISTRY)
         model = MissionModel()
         try:
-            for record in wal.recovery.records:
+            for record in wal.take_records():
                 model.apply(record.type, record.data, record.ts)
         except BaseException:
             await wal.close()

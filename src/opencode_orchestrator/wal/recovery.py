@@ -33,19 +33,17 @@ class Recovery:
     Attributes:
         snapshot_state: the newest valid snapshot's state, ``None`` without one.
         snapshot_seq: the seq that snapshot covers (0 without one).
-        records: every record after ``snapshot_seq``, in order.
+        records: every record after ``snapshot_seq``, in order (empty once
+            taken by :meth:`~opencode_orchestrator.wal.log.WriteAheadLog.take_records`).
         truncated_tail: the torn tail that was cut, if any.
+        last_seq: the seq of the last record found (or of the snapshot).
     """
 
     snapshot_state: dict[str, Any] | None
     snapshot_seq: int
     records: list[Record]
     truncated_tail: TruncatedTail | None
-
-    @property
-    def last_seq(self) -> int:
-        """The seq of the last record replayed (or of the snapshot)."""
-        return self.records[-1].seq if self.records else self.snapshot_seq
+    last_seq: int
 
 
 def recover_directory(
@@ -102,5 +100,6 @@ def recover_directory(
         snapshot_seq=scan.snapshot_seq,
         records=scan.records,
         truncated_tail=truncated,
+        last_seq=scan.records[-1].seq if scan.records else scan.snapshot_seq,
     )
     return recovery, writer
