@@ -35,7 +35,10 @@ def add_parser(subparsers: Any) -> None:
         help="run the core over JSON-RPC on stdio (started by the plugin shim)",
         description=(
             "Serve the orchestrator core as JSON-RPC 2.0, one JSON message per line, on "
-            "stdin/stdout. stdout carries protocol messages only; logs go to stderr as JSON."
+            "stdin/stdout. stdout carries protocol messages only; logs go to stderr as JSON. "
+            "Missions started over the protocol (mission/start) run in this process; on "
+            "initialized it resumes the project's unfinished missions that no other process "
+            "runs (docs/protocol.md, Missions)."
         ),
     )
     parser.add_argument(
