@@ -18,7 +18,12 @@ import anyio
 import pytest
 
 from opencode_orchestrator.core import CoreServer, ServerOptions
-from opencode_orchestrator.jsonrpc import Endpoint, RemoteError, memory_stream_pair
+from opencode_orchestrator.jsonrpc import (
+    Endpoint,
+    MemoryByteStream,
+    RemoteError,
+    memory_stream_pair,
+)
 from opencode_orchestrator.mission.model import MissionModel
 from opencode_orchestrator.mission.store import load_mission
 from tests.mission.enginesupport import BOUND, Sim
@@ -34,6 +39,7 @@ class Shim:
 
     server: CoreServer
     endpoint: Endpoint
+    stream: MemoryByteStream
     progress: list[Json] = field(default_factory=list)
     exit_code: int | None = None
     _changed: anyio.Event = field(default_factory=anyio.Event)
@@ -68,6 +74,13 @@ class Shim:
             p for p in self.progress if p["missionId"] == mission_id and p["state"] == state
         )
 
+    async def end_input(self) -> int | None:
+        """End the core's stdin (no ``shutdown``); the core's exit code."""
+        await self.stream.send_eof()
+        with anyio.fail_after(BOUND):
+            await self._finished.wait()
+        return self.exit_code
+
     async def shutdown(self) -> int | None:
         """``shutdown`` then ``exit``; the core's exit code."""
         assert await self.call("shutdown") is None
@@ -100,7 +113,7 @@ async def core_session(
     server = CoreServer(Endpoint(server_side), ServerOptions(hooks_timeout=5))
     if on_server is not None:
         on_server(server)
-    shim = Shim(server, Endpoint(shim_side))
+    shim = Shim(server, Endpoint(shim_side), shim_side)
 
     @shim.endpoint.notification("mission/progress")
     async def progress(params: Any) -> None:

@@ -105,6 +105,18 @@ async def test_shutdown_leaves_missions_resumable_and_a_new_core_resumes_them(
         assert disk_model(sim.project, mid).state is MissionState.SEALED
 
 
+async def test_the_end_of_input_stops_missions_resumably_too(tmp_path: Path) -> None:
+    async with simulated(tmp_path, HANG) as sim:
+        async with core_session(sim) as shim:
+            mid = (await shim.call("mission/start", {"goal": GOAL}))["missionId"]
+            assert await shim.end_input() == 1  # no shutdown came first
+        model = disk_model(sim.project, mid)
+        assert model.state is MissionState.PLANNING
+        assert not model.cancel_requested
+        journal = await Journal.open(mission_wal_dir(sim.project, mid))  # closed and unlocked
+        await journal.close()
+
+
 async def test_initialized_resumes_unfinished_missions_on_its_own(tmp_path: Path) -> None:
     async with simulated(tmp_path, HANG) as sim:
         mid = await _stopped_mission(sim)
