@@ -256,14 +256,19 @@ class RealOpenCode:
 
         return await anyio.to_thread.run_sync(read)
 
-    async def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 5 s (SIGINT is ignored by a background server)."""
+    async def stop(self, *, grace: float = _STOP_GRACE) -> None:
+        """SIGTERM, then SIGKILL after ``grace`` s (SIGINT is ignored by a background server).
+
+        OpenCode's SIGTERM shutdown waits for open event streams, and it notices
+        a client that went away (a process that exited) only when a heartbeat
+        write fails, up to 10 s later: such a stop ends in SIGKILL.
+        """
         process, self._process = self._process, None
         if process is None:
             return
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
-            with anyio.move_on_after(_STOP_GRACE):
+            with anyio.move_on_after(grace):
                 await process.wait()
             if process.returncode is None:
                 process.kill()
