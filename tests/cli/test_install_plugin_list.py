@@ -84,7 +84,8 @@ def test_without_a_trailing_comma_the_comma_goes_before_the_comment() -> None:
         ),
         (
             '{\r\n    "theme": "dark",\r\n}\r\n',
-            f'{{\r\n    "theme": "dark",\r\n    "plugin": [\r\n        {ENTRY_TEXT}\r\n    ],\r\n}}\r\n',
+            f'{{\r\n    "theme": "dark",\r\n    "plugin": [\r\n        {ENTRY_TEXT}\r\n    ],'
+            "\r\n}\r\n",
         ),
         (
             "{\n  // nothing yet\n}",
