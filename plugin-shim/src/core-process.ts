@@ -203,15 +203,18 @@ export class CoreProcess implements CoreCaller {
     }
     const grace = this.options.stopGraceMs ?? 2_000
     const exited = this.exitOf(generation)
+    let acknowledged = false
     try {
       await generation.connection.request("shutdown", undefined, { timeoutMs: grace })
+      acknowledged = true
       generation.connection.notify("exit")
       generation.child.stdin.end()
     } catch (error) {
       this.options.log.warn("the core did not accept shutdown", { error: asError(error).message })
     }
-    if (!(await withTimeout(exited, grace))) {
-      this.options.log.warn("the core did not exit after shutdown; sending SIGTERM", { pid: generation.child.pid })
+    // A core that did not even answer shutdown gets no second grace period.
+    if (!(acknowledged && (await withTimeout(exited, grace)))) {
+      this.options.log.warn("the core did not stop after shutdown; sending SIGTERM", { pid: generation.child.pid })
       generation.child.kill("SIGTERM")
       if (!(await withTimeout(exited, grace))) {
         this.options.log.error("the core ignored SIGTERM; sending SIGKILL", { pid: generation.child.pid })
@@ -379,8 +382,9 @@ export class CoreProcess implements CoreCaller {
   private giveUp(): void {
     this.stateValue = "failed"
     const seconds = Math.round(this.policy.windowMs / 1000)
+    const deaths = this.policy.maxRestarts + 1
     this.giveUpMessage =
-      `the orchestrator core stopped working: it died ${this.policy.maxRestarts + 1} times within ${seconds} s ` +
+      `the orchestrator core stopped working: it died ${deaths} time${deaths === 1 ? "" : "s"} within ${seconds} s ` +
       `and is not restarted again (last: ${this.lastFailure}). Check that \`${this.options.command.join(" ")}\` ` +
       `runs, then restart OpenCode. Its log: ${this.options.log.location}`
     this.options.log.error("giving up on the core", { message: this.giveUpMessage })

@@ -99,7 +99,7 @@ export function createShim(context: ShimContext, rawOptions: unknown): Shim {
       // OpenCode waits for this hook before it finishes starting the project,
       // hence the bound: a core that cannot start costs the agents, not OpenCode.
       try {
-        await core.whenReady(options.startupTimeoutMs)
+        // One budget for both: call() waits for the core within its timeout.
         const result = await core.call(Methods.agentsList, {}, { timeoutMs: options.startupTimeoutMs })
         const merged = mergeAgents(config, asAgentDefinitions(result))
         log.info("registered the mission agents", { agents: merged })

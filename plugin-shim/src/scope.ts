@@ -20,7 +20,7 @@ import type { CoreCaller } from "./core-process.ts"
 import { CoreUnavailableError } from "./core-process.ts"
 import type { Logger } from "./log.ts"
 import { Methods, asScopeVerdict } from "./protocol.ts"
-import type { ScopeCheckParams } from "./protocol.ts"
+import type { ScopeCheckParams, ScopeVerdict } from "./protocol.ts"
 import { asError, isObject } from "./rpc.ts"
 
 /**
@@ -107,7 +107,7 @@ export class ScopeGuard {
     const paths = pathsOf(input.tool, output.args)
     if (paths === undefined) return
     const params: ScopeCheckParams = { sessionId: input.sessionID, tool: input.tool, paths }
-    let verdict
+    let verdict: ScopeVerdict
     try {
       const result = await this.deps.core.call(Methods.scopeCheck, params, { timeoutMs: this.deps.timeoutMs })
       verdict = asScopeVerdict(result)
