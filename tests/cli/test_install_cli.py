@@ -488,6 +488,10 @@ def test_the_core_runs_on_this_interpreter_without_path() -> None:
         (["./shim/index.ts", {}], True),  # relative to the config file's directory
         (["/other/venv/site-packages/opencode_orchestrator/shim/index.ts"], True),
         (["/old/checkout/plugin-shim/src/index.ts", {"command": COMMAND}], True),
+        ("/another/checkout/plugin-shim/src/index.ts", True),
+        (["/x/y.ts", {"command": ["/usr/local/bin/opencode-orchestrator", "serve"]}], True),
+        (["/x/y.ts", {"command": ["opencode-orchestrator-fork", "serve"]}], False),
+        ("/x/plugin-shim/src/other.ts", False),
         (["/x/y.ts", {"command": ["python3", "-m", "opencode_orchestrator", "serve"]}], True),
         ("opencode-wakatime", False),
         (["/x/y.ts", {"command": ["python3", "-m", "something_else"]}], False),

@@ -49,6 +49,7 @@ __all__ = [
 
 SCHEMA_URL: Final = "https://opencode.ai/config.json"
 MODULE: Final = "opencode_orchestrator"
+SCRIPT: Final = "opencode-orchestrator"
 _PACKAGED_SHIM: Final = ("shim", "index.ts")
 _CHECKOUT_SHIM: Final = ("plugin-shim", "src", "index.ts")
 
@@ -150,9 +151,11 @@ def plugin_entry(shim: Path, command: list[str]) -> list[Any]:
 def is_our_entry(value: JsonValue, config_dir: Path, shim: Path | None) -> bool:
     """Whether a ``plugin`` entry is this orchestrator's, in any version or install.
 
-    It is when its path is ``shim`` or another install's packaged shim
-    (``.../opencode_orchestrator/shim/index.ts``), or when its options start the
-    core with ``-m opencode_orchestrator``. A relative path is taken from
+    It is when its path is ``shim``, another install's packaged shim
+    (``.../opencode_orchestrator/shim/index.ts``) or a checkout's
+    (``.../plugin-shim/src/index.ts``), or when its options start the core
+    (``-m opencode_orchestrator``, or ``opencode-orchestrator``, the shim's
+    default). A relative path is taken from
     ``config_dir``, as OpenCode takes it. ``shim`` is ``None`` when there is no
     shim file (a removed checkout): then entries are known by the rest.
     """
@@ -166,7 +169,7 @@ def is_our_entry(value: JsonValue, config_dir: Path, shim: Path | None) -> bool:
     if path is not None:
         if shim is not None and os.path.realpath(path) == os.path.realpath(shim):
             return True
-        if path.parts[-3:] == (MODULE, *_PACKAGED_SHIM):
+        if path.parts[-3:] in ((MODULE, *_PACKAGED_SHIM), _CHECKOUT_SHIM):
             return True
     if isinstance(options, dict):
         command = options.get("command")
@@ -176,6 +179,8 @@ def is_our_entry(value: JsonValue, config_dir: Path, shim: Path | None) -> bool:
 
 
 def _runs_our_module(command: list[JsonValue]) -> bool:
+    if command and isinstance(command[0], str) and os.path.basename(command[0]) == SCRIPT:
+        return True
     return any(command[i] == "-m" and command[i + 1] == MODULE for i in range(len(command) - 1))
 
 
