@@ -164,9 +164,11 @@ def install(scope: Scope, *, out: Callable[[str], None]) -> None:
     out(f"  core:   {shlex.join(command)}")
     if scope.kind == "project":
         _note_global_entry(shim, out)
-        out(f'next: start `opencode` in {scope.directory} and type /extreme-mission "<goal>"')
+        where = f"in {scope.directory}"
     else:
-        out('next: start `opencode` in any project and type /extreme-mission "<goal>"')
+        where = "in any project"
+    # The TUI serves HTTP, which the core needs, only when given a port.
+    out(f'next: start `opencode --port 4096` {where}, then type /extreme-mission "<goal>"')
 
 
 def uninstall(scope: Scope, *, out: Callable[[str], None]) -> None:
