@@ -44,6 +44,7 @@ A = UnitScript(
     writes=[FileWrite(path="a.py", content="A = 1\n")],
     edits=[FileEdit(path="a.py", old="1", new="2")],
     out_of_scope=[FileWrite(path="other.py", content="nope\n")],
+    explore=["ls"],
 )
 B = UnitScript(
     id="b",
@@ -147,6 +148,7 @@ def test_a_worker_writes_edits_runs_checks_then_reports() -> None:
     worker = Conversation(player, "worker", "ses_wa")
     plans = worker.turn(_work(A))
     assert _tools(plans)[:-1] == [
+        ("bash", {"command": "ls"}),
         ("write", {"filePath": f"{PROJECT}/other.py", "content": "nope\n"}),
         ("write", {"filePath": f"{PROJECT}/a.py", "content": "A = 1\n"}),
         ("edit", {"filePath": f"{PROJECT}/a.py", "oldString": "1", "newString": "2"}),
@@ -156,15 +158,16 @@ def test_a_worker_writes_edits_runs_checks_then_reports() -> None:
     assert report.outcome == "done"
     assert report.files_changed == ["a.py"]
     played = player.played(Role.WORKER, unit="a")[0]
-    assert played.results == ["ok"] * 4
+    assert played.results == ["ok"] * 5
     assert played.answered is not None
 
 
-def test_out_of_scope_writes_are_tried_on_the_first_attempt_only() -> None:
+def test_exploring_and_out_of_scope_writes_happen_on_the_first_attempt_only() -> None:
     player = ScenarioPlayer(_scenario())
     Conversation(player, "worker", "ses_1").turn(_work(A))
     again = Conversation(player, "worker", "ses_2").turn(_work(A, attempt=2))
     assert all(args.get("filePath") != f"{PROJECT}/other.py" for _, args in _tools(again))
+    assert ("bash", {"command": "ls"}) not in _tools(again)
 
 
 def test_a_failed_review_brings_a_fix_and_then_a_pass() -> None:

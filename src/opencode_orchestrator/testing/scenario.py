@@ -8,11 +8,12 @@ out request by request. Nothing here talks to a server.
 
 * The **planner** answers iteration *n* with ``plans[n-1]`` (the last plan
   repeats), after ``malformed_plans`` malformed answers (:class:`Malformed`).
-* A **worker** on its first turn of a unit first attempts the ``out_of_scope``
-  writes, then ``writes`` each file and applies ``edits`` with OpenCode's
-  ``write``/``edit`` tools, runs the unit's checks with ``bash`` (if
-  ``run_checks``) and reports ``done``. On a fix turn it writes ``fixes``
-  and reruns the checks. Any other turn (nudge, recovery, ...) just reports.
+* A **worker** on its first turn of a unit first runs the ``explore`` commands
+  with ``bash``, attempts the ``out_of_scope`` writes, then ``writes`` each
+  file and applies ``edits`` with OpenCode's ``write``/``edit`` tools, runs
+  the unit's checks with ``bash`` (if ``run_checks``) and reports ``done``.
+  On a fix turn it writes ``fixes`` and reruns the checks. Any other turn
+  (nudge, recovery, ...) just reports.
 * A **reviewer** answers round *r* of a unit's final review with
   ``reviews[r-1]`` and shadow review *s* with ``shadow_reviews[s-1]``;
   rounds beyond the list pass. The **master** answers iteration *n* with
@@ -103,6 +104,9 @@ class UnitScript(BaseModel):
     fixes: list[FileWrite] = Field(default_factory=list, description="Written on a fix turn.")
     out_of_scope: list[FileWrite] = Field(
         default_factory=list, description="Writes attempted first, outside the unit's files."
+    )
+    explore: list[str] = Field(
+        default_factory=list, description="Shell commands run first, to look around (bash)."
     )
     run_checks: bool = True
     reviews: list[ReviewVerdict] = Field(default_factory=list)

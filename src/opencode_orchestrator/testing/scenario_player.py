@@ -23,9 +23,11 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import anyio
 
 from opencode_orchestrator.mission.contracts import ReviewVerdict, Verdict, parse_unit_brief
 from opencode_orchestrator.testing.fake_llm_turns import (
@@ -128,6 +130,7 @@ class ScenarioPlayer:
         self._planner_sessions: list[str | None] = []
         self._malformed_left = scenario.malformed_plans
         self._script_faults: Counter[str] = Counter()
+        self._waiters: list[anyio.Event] = []
 
     # -- queries ---------------------------------------------------------------------
 
@@ -143,10 +146,28 @@ class ScenarioPlayer:
             and (unit is None or t.unit == unit)
         ]
 
+    async def wait_until(self, condition: Callable[[], bool]) -> None:
+        """Return once ``condition()`` holds; it is checked after every request.
+
+        Bound it with ``anyio.fail_after``.
+        """
+        while not condition():
+            event = anyio.Event()
+            self._waiters.append(event)
+            await event.wait()
+
     # -- answering -------------------------------------------------------------------
 
     def __call__(self, body: dict[str, Any], headers: Mapping[str, str]) -> TurnPlan:
         """The answer to one chat request (the :data:`~.fake_llm.Responder` signature)."""
+        try:
+            return self._answer(body, headers)
+        finally:
+            waiters, self._waiters = self._waiters, []
+            for event in waiters:
+                event.set()
+
+    def _answer(self, body: dict[str, Any], headers: Mapping[str, str]) -> TurnPlan:
         messages: list[dict[str, Any]] = body.get("messages") or []
         session = headers.get("x-session-id")
         parent = headers.get("x-parent-session-id")

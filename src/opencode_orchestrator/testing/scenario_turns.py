@@ -99,7 +99,7 @@ def worker_turn(
         script: the unit's script (``None``: an unscripted unit, reported done untouched).
         kind: ``WORK``, ``FIX`` or ``REPORT``.
         directory: the working directory OpenCode gave the model.
-        first: this is the first ``WORK`` turn of the unit (out-of-scope attempts happen then).
+        first: the first ``WORK`` turn of the unit (exploring and out-of-scope writes happen then).
     """
     if script is None:
         report = WorkerReport(outcome=WorkerOutcome.DONE, summary=f"unit {unit_id}: nothing to do")
@@ -108,6 +108,7 @@ def worker_turn(
     changed: list[str] = []
     if kind is TurnKind.WORK:
         if first:
+            steps += [ToolStep("bash", {"command": command}) for command in script.explore]
             steps += _writes(directory, script.out_of_scope)
         steps += _writes(directory, script.writes)
         steps += [
