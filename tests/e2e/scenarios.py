@@ -23,7 +23,7 @@ from opencode_orchestrator.testing.scenario import (
     UnitScript,
 )
 
-__all__ = ["MISSION_CHECK", "diamond"]
+__all__ = ["MISSION_CHECK", "diamond", "single", "with_unit"]
 
 MISSION_CHECK = "python3 -B -c 'import pkg.top, sys; sys.exit(pkg.top.total() != 5)'"
 
@@ -88,3 +88,24 @@ def diamond(**changes: Any) -> Scenario:
     goal = "Build the pkg package: base, left, right and top."
     fields: dict[str, Any] = {"goal": goal, "plans": [plan]}
     return Scenario(**(fields | changes))
+
+
+def single(**changes: Any) -> Scenario:
+    """One unit that writes one file: the shortest mission (no master review)."""
+    unit = UnitScript(
+        id="only",
+        title="The only unit",
+        files=["only.txt"],
+        checks=["test -s only.txt"],
+        writes=[FileWrite(path="only.txt", content="the one file\n")],
+    )
+    fields: dict[str, Any] = {"goal": "Write only.txt.", "plans": [PlanScript(units=[unit])]}
+    return Scenario(**(fields | changes))
+
+
+def with_unit(scenario: Scenario, unit_id: str, **changes: Any) -> Scenario:
+    """``scenario`` with the fields of its first plan's unit ``unit_id`` replaced."""
+    first = scenario.plans[0]
+    units = [u.model_copy(update=changes) if u.id == unit_id else u for u in first.units]
+    plans = [first.model_copy(update={"units": units}), *scenario.plans[1:]]
+    return scenario.model_copy(update={"plans": plans})

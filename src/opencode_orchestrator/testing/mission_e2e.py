@@ -38,6 +38,7 @@ __all__ = [
     "CliRun",
     "E2EWorld",
     "mission_agents_config",
+    "pending_permissions",
     "run_mission_cli",
     "scenario_world",
     "session_children",
@@ -158,3 +159,12 @@ async def session_children(world: E2EWorld, session_id: str) -> list[dict[str, A
         response.raise_for_status()
         children: list[dict[str, Any]] = response.json()
         return children
+
+
+async def pending_permissions(world: E2EWorld) -> list[dict[str, Any]]:
+    """``GET /permission``: the permission requests OpenCode is waiting on."""
+    async with httpx.AsyncClient(base_url=world.opencode.base_url, timeout=30) as client:
+        response = await client.get("/permission", params={"directory": str(world.project)})
+        response.raise_for_status()
+        pending: list[dict[str, Any]] = response.json()
+        return pending
