@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +71,7 @@ async def scenario_world(
     scenario: Scenario,
     *,
     config: Mapping[str, Any] | None = None,
+    prepare: Callable[[RealOpenCode], None] | None = None,
     retry_after: float = 0.2,
 ) -> AsyncIterator[E2EWorld]:
     """Run the fake LLM playing ``scenario`` and OpenCode in ``project`` for the block.
@@ -80,13 +81,15 @@ async def scenario_world(
         scenario: what the model's roles do.
         config: ``opencode.json`` keys to use instead of :func:`mission_agents_config`
             (e.g. ``{}`` when an installed plugin registers the agents).
+        prepare: run before OpenCode starts (see :meth:`RealOpenCode.start`), e.g.
+            ``opencode-orchestrator install --project`` and seeding the plugin package.
         retry_after: seconds a 429 tells OpenCode to wait.
     """
     player = ScenarioPlayer(scenario)
     extra = mission_agents_config() if config is None else config
     async with (
         FakeLLM.running(retry_after=retry_after, responder=player) as llm,
-        RealOpenCode.start(project, llm.base_url, config=extra) as opencode,
+        RealOpenCode.start(project, llm.base_url, config=extra, prepare=prepare) as opencode,
     ):
         try:
             yield E2EWorld(project, scenario, player, llm, opencode)

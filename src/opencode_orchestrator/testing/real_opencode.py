@@ -15,7 +15,7 @@ import signal
 import socket
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Final
@@ -148,6 +148,11 @@ class RealOpenCode:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def config_home(self) -> Path:
+        """The server's ``XDG_CONFIG_HOME`` (its global config is ``config_home/opencode``)."""
+        return self.state_dir / "config"
+
+    @property
     def pid(self) -> int:
         """The server's process id."""
         if self._process is None:
@@ -169,6 +174,7 @@ class RealOpenCode:
         password: str | None = None,
         binary: Path | None = None,
         config: Mapping[str, Any] | None = None,
+        prepare: Callable[[RealOpenCode], None] | None = None,
     ) -> AsyncIterator[RealOpenCode]:
         """Run the server for the duration of the block, then stop it.
 
@@ -179,6 +185,9 @@ class RealOpenCode:
             binary: the ``opencode`` binary (default: :func:`find_binary`).
             config: top-level keys added to (or replacing) :func:`project_config`'s
                 in ``opencode.json``, e.g. ``{"agent": {...}}``.
+            prepare: called (in a worker thread) once the project and its
+                ``opencode.json`` exist, before the server starts: to install a
+                plugin into the project, or seed :attr:`config_home`.
 
         Raises:
             OpenCodeNotInstalledError: no binary (the message says how to install it).
@@ -189,6 +198,8 @@ class RealOpenCode:
         with tempfile.TemporaryDirectory(prefix="opencode-state-") as state:
             server = cls(found, project_dir, Path(state), password)
             try:
+                if prepare is not None:
+                    await anyio.to_thread.run_sync(prepare, server)
                 await server._launch()
                 yield server
             finally:
@@ -199,7 +210,7 @@ class RealOpenCode:
         env = {**os.environ, **OPENCODE_ENV}
         for name in ("CONFIG", "DATA", "CACHE", "STATE"):
             path = self.state_dir / name.lower()
-            path.mkdir(exist_ok=True)
+            path.mkdir(parents=True, exist_ok=True)
             env[f"XDG_{name}_HOME"] = str(path)
         env.pop("OPENCODE_SERVER_PASSWORD", None)
         if self.password is not None:
