@@ -24,7 +24,7 @@ from tests.e2e.scenarios import single, with_unit
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_opencode, pytest.mark.e2e]
 
-ANSWER_DEADLINE: Final = 30.0
+ANSWER_DEADLINE: Final = 15.0
 """How long a permission request may wait for the orchestrator's answer."""
 
 
