@@ -196,6 +196,25 @@ def test_rate_limits_answer_429_then_the_same_step() -> None:
     assert [r.answer for r in player.requests][:3] == ["429", "429", "tool:write"]
 
 
+def test_a_retried_call_does_not_count_its_tool_results_twice() -> None:
+    player = ScenarioPlayer(_scenario())
+    worker = Conversation(player, "worker", "ses_wa")
+    worker.messages.append({"role": "user", "content": _work(A)})
+    plan = worker.call()
+    assert plan.tool_call is not None
+    call = plan.tool_call
+    function = {"name": call.name, "arguments": "{}"}
+    worker.messages += [
+        {"role": "assistant", "content": "", "tool_calls": [{"id": "c1", "function": function}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "done once"},
+    ]
+    first, again = worker.call(), worker.call()  # OpenCode retries the same call
+    assert first.tool_call is not None
+    assert again.tool_call is not None
+    assert first.tool_call.arguments == again.tool_call.arguments
+    assert player.played(Role.WORKER)[0].results == ["done once"]
+
+
 def test_the_master_verdict_per_iteration() -> None:
     player = ScenarioPlayer(_scenario(master=[FAIL]))
     master = prompts.render_master_prompt("g", knowledge="", units=[], diff="", checks=[])

@@ -15,6 +15,7 @@ from opencode_orchestrator.testing.scenario_roles import (
     detect_role,
     last_structured,
     last_tool_result,
+    results_since_user,
     system_text,
     working_directory,
 )
@@ -134,3 +135,5 @@ def test_conversation_state_since_the_newest_user_message() -> None:
     assert last_structured(messages) == {"x": 1}
     assert last_tool_result(messages) is None
     assert last_tool_result(messages[:-1]) == "Wrote file successfully."
+    assert results_since_user(messages) == ["Wrote file successfully."]
+    assert results_since_user(messages[:5]) == []

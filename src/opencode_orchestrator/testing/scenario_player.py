@@ -46,6 +46,7 @@ from opencode_orchestrator.testing.scenario_roles import (
     detect_role,
     last_structured,
     last_tool_result,
+    results_since_user,
     system_text,
     user_turns,
     working_directory,
@@ -178,9 +179,8 @@ class ScenarioPlayer:
             return plan_turn(body, self._script_faults)
         played = self._turn(role, messages, system, session, parent)
         played.requests += 1
-        result = last_tool_result(messages)
-        if result is not None:
-            played.results.append(result)
+        # Replaced, not appended: a retried call carries the same results again.
+        played.results = results_since_user(messages)
         turn = played.turn
         if self._rate_limited(turn):
             self._record(played, session, parent, "429", messages)

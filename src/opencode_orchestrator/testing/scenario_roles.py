@@ -35,6 +35,7 @@ __all__ = [
     "detect_role",
     "last_structured",
     "last_tool_result",
+    "results_since_user",
     "system_text",
     "text_of",
     "user_turns",
@@ -176,6 +177,18 @@ def last_tool_result(messages: Sequence[Mapping[str, Any]]) -> str | None:
     if messages and messages[-1].get("role") == "tool":
         return text_of(messages[-1].get("content"))
     return None
+
+
+def results_since_user(messages: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The tool results OpenCode sent back since the newest user message, oldest first."""
+    results: list[str] = []
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            break
+        if message.get("role") == "tool":
+            results.append(text_of(message.get("content")))
+    results.reverse()
+    return results
 
 
 def last_structured(messages: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
