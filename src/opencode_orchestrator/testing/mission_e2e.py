@@ -27,7 +27,7 @@ import orjson
 
 from opencode_orchestrator.mission.prompts import agent_definitions
 from opencode_orchestrator.mission.store import mission_dir, mission_journal
-from opencode_orchestrator.testing.fake_llm import FakeLLM
+from opencode_orchestrator.testing.fake_llm import FakeLLM, Responder
 from opencode_orchestrator.testing.real_opencode import RealOpenCode
 from opencode_orchestrator.testing.scenario import Scenario
 from opencode_orchestrator.testing.scenario_player import ScenarioPlayer
@@ -73,6 +73,7 @@ async def scenario_world(
     config: Mapping[str, Any] | None = None,
     prepare: Callable[[RealOpenCode], None] | None = None,
     retry_after: float = 0.2,
+    responder: Callable[[ScenarioPlayer], Responder] | None = None,
 ) -> AsyncIterator[E2EWorld]:
     """Run the fake LLM playing ``scenario`` and OpenCode in ``project`` for the block.
 
@@ -84,11 +85,15 @@ async def scenario_world(
         prepare: run before OpenCode starts (see :meth:`RealOpenCode.start`), e.g.
             ``opencode-orchestrator install --project`` and seeding the plugin package.
         retry_after: seconds a 429 tells OpenCode to wait.
+        responder: wraps the player as the fake LLM's responder (e.g. to hold some
+            answers); default: the player itself.
     """
     player = ScenarioPlayer(scenario)
     extra = mission_agents_config() if config is None else config
     async with (
-        FakeLLM.running(retry_after=retry_after, responder=player) as llm,
+        FakeLLM.running(
+            retry_after=retry_after, responder=player if responder is None else responder(player)
+        ) as llm,
         RealOpenCode.start(project, llm.base_url, config=extra, prepare=prepare) as opencode,
     ):
         try:
