@@ -44,8 +44,8 @@ export interface CoreProcessOptions {
   command: readonly string[]
   cwd: string
   env: NodeJS.ProcessEnv
-  /** Called for every `initialize` (each restart re-initializes). */
-  initializeParams: () => object
+  /** Called for every `initialize` (each restart re-initializes); may wait (the shim's server access). */
+  initializeParams: () => object | Promise<object>
   log: Logger
   requestTimeoutMs?: number
   /** How long one start may take, from spawn to the answer to `initialize`. */
@@ -325,7 +325,9 @@ export class CoreProcess implements CoreCaller {
 
   private async initialize(generation: Generation): Promise<void> {
     try {
-      const result = await generation.connection.request("initialize", this.options.initializeParams(), {
+      const params = await this.options.initializeParams()
+      if (generation !== this.current || generation.dead) return
+      const result = await generation.connection.request("initialize", params, {
         timeoutMs: this.options.initializeTimeoutMs ?? 30_000,
       })
       if (generation !== this.current || generation.dead) return

@@ -10,6 +10,7 @@
 import type { Plugin } from "@opencode-ai/plugin"
 
 import { createShim } from "./plugin.ts"
+import { clientUpstream } from "./proxy.ts"
 import { clientUi } from "./ui.ts"
 
 const orchestratorShim: Plugin = async (input, options) => {
@@ -18,6 +19,8 @@ const orchestratorShim: Plugin = async (input, options) => {
       directory: input.directory,
       worktree: input.worktree,
       serverUrl: () => input.serverUrl.href,
+      // In the TUI without --port this fetch calls the server in process.
+      upstream: () => clientUpstream(input.client),
       ui: (log) => clientUi(input.client, log),
       env: process.env,
     },

@@ -5,6 +5,8 @@
 // that throws at load time, and the user would see nothing at all.
 
 import { isObject } from "./rpc.ts"
+import { SERVER_ACCESS_MODES } from "./server-access.ts"
+import type { ServerAccessMode } from "./server-access.ts"
 
 export interface ShimOptions {
   /** argv of the core. */
@@ -20,6 +22,8 @@ export interface ShimOptions {
   /** Restarts allowed within `restartWindowMs` before the shim gives up. */
   maxRestarts: number
   restartWindowMs: number
+  /** How the core reaches OpenCode: "auto", "direct" (serverUrl) or "proxy" (see server-access.ts). */
+  serverAccess: ServerAccessMode
 }
 
 export const DEFAULT_OPTIONS: Readonly<ShimOptions> = {
@@ -30,6 +34,7 @@ export const DEFAULT_OPTIONS: Readonly<ShimOptions> = {
   startupTimeoutMs: 10_000,
   maxRestarts: 5,
   restartWindowMs: 10 * 60_000,
+  serverAccess: "auto",
 }
 
 const NUMBER_OPTIONS = [
@@ -48,7 +53,7 @@ export function parseOptions(raw: unknown): { options: ShimOptions; warnings: st
     warnings.push("plugin options are not an object; using the defaults")
     return { options, warnings }
   }
-  const known = new Set<string>(["command", "logFile", ...NUMBER_OPTIONS])
+  const known = new Set<string>(["command", "logFile", "serverAccess", ...NUMBER_OPTIONS])
   for (const key of Object.keys(raw)) {
     if (!known.has(key)) warnings.push(`unknown plugin option "${key}" ignored`)
   }
@@ -64,6 +69,11 @@ export function parseOptions(raw: unknown): { options: ShimOptions; warnings: st
   if (logFile !== undefined) {
     if (typeof logFile === "string" && logFile !== "") options.logFile = logFile
     else warnings.push('option "logFile" must be a non-empty string; using the default')
+  }
+  const serverAccess = raw.serverAccess
+  if (serverAccess !== undefined) {
+    if (SERVER_ACCESS_MODES.includes(serverAccess as ServerAccessMode)) options.serverAccess = serverAccess as ServerAccessMode
+    else warnings.push(`option "serverAccess" must be one of ${SERVER_ACCESS_MODES.map((mode) => `"${mode}"`).join(", ")}; using "auto"`)
   }
   for (const key of NUMBER_OPTIONS) {
     const value = raw[key]

@@ -17,7 +17,10 @@ import type { ShimOptions } from "./options.ts"
 import { Methods, PROTOCOL_VERSION, asAgentDefinitions, asProgress } from "./protocol.ts"
 import type { InitializeParams } from "./protocol.ts"
 import { asError } from "./rpc.ts"
+import type { Upstream } from "./proxy.ts"
 import { ScopeGuard } from "./scope.ts"
+import { ServerAccess } from "./server-access.ts"
+import type { Probe } from "./server-access.ts"
 import type { ToastVariant, Ui } from "./ui.ts"
 
 export const SHIM_NAME = "opencode-orchestrator-shim"
@@ -28,6 +31,14 @@ export interface ShimContext {
   worktree: string
   /** OpenCode's server URL, read at each (re)initialize: OpenCode exposes it as a getter. */
   serverUrl: () => string
+  /**
+   * The plugin client's fetch, which reaches OpenCode's server even when it
+   * does not listen (the TUI); the shim's proxy forwards to it. Undefined:
+   * no proxy, the core always gets `serverUrl`.
+   */
+  upstream?: () => Upstream | undefined
+  /** For tests: replaces the `GET /global/health` probe of serverAccess "auto". */
+  probe?: Probe
   /** Built once the log exists, so UI failures can be logged. */
   ui: (log: Logger) => Ui
   env: NodeJS.ProcessEnv
@@ -44,6 +55,7 @@ export interface Shim {
   log: Logger
   options: ShimOptions
   scope: ScopeGuard
+  access: ServerAccess
 }
 
 export function createShim(context: ShimContext, rawOptions: unknown): Shim {
@@ -51,18 +63,27 @@ export function createShim(context: ShimContext, rawOptions: unknown): Shim {
   const log = context.logger ?? new FileLogger(options.logFile ?? defaultLogFile(context.directory))
   for (const warning of warnings) log.warn(warning)
   const ui = context.ui(log)
-  const password = context.env.OPENCODE_SERVER_PASSWORD
+  const access = new ServerAccess({
+    mode: options.serverAccess,
+    serverUrl: context.serverUrl,
+    upstream: context.upstream ?? (() => undefined),
+    password: context.env.OPENCODE_SERVER_PASSWORD,
+    log,
+    ...(context.probe ? { probe: context.probe } : {}),
+  })
 
-  const initializeParams = (): InitializeParams => {
+  const initializeParams = async (): Promise<InitializeParams> => {
+    // OpenCode's URL, or the shim's proxy to it (decided once, at the first call).
+    const endpoint = await access.endpoint()
     const params: InitializeParams = {
       protocolVersion: PROTOCOL_VERSION,
       clientInfo: { name: SHIM_NAME, version: SHIM_VERSION },
-      serverUrl: context.serverUrl().replace(/\/+$/, ""),
+      serverUrl: endpoint.serverUrl.replace(/\/+$/, ""),
       directory: context.directory,
       worktree: context.worktree,
     }
     // Only when set: the core treats a present password as "use basic auth".
-    if (password) params.password = password
+    if (endpoint.password) params.password = endpoint.password
     return params
   }
 
@@ -112,14 +133,16 @@ export function createShim(context: ShimContext, rawOptions: unknown): Shim {
     "command.execute.before": createCommandHandler({ core, ui, log, requestTimeoutMs: options.requestTimeoutMs }),
     "tool.execute.before": scope.hook,
     dispose: async () => {
+      // The core first: it may still talk to OpenCode while it stops.
       await core.stop()
+      await access.close()
       log.info("stopped")
     },
   }
 
-  log.info("plugin loaded", { directory: context.directory, command: options.command })
+  log.info("plugin loaded", { directory: context.directory, command: options.command, serverAccess: options.serverAccess })
   core.start()
-  return { hooks, core, log, options, scope }
+  return { hooks, core, log, options, scope, access }
 }
 
 function toastVariant(level: "info" | "warning" | "error", state: string): ToastVariant {

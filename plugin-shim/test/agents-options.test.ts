@@ -66,4 +66,16 @@ describe("parseOptions", () => {
     assert.equal(warnings.length, 3)
     assert.ok(warnings.some((warning) => warning.includes('"colour"')))
   })
+
+  it('takes serverAccess "auto" (the default), "direct" or "proxy", and nothing else', () => {
+    assert.equal(parseOptions(undefined).options.serverAccess, "auto")
+    for (const mode of ["auto", "direct", "proxy"]) {
+      const { options, warnings } = parseOptions({ serverAccess: mode })
+      assert.equal(options.serverAccess, mode)
+      assert.deepEqual(warnings, [])
+    }
+    const { options, warnings } = parseOptions({ serverAccess: "tunnel" })
+    assert.equal(options.serverAccess, "auto")
+    assert.match(warnings[0] ?? "", /serverAccess.*"auto", "direct", "proxy"/)
+  })
 })
