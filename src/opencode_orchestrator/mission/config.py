@@ -8,9 +8,20 @@ started with.
 
 from __future__ import annotations
 
+import enum
+
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["AdaptiveConfig", "BudgetConfig", "LimitsConfig", "MissionConfig", "TimeoutsConfig"]
+from opencode_orchestrator.opencode.models import PermissionRule
+
+__all__ = [
+    "AdaptiveConfig",
+    "BudgetConfig",
+    "LimitsConfig",
+    "MissionConfig",
+    "PermissionPolicy",
+    "TimeoutsConfig",
+]
 
 
 class _Frozen(BaseModel):
@@ -74,6 +85,21 @@ class TimeoutsConfig(_Frozen):
     before the mission stops with the error (its journal intact, for ``resume``)."""
 
 
+class PermissionPolicy(enum.StrEnum):
+    """How the engine answers a permission request in one of its sessions.
+
+    Mission sessions run unattended: a request nobody answers holds its turn
+    until the unit timeout (30 minutes by default).
+    """
+
+    REJECT = "reject"
+    """Refuse it with a message the model reads: it goes on without, or reports blocked."""
+    ALLOW = "allow"
+    """Allow that one call (OpenCode's ``once``)."""
+    ASK = "ask"
+    """Leave it to the user in OpenCode; the turn waits (a warning is logged)."""
+
+
 class MissionConfig(_Frozen):
     """Everything a mission runs under."""
 
@@ -87,3 +113,9 @@ class MissionConfig(_Frozen):
     """``provider/model`` per role (``planner``, ``worker``, ``reviewer``, ``master``)."""
     shadow_review: bool = True
     """Start each unit's reviewer as soon as its worker writes its first file."""
+    permissions: PermissionPolicy = PermissionPolicy.REJECT
+    """The answer to OpenCode's permission requests in the mission's sessions."""
+    session_permissions: list[PermissionRule] = Field(default_factory=list)
+    """Rules every child session is created with, after the agent's own (the last
+    matching rule wins), e.g. ``{"permission": "bash", "pattern": "git push*",
+    "action": "deny"}``."""

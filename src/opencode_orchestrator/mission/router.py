@@ -39,7 +39,7 @@ class Listener(Protocol):
         """The stream reconnected: events may have been lost."""
 
 
-WATCHED_TYPES = frozenset({"message.updated", "message.part.updated"})
+WATCHED_TYPES = frozenset({"message.updated", "message.part.updated", "permission.asked"})
 """Event types a turn's watcher reads the content of, besides those the stream always
 parses (status, idle, error); any other event only tells that its session is alive."""
 

@@ -41,8 +41,11 @@ async def ensure_session(
     title = session_title(model.mission_id, unit.id if unit else None, role, attempt)
     # Not idempotent: a retry after an error that came after the server made the
     # session leaves one empty, idle session behind, which is harmless.
+    rules = ctx.config.session_permissions or None
     session = await ride_out(
-        lambda: client.create_session(parent_id=model.parent_session, title=title),
+        lambda: client.create_session(
+            parent_id=model.parent_session, title=title, permission=rules
+        ),
         what="create_session",
         patience=ctx.config.timeouts.server_patience,
     )

@@ -32,6 +32,7 @@ import anyio
 from pydantic import BaseModel
 
 from opencode_orchestrator.log import get_logger
+from opencode_orchestrator.mission.config import PermissionPolicy
 from opencode_orchestrator.mission.context import MissionContext
 from opencode_orchestrator.mission.errors import BudgetExceededError
 from opencode_orchestrator.mission.model import TurnModel
@@ -46,7 +47,11 @@ from opencode_orchestrator.opencode.errors import (
     OpenCodeNotFoundError,
 )
 from opencode_orchestrator.opencode.ids import new_message_id
-from opencode_orchestrator.opencode.models import AssistantMessage
+from opencode_orchestrator.opencode.models import (
+    AssistantMessage,
+    PermissionReply,
+    PermissionRequest,
+)
 from opencode_orchestrator.opencode.structured import json_schema_format
 
 __all__ = ["TurnOutcome", "TurnRequest", "adopt_turn", "follow_turn", "run_turn"]
@@ -286,6 +291,8 @@ async def _drive(
                 await ctx.journal.write(
                     RecordType.TURN_MESSAGE, {"turn": turn.id, "message": last.id}
                 )
+            while watch.permissions:
+                await _answer_permission(ctx, client, watch.permissions.pop(0))
             while seen_files < len(watch.files):
                 if request.on_file is not None:
                     request.on_file(watch.files[seen_files])
@@ -384,6 +391,12 @@ async def _probe(
     if status is not None and status.type != "idle":
         if watch.accepted_by is None:
             watch.accepted_by = f"status:{status.type}"
+        if ctx.config.permissions is not PermissionPolicy.ASK:
+            # A request asked while we could not see it (a crash, a lost event)
+            # holds the session busy for good: find it and answer it now.
+            for request in await client.list_permissions():
+                if request.session_id == watch.session_id:
+                    watch.ask(request, again=True)
         # Busy is not progress: a hung turn stays busy, and only events move
         # `last_activity`, so the unit timeout can still fire.
         return False
@@ -391,6 +404,40 @@ async def _probe(
         watch.accepted_by = "status:idle"
     watch.done = True
     return True
+
+
+_PERMISSION_REFUSED = (
+    "This is an unattended orchestrator mission session, so the orchestrator refused this "
+    "permission request ({what}). Do your task without it; if that is impossible, stop and "
+    "report the unit as blocked, saying what you needed and why."
+)
+
+
+async def _answer_permission(
+    ctx: MissionContext, client: OpenCodeClient, request: PermissionRequest
+) -> None:
+    """Answer ``request`` by the mission's policy, so the session does not wait for a user."""
+    policy = ctx.config.permissions
+    what = " ".join([request.permission, *request.patterns])
+    fields = {"session": request.session_id, "request": request.id, "permission": what}
+    if policy is PermissionPolicy.ASK:
+        _log.warning("mission.permission.waiting_for_user", **fields)
+        return
+    allow = policy is PermissionPolicy.ALLOW
+    try:
+        await client.reply_permission(
+            request.id,
+            PermissionReply.ONCE if allow else PermissionReply.REJECT,
+            message=None if allow else _PERMISSION_REFUSED.format(what=what),
+        )
+    except OpenCodeNotFoundError:
+        # Answered meanwhile: by the user, or by us before a crash or a retry.
+        _log.info("mission.permission.already_answered", **fields)
+    except OpenCodeError as exc:
+        # The session stays busy; the next silence probe finds the request again.
+        _log.warning("mission.permission.reply_failed", error=str(exc), **fields)
+    else:
+        _log.warning("mission.permission.answered", reply=policy.value, **fields)
 
 
 def _final(message: AssistantMessage | None) -> bool:

@@ -25,6 +25,8 @@ from opencode_orchestrator.opencode.models import (
     Event,
     MessagePartUpdatedEvent,
     MessageUpdatedEvent,
+    PermissionAskedEvent,
+    PermissionRequest,
     SessionErrorEvent,
     SessionIdleEvent,
     SessionStatusEvent,
@@ -62,6 +64,10 @@ class TurnWatch:
     assistants: dict[str, AssistantMessage] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     tool_errors: list[str] = field(default_factory=list)
+    permissions: list[PermissionRequest] = field(default_factory=list)
+    """Permission requests of the session not answered yet (the turn's task takes them)."""
+    asked: set[str] = field(default_factory=set)
+    """Ids of every permission request seen, so an event and a listing count once."""
     session_error: tuple[str, str] | None = None
     changed: anyio.Event = field(default_factory=anyio.Event)
 
@@ -99,6 +105,8 @@ class TurnWatch:
                 self._idle()
         elif isinstance(event, SessionIdleEvent):
             self._idle()
+        elif isinstance(event, PermissionAskedEvent):
+            self.ask(event.properties)
         elif isinstance(event, SessionErrorEvent) and (
             self.accepted_by is not None or event.synthetic
         ):
@@ -106,6 +114,18 @@ class TurnWatch:
             if error is not None:
                 self.session_error = (error.name, _error_text(error.data))
                 self._wake()
+
+    def ask(self, request: PermissionRequest, *, again: bool = False) -> None:
+        """A permission request of the session waits for an answer.
+
+        Each is queued once, unless ``again``: a probe that still finds it
+        pending (an earlier answer failed) queues it once more.
+        """
+        if request.id in self.asked and not again:
+            return
+        self.asked.add(request.id)
+        self.permissions.append(request)
+        self._wake()
 
     def _accept(self, event_id: str) -> None:
         if self.accepted_by is None:
