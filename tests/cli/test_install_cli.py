@@ -94,7 +94,7 @@ def test_a_project_without_config_gets_a_new_opencode_json(
     assert f"created {config} with the plugin entry" in out
     assert f"plugin: {shim}" in out
     assert f"{sys.executable} -m opencode_orchestrator serve" in out
-    assert f"next: start `opencode --port 4096` in {project}" in out
+    assert f"next: start `opencode` in {project}" in out
     assert sorted(p.name for p in project.iterdir()) == ["opencode.json"]
 
 

@@ -167,8 +167,9 @@ def install(scope: Scope, *, out: Callable[[str], None]) -> None:
         where = f"in {scope.directory}"
     else:
         where = "in any project"
-    # The TUI serves HTTP, which the core needs, only when given a port.
-    out(f'next: start `opencode --port 4096` {where}, then type /extreme-mission "<goal>"')
+    # Plain `opencode`: the plugin reaches the TUI's in-process server through its own
+    # loopback proxy, and `--port` would make OpenCode load the plugin (and a core) twice.
+    out(f'next: start `opencode` {where}, then type /extreme-mission "<goal>"')
 
 
 def uninstall(scope: Scope, *, out: Callable[[str], None]) -> None:
