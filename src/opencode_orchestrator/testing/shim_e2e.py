@@ -26,11 +26,13 @@ so it exists from the first mission on).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
+import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,10 +46,11 @@ from opencode_orchestrator.mission.records import RecordType
 from opencode_orchestrator.mission.states import MissionState
 from opencode_orchestrator.mission.store import mission_dir, mission_journal
 from opencode_orchestrator.testing.fake_llm import Responder
+from opencode_orchestrator.testing.fake_llm_turns import TurnPlan
 from opencode_orchestrator.testing.mission_e2e import E2EWorld, scenario_world
 from opencode_orchestrator.testing.real_opencode import RealOpenCode
 from opencode_orchestrator.testing.scenario import Scenario
-from opencode_orchestrator.testing.scenario_player import ScenarioPlayer
+from opencode_orchestrator.testing.scenario_player import ScenarioPlayer, ScenarioRequest
 from opencode_orchestrator.wal.errors import WalError
 from opencode_orchestrator.wal.record import Record
 from opencode_orchestrator.wal.tools import inspect_log
@@ -56,10 +59,12 @@ __all__ = [
     "MISSION_DEADLINE",
     "PLUGIN_LOCK",
     "PLUGIN_PACKAGE",
+    "Holding",
     "ShimWorld",
     "StartedMission",
     "final_state",
     "install_plugin",
+    "opencode_user_messages",
     "proc_cpu_seconds",
     "read_wal",
     "seed_plugin_package",
@@ -136,6 +141,60 @@ def proc_cpu_seconds(pid: int) -> float:
     fields = stat[stat.rindex(")") + 2 :].split()
     ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+class Holding:
+    """A ``responder`` for :func:`shim_world`: the player's answers, some held back.
+
+    A request ``hold`` selects (given the player's record of it) is answered
+    only after ``seconds``, or never if OpenCode gives up on it first (an abort
+    or OpenCode's exit closes the connection, which ends the wait at once): its
+    session stays busy meanwhile. The player decided and recorded the answer
+    as usual; :attr:`held` lists the requests held, at most ``limit`` of them.
+    """
+
+    def __init__(
+        self, hold: Callable[[ScenarioRequest], bool], seconds: float, *, limit: int | None = None
+    ) -> None:
+        """Hold what ``hold`` selects for ``seconds``, the first ``limit`` (default: all)."""
+        self.hold = hold
+        self.seconds = seconds
+        self.limit = limit
+        self.held: list[ScenarioRequest] = []
+
+    def __call__(self, player: ScenarioPlayer) -> Responder:
+        """The responder wrapping ``player``."""
+
+        def respond(body: dict[str, Any], headers: Mapping[str, str]) -> TurnPlan:
+            plan = player(body, headers)
+            full = self.limit is not None and len(self.held) >= self.limit
+            if player.requests and not full and self.hold(player.requests[-1]):
+                self.held.append(player.requests[-1])
+                return dataclasses.replace(plan, delay=self.seconds)
+            return plan
+
+        return respond
+
+
+def opencode_user_messages(server: RealOpenCode) -> dict[str, tuple[str, int]]:
+    """Every user message OpenCode stored: id -> (session, number of text parts).
+
+    Read from OpenCode 1.18.33's own database (``$XDG_DATA_HOME/opencode/opencode.db``,
+    tables ``message`` and ``part``), read-only: its API cannot list the
+    messages of a session holding a ``format`` prompt (HTTP 400), and a message
+    id sent twice would show as a second text part. Blocking I/O.
+    """
+    database = server.state_dir / "data" / "opencode" / "opencode.db"
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        rows = connection.execute(
+            "SELECT m.id, m.session_id, (SELECT count(*) FROM part p WHERE p.message_id = m.id"
+            " AND json_extract(p.data, '$.type') = 'text') FROM message m"
+            " WHERE json_extract(m.data, '$.role') = 'user'"
+        ).fetchall()
+    finally:
+        connection.close()
+    return {message: (session, parts) for message, session, parts in rows}
 
 
 def _proc_status(pid: int) -> tuple[str, int] | None:
@@ -260,6 +319,19 @@ class ShimWorld:
         """``GET /session/:id/message``."""
         async with self.client() as client:
             return await self._messages(client, session)
+
+    async def last_message(self, session: str) -> dict[str, Any]:
+        """The session's newest message (``GET /session/:id/message?limit=1``).
+
+        OpenCode 1.18.33 cannot list the messages of a session holding a
+        ``format`` prompt (HTTP 400), but lists its newest one, an assistant
+        message once the model answered.
+        """
+        async with self.client() as client:
+            response = await client.get(f"/session/{session}/message", params={"limit": 1})
+            response.raise_for_status()
+            messages: list[dict[str, Any]] = response.json()
+            return messages[-1]
 
     async def children(self, session: str) -> list[dict[str, Any]]:
         """``GET /session/:id/children``."""
