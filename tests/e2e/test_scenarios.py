@@ -164,6 +164,33 @@ async def test_a_write_outside_the_unit_scope_is_refused_and_the_mission_seals(
         assert refused == ["b"]
 
 
+async def test_a_plan_answered_in_prose_is_retried_with_the_reason_and_the_mission_seals(
+    tmp_path: Path,
+) -> None:
+    scenario = single(malformed_plans=1, malformed_as=Malformed.TEXT)
+    async with shim_world(tmp_path / "project", scenario) as world:
+        mission = await world.start_mission()
+        async with world.deadline(MISSION_DEADLINE, "end", mission.mission_id):
+            records = await world.wait_for_end(mission.mission_id)
+        assert records[-1].data["state"] == "sealed", await world.explain(mission.mission_id)
+        # OpenCode ended the prose answer with StructuredOutputError; the same planner
+        # session was asked again, told that no plan came back.
+        plans = of(records, RecordType.TURN_INTENT, kind=TurnKind.PLAN.value)
+        assert len(plans) == 2
+        assert plans[0].data["session"] == plans[1].data["session"]
+        ended = of(records, RecordType.TURN_ENDED, turn=plans[0].data["turn"])[0]
+        assert ended.data["error_name"] == "StructuredOutputError"
+        assert len(world.player.played(Role.PLANNER)) == 2
+        retry = [
+            newest_user_text(body["messages"])
+            for body in world.world.llm.requests
+            if "Your previous plan was rejected" in newest_user_text(body.get("messages") or [])
+        ]
+        assert retry
+        assert "no plan was returned" in retry[0]
+        assert (world.project / "only.txt").read_text() == "the one file\n"
+
+
 async def test_a_malformed_plan_is_retried_with_the_reason_then_fails_clearly(
     tmp_path: Path,
 ) -> None:
