@@ -236,7 +236,8 @@ async def test_a_final_review_cut_by_an_opencode_restart_is_asked_again(tmp_path
         limit=1,
     )
     fixed = FileWrite(path="pkg/base.py", content="BASE = 1\n")
-    scenario = with_unit(diamond(), "a", reviews=[FAIL], fixes=[fixed])
+    # The held review and the one asked again both fail; the review after the fix passes.
+    scenario = with_unit(diamond(), "a", reviews=[FAIL, FAIL], fixes=[fixed])
     async with shim_world(tmp_path / "project", scenario, responder=holding) as world:
         records = await restart_while_held(world, holding)
         assert records[-1].data["state"] == "sealed"

@@ -41,6 +41,7 @@ from typing import Any, Final
 import anyio
 import httpx
 import orjson
+from anyio.abc import TaskGroup, TaskStatus
 
 from opencode_orchestrator.mission.records import RecordType
 from opencode_orchestrator.mission.states import MissionState
@@ -229,7 +230,7 @@ class ShimWorld:
     events: list[dict[str, Any]] = field(default_factory=list)
     """Every ``GET /event`` event seen so far (``{type, properties}``), across restarts."""
     _listener: anyio.CancelScope | None = None
-    _group: Any = None
+    _group: TaskGroup | None = None
     _waiters: list[anyio.Event] = field(default_factory=list)
 
     # -- the parts ---------------------------------------------------------------------
@@ -254,7 +255,7 @@ class ShimWorld:
         """The running ``opencode serve``."""
         return self.world.opencode
 
-    def client(self, timeout: float = 60.0) -> httpx.AsyncClient:
+    def client(self, timeout: float | None = 60.0) -> httpx.AsyncClient:
         """An HTTP client for OpenCode's API, addressing the project."""
         return httpx.AsyncClient(
             base_url=self.opencode.base_url,
@@ -518,10 +519,12 @@ class ShimWorld:
             self._listener.cancel()
             self._listener = None
 
-    async def _collect_events(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+    async def _collect_events(
+        self, *, task_status: TaskStatus[anyio.CancelScope] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         with anyio.CancelScope() as scope:
             started = False
-            async with self.client(timeout=None) as client:  # type: ignore[arg-type]
+            async with self.client(timeout=None) as client:
                 while True:
                     try:
                         async with client.stream("GET", "/event") as response:
