@@ -103,7 +103,9 @@ class TurnStatus(enum.StrEnum):
     ABORTED = "aborted"
     TIMEOUT = "timeout"
     LOST = "lost"
-    """The result could not be read back after a crash; the attempt is redone."""
+    """No answer to be had: it could not be read back after a crash (the session is
+    asked to restate it), or the turn was cut off mid-answer (``error_name``
+    ``Interrupted``: it is asked again). Not the agent's fault: no attempt is spent."""
 
 
 class _Payload(BaseModel):

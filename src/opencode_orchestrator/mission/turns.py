@@ -189,11 +189,17 @@ async def follow_turn(
         outcome = await run_turn(ctx, request)
     restated = 0
     while outcome.status is TurnStatus.LOST and restated < _RESTATES:
-        # The turn ended while we could not see it and OpenCode 1.18 cannot list
-        # the messages of a format session: ask the same session to repeat its
-        # answer (no new work) rather than redo the unit in a fresh attempt.
         restated += 1
-        outcome = await run_turn(ctx, _restatement(request, original))
+        if outcome.error_name == _INTERRUPTED:
+            # Cut off mid-answer (OpenCode stopped): there is nothing to repeat,
+            # so the same session is asked the same thing again, told why.
+            again = _asked_again(request, original)
+        else:
+            # The turn ended while we could not see it and OpenCode 1.18 cannot
+            # list a format session's messages: ask the same session to repeat
+            # its answer (no new work) rather than redo the unit afresh.
+            again = _restatement(request, original)
+        outcome = await run_turn(ctx, again)
     for kind in kinds:
         pending.pop(kind.value, None)  # in the caller's hands now
     return outcome
@@ -206,6 +212,23 @@ _RESTATE_TEXT = (
     "restarted while you answered). Do not redo or change any work: answer again with "
     "the same final structured output you gave."
 )
+
+
+_INTERRUPTED = "Interrupted"
+_CUT_OFF_TEXT = (
+    "Your previous answer to the request below was cut off before it was finished (OpenCode "
+    "was restarted). Look at what you already did in this session, carry on from there "
+    "without redoing finished steps, and end with the final structured output it asks for."
+)
+
+
+def _asked_again(request: TurnRequest, original: TurnKind) -> TurnRequest:
+    return dataclasses.replace(
+        request,
+        kind=TurnKind.RESTATE,
+        restates=original,
+        text=f"{_CUT_OFF_TEXT}\n\n{request.text}",
+    )
 
 
 def _restatement(request: TurnRequest, original: TurnKind) -> TurnRequest:
@@ -452,7 +475,8 @@ def _final(message: AssistantMessage | None) -> bool:
 async def _collect(client: OpenCodeClient, watch: TurnWatch, turn: TurnModel) -> TurnOutcome:
     message = watch.last_assistant
     if not _final(message):
-        message = await _read_back(client, watch, turn) or message
+        # What the read-back fetched lands in the watch even when unfinished.
+        message = await _read_back(client, watch, turn) or watch.last_assistant
     if not _final(message):
         if watch.session_error is not None:
             # Some failures reach only session.error: on a context overflow OpenCode
@@ -463,6 +487,15 @@ async def _collect(client: OpenCodeClient, watch: TurnWatch, turn: TurnModel) ->
             if message is not None:
                 failed.provider, failed.model = message.provider_id, message.model_id
             return failed
+        if message is not None and message.finish is None and watch.resynced:
+            # Readable, idle and unfinished: no step of it ended, so nothing came
+            # after it; OpenCode stopped in the middle (a restart kills its runs).
+            return TurnOutcome(
+                TurnStatus.LOST,
+                error="the turn was cut off before it answered (OpenCode stopped)",
+                error_name=_INTERRUPTED,
+                files=list(watch.files),
+            )
         if message is None or watch.resynced:
             # The turn went on after the last message we know of while we could
             # not see it, and OpenCode 1.18 cannot list a format session's
