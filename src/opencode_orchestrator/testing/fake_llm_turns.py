@@ -37,6 +37,7 @@ __all__ = [
     "newest_user_text",
     "plan_turn",
     "stream_chunks",
+    "text_of",
 ]
 
 MODEL_ID: Final = "fake-model"
@@ -82,11 +83,12 @@ def newest_user_text(messages: list[dict[str, Any]]) -> str:
     """The text of the last ``role: user`` message (string or text parts)."""
     for message in reversed(messages):
         if message.get("role") == "user":
-            return _text_of(message.get("content"))
+            return text_of(message.get("content"))
     return ""
 
 
-def _text_of(content: object) -> str:
+def text_of(content: object) -> str:
+    """The text of a chat message's ``content`` (a string, or a list of text parts)."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
@@ -103,7 +105,7 @@ def is_title_request(body: dict[str, Any]) -> bool:
     # It carries OpenCode's title agent prompt as system text.
     messages: list[dict[str, Any]] = body.get("messages") or []
     return any(
-        message.get("role") == "system" and "title generator" in _text_of(message.get("content"))
+        message.get("role") == "system" and "title generator" in text_of(message.get("content"))
         for message in messages
     )
 

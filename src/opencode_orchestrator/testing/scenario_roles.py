@@ -25,7 +25,7 @@ from typing import Any, Final
 import orjson
 
 from opencode_orchestrator.mission.prompts.loader import load_prompt, section
-from opencode_orchestrator.testing.fake_llm_turns import STRUCTURED_OUTPUT_TOOL
+from opencode_orchestrator.testing.fake_llm_turns import STRUCTURED_OUTPUT_TOOL, text_of
 
 __all__ = [
     "Role",
@@ -84,19 +84,6 @@ _SECTIONS: Final[Mapping[Role, Sequence[tuple[str, TurnKind]]]] = {
     Role.REVIEWER: (("shadow", TurnKind.SHADOW), ("final", TurnKind.REVIEW)),
     Role.MASTER: (("review", TurnKind.MASTER),),
 }
-
-
-def text_of(content: object) -> str:
-    """The text of a message's ``content`` (a string, or a list of text parts)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(
-            str(part.get("text", ""))
-            for part in content
-            if isinstance(part, dict) and part.get("type") == "text"
-        )
-    return ""
 
 
 def system_text(messages: Sequence[Mapping[str, Any]]) -> str:
