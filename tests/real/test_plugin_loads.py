@@ -14,8 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -26,10 +24,15 @@ import anyio
 import httpx
 import orjson
 import pytest
-from anyio.abc import Process
 
 from opencode_orchestrator.testing.fake_llm import FakeLLM
-from opencode_orchestrator.testing.real_opencode import OPENCODE_ENV, find_binary, project_config
+from opencode_orchestrator.testing.real_opencode import (
+    OPENCODE_ENV,
+    find_binary,
+    free_port,
+    project_config,
+    stop_process,
+)
 from opencode_orchestrator.testing.script import ScriptDirective, ScriptedTool, render_directive
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_opencode]
@@ -104,31 +107,13 @@ def _prepare(root: Path, llm: FakeLLM) -> tuple[Path, Path, Path, dict[str, str]
     return project, record, shim_log, env
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-async def _stop(process: Process) -> None:
-    if process.returncode is None:
-        process.send_signal(signal.SIGTERM)
-        with anyio.move_on_after(5):
-            await process.wait()
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    await process.aclose()
-
-
 @pytest.fixture(scope="module")
 async def shim_server(
     fake_llm: FakeLLM, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[ShimServer]:
     root = tmp_path_factory.mktemp("shim")
     project, record, shim_log, env = await anyio.to_thread.run_sync(_prepare, root, fake_llm)
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     command = [str(find_binary()), "serve", "--hostname", "127.0.0.1", "--port", str(port)]
     with (root / "opencode.log").open("ab") as log:
@@ -147,7 +132,7 @@ async def shim_server(
         yield ShimServer(base_url, project, record, shim_log, fake_llm)
     finally:
         with anyio.CancelScope(shield=True):
-            await _stop(process)
+            await stop_process(process, 5)
 
 
 @pytest.fixture

@@ -39,7 +39,13 @@ import orjson
 import pytest
 
 from opencode_orchestrator.testing.fake_llm import FakeLLM
-from opencode_orchestrator.testing.real_opencode import OPENCODE_ENV, find_binary, project_config
+from opencode_orchestrator.testing.real_opencode import (
+    OPENCODE_ENV,
+    find_binary,
+    free_port,
+    project_config,
+    stop_process,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_opencode]
 
@@ -119,13 +125,6 @@ def _prepare(root: Path, llm: FakeLLM, options: dict[str, Any]) -> Setup:
     return Setup(project, record, report, shim_log, env, root)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _refuses(url: str) -> bool:
     """Whether nothing listens at ``url``'s port any more."""
     port = int(url.rsplit(":", 1)[1])
@@ -160,22 +159,11 @@ def _assert_reached_opencode(seen: dict[str, Any], setup: Setup) -> None:
     assert "eventError" not in seen, seen
 
 
-async def _stop(process: Any) -> None:
-    if process.returncode is None:
-        process.send_signal(signal.SIGTERM)
-        with anyio.move_on_after(5):
-            await process.wait()
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    await process.aclose()
-
-
 @pytest.fixture
 async def served(fake_llm: FakeLLM, tmp_path: Path) -> AsyncIterator[tuple[Setup, str]]:
     """``opencode serve`` with the shim told to use the proxy."""
     setup = await anyio.to_thread.run_sync(_prepare, tmp_path, fake_llm, {"serverAccess": "proxy"})
-    base_url = f"http://127.0.0.1:{_free_port()}"
+    base_url = f"http://127.0.0.1:{free_port()}"
     port = base_url.rsplit(":", 1)[1]
     command = [str(find_binary()), "serve", "--hostname", "127.0.0.1", "--port", port]
     with (tmp_path / "opencode.log").open("ab") as log:
@@ -199,7 +187,7 @@ async def served(fake_llm: FakeLLM, tmp_path: Path) -> AsyncIterator[tuple[Setup
         yield setup, base_url
     finally:
         with anyio.CancelScope(shield=True):
-            await _stop(process)
+            await stop_process(process, 5)
 
 
 async def test_under_serve_the_proxy_reaches_the_real_server(served: tuple[Setup, str]) -> None:

@@ -25,7 +25,14 @@ import httpx
 import orjson
 from anyio.abc import Process
 
-__all__ = ["OPENCODE_ENV", "OpenCodeNotInstalledError", "OpenCodeStartError", "RealOpenCode"]
+__all__ = [
+    "OPENCODE_ENV",
+    "OpenCodeNotInstalledError",
+    "OpenCodeStartError",
+    "RealOpenCode",
+    "free_port",
+    "stop_process",
+]
 
 _BIN_RELATIVE: Final = Path("tools/opencode/node_modules/.bin/opencode")
 _INSTALL_HINT: Final = (
@@ -121,11 +128,24 @@ def _prepare_project(
     )
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+async def stop_process(process: Process, grace: float) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` s; the process is reaped and closed."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+        with anyio.move_on_after(grace):
+            await process.wait()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    await process.aclose()
 
 
 class RealOpenCode:
@@ -138,7 +158,7 @@ class RealOpenCode:
         self.directory = project_dir
         self.state_dir = state_dir
         self.password = password
-        self.port = _free_port()
+        self.port = free_port()
         self.log_path = state_dir / "opencode.log"
         self._process: Process | None = None
 
@@ -275,16 +295,8 @@ class RealOpenCode:
         write fails, up to 10 s later: such a stop ends in SIGKILL.
         """
         process, self._process = self._process, None
-        if process is None:
-            return
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            with anyio.move_on_after(grace):
-                await process.wait()
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-        await process.aclose()
+        if process is not None:
+            await stop_process(process, grace)
 
     async def restart(self) -> None:
         """Stop and start again on the same port, with the same state directories."""
