@@ -26,14 +26,17 @@ import sys
 import threading
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import orjson
 import structlog
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "QUEUE_SIZE",
     "REDACTED",
+    "LogLevel",
+    "LogSettings",
     "configure_logging",
     "flush_logging",
     "get_logger",
@@ -44,6 +47,26 @@ __all__ = [
 REDACTED: Final = "[REDACTED]"
 QUEUE_SIZE: Final = 10_000
 """Records held for the listener thread before new ones are dropped."""
+
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+class LogSettings(BaseModel):
+    """The ``log`` section of the configuration: a mission's own log file.
+
+    Every mission writes ``mission.log`` in its directory at ``level``,
+    whatever the terminal shows, rotated at ``max_bytes`` with ``backups``
+    older files kept (``mission.log.1`` … ``mission.log.N``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    level: LogLevel = "info"
+    max_bytes: int = Field(default=10 * 1024 * 1024, ge=64 * 1024)
+    """Size at which ``mission.log`` is rotated; at least 64 KiB."""
+    backups: int = Field(default=5, ge=1, le=100)
+    """Rotated files kept; at least one, else the file would never rotate and grow unbounded."""
+
 
 _SECRET_KEY = re.compile(
     r"(authori[sz]ation|api[-_]?key|apikey|password|passwd|secret|token|cookie|credential)",
