@@ -1,18 +1,16 @@
-"""Structured logging for the core: JSON lines on stderr and, optionally, a file.
+"""The one logging pipeline of a process: loggers → bounded queue → listener thread → outputs.
 
-stdout of ``serve`` is the JSON-RPC wire, so nothing here ever writes to it.
-Secrets are redacted before a record is rendered: any key that names an
-authorisation header, an API key, a token or a password has its value replaced,
-at any depth of the event dictionary.
+::
 
-Logging never blocks the event loop: loggers only put records on a bounded
-queue, and one listener thread renders and writes them. If the reader of
-stderr stalls (a plugin shim that stops draining the pipe), the queue fills and
-further records are dropped and counted, never waited on; the count is logged
-once there is room again. :func:`flush_logging` waits, with a bound, for what
-is queued to be written::
+    logger ──put_nowait──► queue (bounded) ──► listener thread ─┬─► stderr
+                                                                ├─► --log-file
+                                                                └─► mission router
+                                                                      └─► <mission>/mission.log
 
-    logger ──put_nowait──► queue (bounded) ──► listener thread ──► stderr, file
+Loggers never block: a full queue drops the record and counts it (the count
+is logged once there is room again). Each output has its own level; loggers
+filter at the lowest level any output currently wants, so a quiet terminal
+costs nothing while no mission file is open.
 """
 
 from __future__ import annotations
@@ -21,103 +19,62 @@ import atexit
 import logging
 import logging.handlers
 import queue
-import re
 import sys
 import threading
-from collections.abc import Mapping, MutableMapping
+from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import orjson
 import structlog
-from pydantic import BaseModel, ConfigDict, Field
+
+from opencode_orchestrator.log.redaction import redact_processor
+from opencode_orchestrator.log.routing import (
+    CONTEXT_ATTRIBUTE,
+    MISSION_KEY,
+    DetachMarker,
+    Marker,
+    MissionRouter,
+    mission_of,
+    not_a_marker,
+)
+from opencode_orchestrator.log.settings import LogSettings, level_number
 
 __all__ = [
     "QUEUE_SIZE",
-    "REDACTED",
-    "LogLevel",
-    "LogSettings",
+    "attach_mission",
     "configure_logging",
+    "detach_mission",
     "flush_logging",
+    "force_verbosity",
     "get_logger",
-    "redact",
+    "mission_settings",
     "shutdown_logging",
 ]
 
-REDACTED: Final = "[REDACTED]"
 QUEUE_SIZE: Final = 10_000
 """Records held for the listener thread before new ones are dropped."""
-
-LogLevel = Literal["debug", "info", "warning", "error"]
-
-
-class LogSettings(BaseModel):
-    """The ``log`` section of the configuration: a mission's own log file.
-
-    Every mission writes ``mission.log`` in its directory at ``level``,
-    whatever the terminal shows, rotated at ``max_bytes`` with ``backups``
-    older files kept (``mission.log.1`` … ``mission.log.N``).
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    level: LogLevel = "info"
-    max_bytes: int = Field(default=10 * 1024 * 1024, ge=64 * 1024)
-    """Size at which ``mission.log`` is rotated; at least 64 KiB."""
-    backups: int = Field(default=5, ge=1, le=100)
-    """Rotated files kept; at least one, else the file would never rotate and grow unbounded."""
-
-
-_SECRET_KEY = re.compile(
-    r"(authori[sz]ation|api[-_]?key|apikey|password|passwd|secret|token|cookie|credential)",
-    re.IGNORECASE,
-)
-# Values that look like credentials even under an innocent key.
-_SECRET_VALUE = re.compile(r"\b(Basic|Bearer)\s+[A-Za-z0-9+/=._~-]+|\bsk-[A-Za-z0-9_-]{6,}")
-
-_LEVELS: Final = {
-    "debug": logging.DEBUG,
-    "info": logging.INFO,
-    "warning": logging.WARNING,
-    "error": logging.ERROR,
-    "critical": logging.CRITICAL,
-}
-
-
-def redact(value: Any) -> Any:
-    """Return ``value`` with secrets replaced by :data:`REDACTED`, recursively."""
-    if isinstance(value, Mapping):
-        return {
-            k: (REDACTED if isinstance(k, str) and _SECRET_KEY.search(k) else redact(v))
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [redact(v) for v in value]
-    if isinstance(value, str):
-        return _SECRET_VALUE.sub(REDACTED, value)
-    return value
-
-
-def _redact_processor(
-    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
-    return redact(event_dict)  # type: ignore[no-any-return]
 
 
 def _orjson_dumps(obj: Any, default: Any = None) -> str:
     return orjson.dumps(obj, default=default or str).decode()
 
 
-class _FlushMarker(logging.LogRecord):
-    """Not a log line: tells the listener's flush handler that all before it is written."""
+def _merge_record_context(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    # A stdlib record is rendered on the listener thread, which has none of the
+    # caller's context variables; mission_of() kept them on the record.
+    record = event_dict.get("_record")
+    context = getattr(record, CONTEXT_ATTRIBUTE, None)
+    if context:
+        for key, value in context.items():
+            event_dict.setdefault(key, value)
+    return event_dict
 
-    def __init__(self) -> None:
-        super().__init__("opencode_orchestrator.log", logging.CRITICAL, "", 0, "", None, None)
-        self.done = threading.Event()
 
-
-def _not_a_marker(record: logging.LogRecord) -> bool:
-    return not isinstance(record, _FlushMarker)
+class _FlushMarker(Marker):
+    """Tells the listener's flush handler that everything before it is written."""
 
 
 class _FlushHandler(logging.Handler):
@@ -144,7 +101,9 @@ class _DroppingQueueHandler(logging.handlers.QueueHandler):
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         # The listener renders in-process: keep the record (and structlog's
-        # event dict in record.msg) intact instead of pre-formatting it.
+        # event dict in record.msg) intact instead of pre-formatting it. Which
+        # mission it belongs to is only known here, in the caller's context.
+        setattr(record, MISSION_KEY, mission_of(record))
         return record
 
     def enqueue(self, record: logging.LogRecord) -> None:
@@ -172,6 +131,11 @@ class _LoggingState:
         self.queue_handler: _DroppingQueueHandler | None = None
         self.records: queue.Queue[logging.LogRecord] | None = None
         self.outputs: list[logging.Handler] = []
+        self.router: MissionRouter | None = None
+        self.level = logging.WARNING
+        self.forced: int | None = None
+        self.missions = LogSettings()
+        self.levels_lock = threading.Lock()
 
 
 _state = _LoggingState()
@@ -181,7 +145,7 @@ def shutdown_logging(timeout: float = 2.0) -> None:
     """Write what is queued (within ``timeout``), stop the listener, close the outputs.
 
     Idempotent; :func:`configure_logging` may be called again afterwards. Runs
-    at interpreter exit too.
+    at interpreter exit too. Mission files still open are closed.
     """
     flushed = flush_logging(timeout)
     listener, _state.listener = _state.listener, None
@@ -194,6 +158,7 @@ def shutdown_logging(timeout: float = 2.0) -> None:
     for output in _state.outputs:
         output.close()
     _state.outputs = []
+    _state.router = None
     _state.records = None
 
 
@@ -218,45 +183,56 @@ def flush_logging(timeout: float = 2.0) -> bool:
     return marker.done.wait(timeout)
 
 
+def force_verbosity(level: str | None) -> None:
+    """Show at least ``level`` on stderr, whatever a command configures later (``--verbose``).
+
+    Commands may call :func:`configure_logging` with their own level (``serve``,
+    ``demo``); the user's ``-v`` wins over them. ``None`` lifts it.
+
+    Raises:
+        ValueError: ``level`` is not a known level name.
+    """
+    _state.forced = None if level is None else level_number(level)
+    if _state.listener is not None:
+        _apply_levels()
+
+
 def configure_logging(
     level: str = "info",
     *,
     log_file: Path | None = None,
     max_bytes: int = 10 * 1024 * 1024,
     backups: int = 5,
+    missions: LogSettings | None = None,
 ) -> None:
     """Route structlog through stdlib logging to stderr (and ``log_file``) as JSON.
 
     Args:
-        level: one of debug, info, warning, error, critical.
+        level: one of debug, info, warning, error, critical: stderr's (and
+            ``log_file``'s) level, made more verbose by :func:`force_verbosity`.
         log_file: when given, also append JSON lines to this file, rotated by size.
         max_bytes: rotation size of ``log_file``.
         backups: rotated files kept.
+        missions: the default settings of mission files (:func:`attach_mission`).
 
     Raises:
         ValueError: ``level`` is not a known level name.
     """
-    try:
-        numeric = _LEVELS[level.lower()]
-    except KeyError:
-        raise ValueError(
-            f"unknown log level {level!r}; expected one of {', '.join(_LEVELS)}"
-        ) from None
-
+    numeric = level_number(level)
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
         structlog.processors.format_exc_info,
-        _redact_processor,
+        redact_processor,
     ]
     formatter = structlog.stdlib.ProcessorFormatter(
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.JSONRenderer(serializer=_orjson_dumps),
         ],
-        foreign_pre_chain=shared,
+        foreign_pre_chain=[_merge_record_context, *shared[1:]],
     )
     outputs: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file is not None:
@@ -268,7 +244,8 @@ def configure_logging(
         )
     for handler in outputs:
         handler.setFormatter(formatter)
-        handler.addFilter(_not_a_marker)
+        handler.addFilter(not_a_marker)
+    router = MissionRouter(formatter)
 
     shutdown_logging()
     root = logging.getLogger()
@@ -276,22 +253,78 @@ def configure_logging(
         root.removeHandler(old)
         old.close()
     records: queue.Queue[logging.LogRecord] = queue.Queue(QUEUE_SIZE)
-    _state.outputs = outputs
+    _state.outputs = [*outputs, router]
+    _state.router = router
     _state.records = records
+    _state.level = numeric
+    _state.missions = missions or LogSettings()
     _state.queue_handler = _DroppingQueueHandler(records)
     _state.listener = logging.handlers.QueueListener(
-        records, *outputs, _FlushHandler(), respect_handler_level=True
+        records, *outputs, router, _FlushHandler(), respect_handler_level=True
     )
     _state.listener.start()
     root.addHandler(_state.queue_handler)
-    root.setLevel(numeric)
-
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.make_filtering_bound_logger(numeric),
         cache_logger_on_first_use=False,
     )
+    _apply_levels()  # sets the outputs' levels and the loggers' filter
+
+
+def mission_settings() -> LogSettings:
+    """The settings mission files get unless told otherwise."""
+    return _state.missions
+
+
+def attach_mission(mission_id: str, path: Path, settings: LogSettings | None = None) -> bool:
+    """Write the records of ``mission_id`` to ``path`` as well, from now on.
+
+    Does no I/O (the file is created, 0600, by the listener thread on the
+    first record), so it may run on the event loop. Returns False, doing
+    nothing, when logging is not configured.
+    """
+    router = _state.router
+    if router is None:
+        return False
+    settings = settings or _state.missions
+    router.add(mission_id, path, level_number(settings.level), settings.max_bytes, settings.backups)
+    _apply_levels()
+    return True
+
+
+def detach_mission(mission_id: str, timeout: float = 2.0) -> None:
+    """Close ``mission_id``'s file once every record queued for it is written.
+
+    Blocks up to ``timeout`` (twice: to enqueue, and for the listener):
+    run it in a worker thread. On timeout the file is closed at once; what
+    was still queued for it is not written there.
+    """
+    router, records = _state.router, _state.records
+    if router is None or records is None:
+        return
+    marker = DetachMarker(mission_id)
+    try:
+        records.put(marker, timeout=timeout)
+    except queue.Full:
+        router.remove(mission_id)
+    else:
+        if not marker.done.wait(timeout) and marker.claim():
+            router.remove(mission_id)  # the marker, reached later, does nothing
+    _apply_levels()
+
+
+def _apply_levels() -> None:
+    """Let loggers through at the lowest level any output wants now."""
+    with _state.levels_lock:
+        router = _state.router
+        stderr = _state.level if _state.forced is None else min(_state.level, _state.forced)
+        for output in _state.outputs:
+            if output is not router:
+                output.setLevel(stderr)
+        lowest = min([stderr, *(router.levels() if router is not None else [])])
+        logging.getLogger().setLevel(lowest)
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(lowest))
 
 
 def get_logger(name: str, **initial: Any) -> structlog.stdlib.BoundLogger:

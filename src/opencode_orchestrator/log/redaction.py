@@ -1,0 +1,39 @@
+"""Secrets out of log records: applied to every record before it is rendered, anywhere."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, MutableMapping
+from typing import Any, Final
+
+__all__ = ["REDACTED", "redact", "redact_processor"]
+
+REDACTED: Final = "[REDACTED]"
+
+_SECRET_KEY = re.compile(
+    r"(authori[sz]ation|api[-_]?key|apikey|password|passwd|secret|token|cookie|credential)",
+    re.IGNORECASE,
+)
+# Values that look like credentials even under an innocent key.
+_SECRET_VALUE = re.compile(r"\b(Basic|Bearer)\s+[A-Za-z0-9+/=._~-]+|\bsk-[A-Za-z0-9_-]{6,}")
+
+
+def redact(value: Any) -> Any:
+    """Return ``value`` with secrets replaced by :data:`REDACTED`, recursively."""
+    if isinstance(value, Mapping):
+        return {
+            k: (REDACTED if isinstance(k, str) and _SECRET_KEY.search(k) else redact(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        return _SECRET_VALUE.sub(REDACTED, value)
+    return value
+
+
+def redact_processor(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """The structlog processor form of :func:`redact`."""
+    return redact(event_dict)  # type: ignore[no-any-return]

@@ -1,0 +1,223 @@
+"""The listener thread's side of per-mission log files.
+
+Records are tagged with the mission they belong to where they are made (the
+``mission_id`` bound in structlog's context variables of the mission's task
+tree, see :func:`mission_of`); the one listener thread hands each tagged record
+to that mission's file. Everything here that touches a file runs on the
+listener thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import logging.handlers
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import structlog
+
+__all__ = [
+    "CONTEXT_ATTRIBUTE",
+    "MISSION_KEY",
+    "DetachMarker",
+    "Marker",
+    "MissionRouter",
+    "PrivateRotatingFileHandler",
+    "mission_of",
+    "not_a_marker",
+]
+
+MISSION_KEY: Final = "mission_id"
+"""The context variable (and JSON key) naming the mission a record belongs to."""
+CONTEXT_ATTRIBUTE: Final = "structlog_context"
+"""Where a stdlib record keeps the context variables of the thread that made it."""
+_FILE_MODE: Final = 0o600
+_DIR_MODE: Final = 0o700
+
+
+class Marker(logging.LogRecord):
+    """Not a log line: an instruction to the listener thread, ``done`` once carried out."""
+
+    def __init__(self) -> None:
+        super().__init__("opencode_orchestrator.log", logging.CRITICAL, "", 0, "", None, None)
+        self.done = threading.Event()
+
+
+class DetachMarker(Marker):
+    """Close the file of ``mission_id`` once every record queued before this is written."""
+
+    def __init__(self, mission_id: str) -> None:
+        super().__init__()
+        self.mission_id = mission_id
+        self._claimed = False
+        self._claim_lock = threading.Lock()
+
+    def claim(self) -> bool:
+        """True for the first caller only: the listener, or a closer tired of waiting."""
+        with self._claim_lock:
+            first, self._claimed = not self._claimed, True
+            return first
+
+
+def not_a_marker(record: logging.LogRecord) -> bool:
+    """A filter keeping markers out of real outputs."""
+    return not isinstance(record, Marker)
+
+
+def mission_of(record: logging.LogRecord) -> str | None:
+    """The mission ``record`` belongs to; called in the thread that made the record.
+
+    A structlog record carries its context already merged into its event
+    dictionary (or an explicit ``mission_id=``); a stdlib record (httpx, say)
+    gets the caller's context variables attached here, since the listener
+    thread rendering it later has none of them.
+    """
+    event = record.msg
+    if isinstance(event, dict):
+        found = event.get(MISSION_KEY)
+        return found if isinstance(found, str) else None
+    context = structlog.contextvars.get_contextvars()
+    if context:
+        setattr(record, CONTEXT_ATTRIBUTE, context)
+    found = context.get(MISSION_KEY)
+    return found if isinstance(found, str) else None
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A size-rotated log file created 0600 (its missing directories 0700), opened lazily.
+
+    A write that fails (a full disk, a removed directory) is counted in
+    ``errors`` and otherwise ignored: a log must never break what it records,
+    nor fill stderr with a traceback per line.
+    """
+
+    def __init__(self, path: Path, *, max_bytes: int, backups: int) -> None:
+        """Nothing is opened until the first record (on the listener thread)."""
+        super().__init__(
+            path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8", delay=True
+        )
+        self.errors_seen = 0
+
+    def _open(self) -> io.TextIOWrapper:
+        path = Path(self.baseFilename)
+        _private_dirs(path.parent)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, _FILE_MODE)
+        try:
+            os.fchmod(fd, _FILE_MODE)  # an older file keeps no wider mode
+            return open(fd, "a", encoding=self.encoding, errors=self.errors)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (stdlib name)
+        """Count the failure instead of printing a traceback to stderr."""
+        self.errors_seen += 1
+
+
+def _private_dirs(directory: Path) -> None:
+    missing = []
+    current = directory
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=_DIR_MODE)
+        except FileExistsError:
+            continue
+        os.chmod(path, _DIR_MODE)  # mkdir's mode passes through the umask
+
+
+@dataclass(slots=True)
+class _Route:
+    handler: PrivateRotatingFileHandler
+    users: int
+
+
+class MissionRouter(logging.Handler):
+    """Hands each record tagged with a mission to that mission's file (listener thread).
+
+    Missions are added from the event loop (no I/O: files open on their first
+    record) and removed by a :class:`DetachMarker` travelling the queue behind
+    their last records, so nothing queued for a mission is lost when it closes.
+    """
+
+    def __init__(self, formatter: logging.Formatter) -> None:
+        """``formatter`` renders every mission's lines."""
+        super().__init__()
+        self._formatter = formatter
+        self._routes: dict[str, _Route] = {}
+        self._routes_lock = threading.Lock()
+
+    def add(self, mission_id: str, path: Path, level: int, max_bytes: int, backups: int) -> None:
+        """Write ``mission_id``'s records of ``level`` and above to ``path`` from now on."""
+        with self._routes_lock:
+            route = self._routes.get(mission_id)
+            if route is not None:
+                route.users += 1  # the same mission opened again before its close was carried out
+                return
+            handler = PrivateRotatingFileHandler(path, max_bytes=max_bytes, backups=backups)
+            handler.setLevel(level)
+            handler.setFormatter(self._formatter)
+            self._routes[mission_id] = _Route(handler, 1)
+
+    def remove(self, mission_id: str) -> None:
+        """Stop writing ``mission_id``'s records and close its file (once its last user left)."""
+        with self._routes_lock:
+            route = self._routes.get(mission_id)
+            if route is None:
+                return
+            route.users -= 1
+            if route.users > 0:
+                return
+            del self._routes[mission_id]
+        route.handler.close()
+
+    def levels(self) -> list[int]:
+        """The level of every open mission file."""
+        with self._routes_lock:
+            return [route.handler.level for route in self._routes.values()]
+
+    def path_of(self, mission_id: str) -> Path | None:
+        """The file ``mission_id``'s records go to, if it has one."""
+        with self._routes_lock:
+            route = self._routes.get(mission_id)
+        return None if route is None else Path(route.handler.baseFilename)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Route ``record``; carry out a :class:`DetachMarker`."""
+        if isinstance(record, DetachMarker):
+            try:
+                if record.claim():
+                    self.remove(record.mission_id)
+            finally:
+                record.done.set()
+            return
+        if isinstance(record, Marker):
+            return
+        mission_id = getattr(record, MISSION_KEY, None)
+        if mission_id is None:
+            return
+        with self._routes_lock:
+            route = self._routes.get(mission_id)
+        if route is not None and record.levelno >= route.handler.level:
+            route.handler.handle(record)
+
+    def flush(self) -> None:
+        """Flush every open mission file."""
+        with self._routes_lock:
+            handlers = [route.handler for route in self._routes.values()]
+        for handler in handlers:
+            handler.flush()
+
+    def close(self) -> None:
+        """Close every mission file."""
+        with self._routes_lock:
+            routes, self._routes = list(self._routes.values()), {}
+        for route in routes:
+            route.handler.close()
+        super().close()
