@@ -44,7 +44,11 @@ async def test_a_started_mission_reports_progress_until_sealed(tmp_path: Path) -
 async def test_status_with_and_without_an_id(tmp_path: Path) -> None:
     async with simulated(tmp_path) as sim, core_session(sim) as shim:
         empty = await shim.call("mission/status")
-        assert empty == {"missions": [], "text": f"No missions in {sim.project}."}
+        assert empty == {
+            "missions": [],
+            "text": f"No missions in {sim.project}.",
+            "missionId": None,
+        }
 
         first = (await shim.call("mission/start", {"goal": "first goal"}))["missionId"]
         await shim.wait_state(first, "SEALED")
@@ -60,13 +64,42 @@ async def test_status_with_and_without_an_id(tmp_path: Path) -> None:
         assert entry["running"] is False
         assert entry["endedAt"] >= entry["startedAt"] > 0
         assert entry["iteration"] == 1
-        assert first in one["text"]
-        assert "SEALED" in one["text"]
+        assert one["missionId"] == first
+        assert one["text"].startswith(f"### Mission {first} — SEALED\nGoal: first goal\n")
+        assert "| Unit | State | Attempt | Session | Elapsed | Tokens | Cost |" in one["text"]
 
         listing = await shim.call("mission/status", {})
         assert [m["missionId"] for m in listing["missions"]] == [second, first]  # newest first
-        assert "second goal" in listing["text"]
-        assert "first goal" in listing["text"]
+        # The newest mission's table, then a line for the other.
+        assert listing["missionId"] == second
+        assert listing["text"].startswith(f"### Mission {second} — SEALED\nGoal: second goal")
+        assert f"Other missions:\n- `{first}` SEALED · 2/2 units verified" in listing["text"]
+
+
+async def test_status_shows_the_mission_of_the_asking_session(tmp_path: Path) -> None:
+    async with simulated(tmp_path) as sim, core_session(sim) as shim:
+        parent = await sim.client.create_session(title="the user's session")
+        params = {"goal": "its own", "parentSessionId": parent.id}
+        own = (await shim.call("mission/start", params))["missionId"]
+        await shim.wait_state(own, "SEALED")
+        newer = (await shim.call("mission/start", {"goal": "a newer one"}))["missionId"]
+        await shim.wait_state(newer, "SEALED")
+
+        asked = await shim.call("mission/status", {"sessionId": parent.id})
+        assert asked["missionId"] == own
+        [entry] = [m for m in asked["missions"] if m["missionId"] == own]
+        assert entry["parentSessionId"] == parent.id
+        table = asked["text"]
+        assert table.startswith(f"### Mission {own} — SEALED")
+        units = disk_model(sim.project, own).units
+        assert len(units) == 2
+        for unit in units.values():
+            row = next(line for line in table.splitlines() if line.startswith(f"| {unit.id} |"))
+            assert "| VERIFIED | 1 | mission " in row
+            tokens = row.split(" | ")[5]
+            assert tokens.endswith("k"), row  # its figures came from the WAL
+        assert "**Totals:** tokens " in table
+        assert (await shim.call("mission/status", {"sessionId": "ses_other"}))["missionId"] == newer
 
 
 async def test_status_of_a_running_mission_comes_from_memory(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ Cancel, the orderly way:
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Final
 
@@ -30,9 +31,11 @@ from opencode_orchestrator.core.errors import (
     MissionUnreadableError,
 )
 from opencode_orchestrator.core.missions.registry import MissionRegistry
+from opencode_orchestrator.core.missions.table import mission_table
 from opencode_orchestrator.core.missions.views import (
     STATUS_LIMIT,
     entry_of,
+    others_text,
     read_entries,
     read_entry,
     status_text,
@@ -40,6 +43,7 @@ from opencode_orchestrator.core.missions.views import (
 )
 from opencode_orchestrator.core.missions.wire import (
     MissionActionResult,
+    MissionEntry,
     ProgressParams,
     StatusResult,
 )
@@ -64,8 +68,18 @@ ABORT_WAIT: Final = 5.0
 _log = get_logger(__name__)
 
 
-async def status(registry: MissionRegistry, project: Path, mission_id: str | None) -> StatusResult:
-    """One mission, or the newest :data:`STATUS_LIMIT` of ``project``."""
+async def status(
+    registry: MissionRegistry,
+    project: Path,
+    mission_id: str | None,
+    session_id: str | None = None,
+) -> StatusResult:
+    """One mission's table, or, without an id, the directory's missions.
+
+    Without an id: the table of the newest mission started from ``session_id``
+    (else of the newest mission), then a line per other mission (the newest
+    :data:`STATUS_LIMIT` of ``project``).
+    """
     if mission_id is not None:
         mission = registry.running(mission_id)
         if mission is not None and mission.model is not None:
@@ -73,7 +87,8 @@ async def status(registry: MissionRegistry, project: Path, mission_id: str | Non
         else:
             entry, _model = await anyio.to_thread.run_sync(read_entry, project, mission_id)
             entry.error = registry.error_of(mission_id)
-        return StatusResult(missions=[entry], text=status_text([entry], str(project)))
+        text = await _table(registry, project, entry)
+        return StatusResult(missions=[entry], text=text, mission_id=mission_id)
     entries = await anyio.to_thread.run_sync(read_entries, project)
     for index, entry in enumerate(entries):
         mission = registry.running(entry.mission_id)
@@ -81,9 +96,36 @@ async def status(registry: MissionRegistry, project: Path, mission_id: str | Non
             entries[index] = entry_of(mission.model, running=True)
         else:
             entry.error = registry.error_of(entry.mission_id)
+    if not entries:
+        return StatusResult(missions=[], text=status_text([], str(project)))
     shown = entries[:STATUS_LIMIT]
     more = len(entries) - len(shown)
-    return StatusResult(missions=shown, text=status_text(shown, str(project), more=more))
+    own = [e for e in entries if session_id is not None and e.parent_session_id == session_id]
+    focus = own[0] if own else entries[0]
+    text = await _table(registry, project, focus)
+    others = [e for e in shown if e.mission_id != focus.mission_id]
+    if others or more:
+        text += "\n\n" + others_text(others, more=more)
+    return StatusResult(missions=shown, text=text, mission_id=focus.mission_id)
+
+
+async def _table(registry: MissionRegistry, project: Path, entry: MissionEntry) -> str:
+    """The markdown table of ``entry``'s mission: from memory if it runs here, else its WAL."""
+    mission = registry.running(entry.mission_id)
+    if mission is not None and mission.model is not None and mission.engine is not None:
+        model = mission.model
+        ledger = registry.progress.ledger(entry.mission_id)
+        wall = mission.engine.ctx.budget.elapsed()
+        running = True
+    else:
+        # A second read: read_entries keeps no models (a directory may hold many missions).
+        _entry, model = await anyio.to_thread.run_sync(read_entry, project, entry.mission_id)
+        ledger = None
+        wall = max(0.0, model.last_ts - model.created_at)
+        running = False
+    return mission_table(
+        model, ledger=ledger, now=time.time(), wall_seconds=wall, running=running, error=entry.error
+    )
 
 
 async def resume(

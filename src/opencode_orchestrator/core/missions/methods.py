@@ -152,7 +152,9 @@ class MissionMethods:
         with _answered("mission/status"):
             self.ensure_auto_resume()
             project = await self._project(params.directory)
-            return await control.status(self.registry, project, params.mission_id)
+            return await control.status(
+                self.registry, project, params.mission_id, params.session_id
+            )
 
     async def cancel(self, params: MissionParams) -> MissionActionResult:
         """``mission/cancel``: stop a mission the orderly way; it ends CANCELLED."""

@@ -1,26 +1,37 @@
-"""``mission/progress``: state changes worth telling the user, sent core -> shim.
+"""``mission/progress``: what to tell the user, sent core -> shim.
 
 The engine must never wait on the wire, so a notification is queued without
 waiting (:meth:`ProgressSender.emit`) and one task sends the queue in order.
 If the shim stops reading and the queue fills up, further notifications are
 dropped and counted in the log; they are a courtesy (``mission/status`` has
 the truth), never a reason to slow a mission down.
+
+What to tell is decided per mission by a
+:class:`~opencode_orchestrator.core.missions.narration.MissionNarrator`, fed
+every record the mission's journal writes (:meth:`ProgressSender.observe`);
+what it holds back for a moment (coalesced failures, the rate-limited
+progress post) a second task sends when due.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from opencode_orchestrator.core.missions.views import goal_line, wire_state
-from opencode_orchestrator.core.missions.wire import Level, ProgressParams
+from opencode_orchestrator.core.missions.ledger import UnitLedger
+from opencode_orchestrator.core.missions.narration import (
+    MissionNarrator,
+    NarrationPolicy,
+    state_progress,
+)
+from opencode_orchestrator.core.missions.wire import ProgressParams
 from opencode_orchestrator.jsonrpc import JsonRpcError
 from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.mission.model import MissionModel
-from opencode_orchestrator.mission.states import MissionState
 
 __all__ = ["PROGRESS_METHOD", "Notify", "ProgressSender", "state_progress"]
 
@@ -31,44 +42,22 @@ Notify = Callable[[str, dict[str, Any]], Awaitable[None]]
 """Sends one notification: ``Endpoint.notify``."""
 
 _log = get_logger(__name__)
-_M = MissionState
-_LEVELS: Final[dict[MissionState, Level]] = {
-    _M.SEALED: "info",
-    _M.FAILED: "error",
-    _M.BLOCKED: "warning",
-    _M.BUDGET_EXCEEDED: "warning",
-    _M.CANCELLED: "warning",
-}
-
-
-def state_progress(model: MissionModel) -> ProgressParams:
-    """The notification for the state ``model`` just entered."""
-    state = model.state
-    mid = model.mission_id
-    counts = model.counts()
-    units = f"{counts.get('verified', 0)} of {len(model.units)} units verified"
-    if state is _M.PLANNING:
-        text = f"Mission {mid}: planning iteration {model.iteration}"
-    elif state is _M.RUNNING:
-        text = f"Mission {mid}: plan accepted, {len(model.units)} units; workers running"
-    elif state is _M.BARRIER:
-        text = f"Mission {mid}: every unit is done ({units})"
-    elif state is _M.INTEGRATION_REVIEW:
-        text = f"Mission {mid}: integration review of the whole change"
-    elif state is _M.SEALED:
-        text = f"Mission {mid} SEALED: {units}; every seal condition verified"
-    else:
-        text = f"Mission {mid} {wire_state(state)}: {goal_line(model.reason, 300)}"
-    return ProgressParams(
-        mission_id=mid, state=wire_state(state), text=text, level=_LEVELS.get(state, "info")
-    )
 
 
 class ProgressSender:
     """A bounded queue of progress notifications and the task that sends them in order."""
 
-    def __init__(self, notify: Notify) -> None:
+    def __init__(
+        self,
+        notify: Notify,
+        policy: NarrationPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._notify = notify
+        self.policy = policy or NarrationPolicy()
+        self._clock = clock
+        self._narrators: dict[str, MissionNarrator] = {}
+        self._wake = anyio.Event()
         send, receive = anyio.create_memory_object_stream[ProgressParams](QUEUE_SIZE)
         self._send: MemoryObjectSendStream[ProgressParams] = send
         self._receive: MemoryObjectReceiveStream[ProgressParams] = receive
@@ -81,6 +70,9 @@ class ProgressSender:
             mission=params.mission_id,
             state=params.state,
             level=params.level,
+            kind=params.kind,
+            toast=params.toast,
+            post=params.post,
             text=params.text,
         )
         try:
@@ -91,8 +83,50 @@ class ProgressSender:
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             _log.debug("mission.progress.closed", mission=params.mission_id)
 
+    def observe(self, model: MissionModel, record_type: str, data: dict[str, Any]) -> None:
+        """Tell what a record of ``model``'s journal calls for (never waits)."""
+        narrator = self._narrators.get(model.mission_id)
+        if narrator is None or narrator.model is not model:  # new, or resumed
+            narrator = MissionNarrator(model, self.policy, self._clock)
+            self._narrators[model.mission_id] = narrator
+        before = narrator.deadline()
+        for params in narrator.observe(record_type, data):
+            self.emit(params)
+        if narrator.deadline() != before:
+            self._wake.set()
+
+    def ledger(self, mission_id: str) -> UnitLedger | None:
+        """The unit figures of a mission this core runs (``None``: none seen)."""
+        narrator = self._narrators.get(mission_id)
+        return narrator.ledger if narrator is not None else None
+
+    def forget(self, mission_id: str) -> None:
+        """The mission's run in this core ended: nothing more to tell of it, or to keep."""
+        self._narrators.pop(mission_id, None)
+
     async def run(self) -> None:
         """Send what is queued, in order, until cancelled or the connection closes."""
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._tell_when_due)
+            await self._send_queued()
+            group.cancel_scope.cancel()
+
+    async def _tell_when_due(self) -> None:
+        """Emit what narrators held back, each time the earliest of them is due."""
+        while True:
+            wake = self._wake = anyio.Event()
+            times = [d for n in self._narrators.values() if (d := n.deadline()) is not None]
+            if not times:
+                await wake.wait()
+                continue
+            with anyio.move_on_after(max(0.0, min(times) - self._clock())):
+                await wake.wait()
+            now = self._clock()
+            for narrator in list(self._narrators.values()):
+                for params in narrator.due(now):
+                    self.emit(params)
+
+    async def _send_queued(self) -> None:
         async with self._receive:
             async for params in self._receive:
                 try:

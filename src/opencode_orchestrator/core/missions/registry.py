@@ -32,7 +32,7 @@ from opencode_orchestrator.core.missions.opening import (
     check_resumable,
     translate_open_error,
 )
-from opencode_orchestrator.core.missions.progress import Notify, ProgressSender, state_progress
+from opencode_orchestrator.core.missions.progress import Notify, ProgressSender
 from opencode_orchestrator.core.missions.running import RunningMission, observe_journal
 from opencode_orchestrator.core.missions.scopes import SessionScopes
 from opencode_orchestrator.core.missions.views import goal_line, wire_state
@@ -255,6 +255,7 @@ class MissionRegistry:
         finally:
             if self._missions.get(mid) is mission:
                 del self._missions[mid]
+                self.progress.forget(mid)
             mission.done.set()
 
     def _attach(self, mission: RunningMission, engine: MissionEngine) -> None:
@@ -264,8 +265,7 @@ class MissionRegistry:
         def hook(record_type: str, data: dict[str, Any]) -> None:
             if record_type == RecordType.SESSION_CREATED:
                 self.scopes.add_record(model, data)
-            elif record_type == RecordType.MISSION_STATE:
-                self.progress.emit(state_progress(model))
+            self.progress.observe(model, record_type, data)
 
         observe_journal(engine, hook)
         if self.on_engine is not None:

@@ -26,6 +26,7 @@ __all__ = [
     "STATUS_LIMIT",
     "entry_of",
     "goal_line",
+    "others_text",
     "read_entries",
     "read_entry",
     "status_text",
@@ -63,6 +64,7 @@ def entry_of(model: MissionModel, *, running: bool, error: str | None = None) ->
         ended_at=model.last_ts if model.state.final else None,
         running=running,
         error=error,
+        parent_session_id=model.parent_session,
     )
 
 
@@ -135,4 +137,23 @@ def status_text(entries: list[MissionEntry], directory: str, *, more: int = 0) -
         lines += _entry_lines(entry)
     if more:
         lines.append(f"... and {more} older mission(s)")
+    return "\n".join(lines)
+
+
+def others_text(entries: list[MissionEntry], *, more: int = 0) -> str:
+    """A markdown list of missions, one line each (under the table of the one shown)."""
+    lines = ["Other missions:"]
+    for entry in entries:
+        total = sum(entry.units.values())
+        verified = entry.units.get("VERIFIED", 0)
+        where = "running here" if entry.running else ("ended" if entry.ended_at else "stopped")
+        line = (
+            f"- `{entry.mission_id}` {entry.state} · {verified}/{total} units verified · "
+            f"iteration {entry.iteration} ({where}) · {goal_line(entry.goal)}"
+        )
+        if entry.error:
+            line += f" · stopped by an error: {goal_line(entry.error, 160)}"
+        lines.append(line)
+    if more:
+        lines.append(f"- … and {more} older mission(s)")
     return "\n".join(lines)

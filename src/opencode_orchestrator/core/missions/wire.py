@@ -19,6 +19,7 @@ __all__ = [
     "MissionActionResult",
     "MissionEntry",
     "MissionParams",
+    "ProgressKind",
     "ProgressParams",
     "ScopeCheckParams",
     "ScopeCheckResult",
@@ -26,6 +27,7 @@ __all__ = [
     "StartResult",
     "StatusParams",
     "StatusResult",
+    "Variant",
 ]
 
 MISSION_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
@@ -33,6 +35,8 @@ MISSION_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 MissionId = Annotated[str, StringConstraints(pattern=MISSION_ID_PATTERN)]
 Goal = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100_000)]
 Level = Literal["info", "warning", "error"]
+Variant = Literal["info", "success", "warning", "error"]
+ProgressKind = Literal["notice", "phase", "failures", "progress"]
 
 
 class StartParams(WireModel):
@@ -67,6 +71,10 @@ class MissionParams(WireModel):
 class StatusParams(MissionParams):
     """``mission/status``: one mission, or the directory's newest ones."""
 
+    session_id: str | None = Field(default=None, min_length=1)
+    """Extension: the session asking. Without ``missionId`` the table shows the newest
+    mission started from this session, else the directory's newest mission."""
+
 
 class MissionActionResult(WireModel):
     """What ``mission/cancel`` and ``mission/resume`` did."""
@@ -94,6 +102,8 @@ class MissionEntry(WireModel):
     """Whether this core process runs it now."""
     error: str | None = None
     """Extension: why its run in this core stopped before a final state, if it did."""
+    parent_session_id: str | None = None
+    """Extension: the session the mission was started from (its sessions' parent)."""
 
 
 class StatusResult(WireModel):
@@ -101,6 +111,10 @@ class StatusResult(WireModel):
 
     missions: list[MissionEntry]
     text: str
+    """Markdown for a person: the shown mission's table of units and totals against its
+    budget, then a line for each other mission."""
+    mission_id: str | None = None
+    """Extension: the mission whose table ``text`` shows (``None``: there is none)."""
 
 
 class ScopeCheckParams(WireModel):
@@ -121,12 +135,28 @@ class ScopeCheckResult(WireModel):
 
 
 class ProgressParams(WireModel):
-    """``mission/progress`` (core -> shim): a state change worth telling the user."""
+    """``mission/progress`` (core -> shim): something worth telling the user.
+
+    The core decides how: a toast, a post into the mission's session, or both;
+    the shim only shows it. A shim that knows only the first four fields shows
+    every notification as a toast, as before.
+    """
 
     mission_id: str
     state: str
     text: str
     level: Level
+    toast: bool = True
+    """Show ``text`` as a toast."""
+    post: bool = False
+    """Post ``text`` into ``session_id`` as a message that starts no model turn (``noReply``)."""
+    session_id: str | None = None
+    """The mission's session: the one it was started from (``None``: none to post into)."""
+    variant: Variant | None = None
+    """The toast's look (``None``: from ``level``)."""
+    kind: ProgressKind = "notice"
+    """``phase``: the mission entered ``state``; ``failures``: units failed (coalesced);
+    ``progress``: the periodic counts; ``notice``: anything else (started, resumed, stopped)."""
 
 
 class AgentsResult(WireModel):
