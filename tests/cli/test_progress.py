@@ -1,10 +1,12 @@
-"""The live progress line: what it says, and how often it says it."""
+"""Progress off a terminal: plain lines, what they say and how often they say it."""
 
 from __future__ import annotations
 
 import io
 
-from opencode_orchestrator.cli.progress import Progress
+import pytest
+
+from opencode_orchestrator.cli.live import Progress, is_live_terminal
 from opencode_orchestrator.mission.contracts import UnitSpec
 from opencode_orchestrator.mission.model import MissionModel, UnitModel
 from opencode_orchestrator.mission.states import MissionState, UnitState
@@ -18,8 +20,15 @@ class Clock:
         return self.now
 
 
-def _model() -> MissionModel:
-    model = MissionModel(state=MissionState.RUNNING, tokens=12_345, cost=0.25)
+def _model(**fields: object) -> MissionModel:
+    model = MissionModel(
+        state=MissionState.RUNNING,
+        tokens=12_345,
+        cost=0.25,
+        created=True,
+        created_at=100.0,
+        **fields,  # type: ignore[arg-type]
+    )
     for uid, state in [
         ("u1", UnitState.VERIFIED),
         ("u2", UnitState.RUNNING),
@@ -31,9 +40,13 @@ def _model() -> MissionModel:
     return model
 
 
-def test_the_line_says_state_units_in_flight_usage_and_elapsed_time() -> None:
+def _progress(model: MissionModel, clock: Clock, stream: io.StringIO) -> Progress:
+    return Progress(model, stream, tty=False, clock=clock, wall_clock=clock)
+
+
+def test_the_line_says_wall_time_state_units_in_flight_and_usage() -> None:
     clock = Clock()
-    progress = Progress(_model(), io.StringIO(), tty=False, clock=clock)
+    progress = _progress(_model(), clock, io.StringIO())
     clock.now += 4.25
     assert progress.line() == (
         "[   4.2s] running  iteration 1  verified 1/5  in flight 2  failed 1  "
@@ -41,9 +54,20 @@ def test_the_line_says_state_units_in_flight_usage_and_elapsed_time() -> None:
     )
 
 
+def test_the_line_shows_each_cap_after_what_it_caps() -> None:
+    budget = {"max_tokens": 50_000, "max_cost": 2.5, "max_wall_seconds": 600}
+    clock = Clock()
+    progress = _progress(_model(config={"budget": budget}), clock, io.StringIO())
+    clock.now += 10
+    assert progress.line() == (
+        "[  10.0s of 600s] running  iteration 1  verified 1/5  in flight 2  failed 1  "
+        "tokens 12,345/50,000  $0.2500/$2.50"
+    )
+
+
 def test_off_a_terminal_a_line_is_printed_on_change_at_most_once_a_second() -> None:
     clock, stream, model = Clock(), io.StringIO(), _model()
-    progress = Progress(model, stream, tty=False, clock=clock, min_gap=1.0)
+    progress = _progress(model, clock, stream)
     progress.update()
     progress.update()  # nothing changed
     model.tokens += 1
@@ -61,28 +85,57 @@ def test_off_a_terminal_a_line_is_printed_on_change_at_most_once_a_second() -> N
     lines = stream.getvalue().splitlines()
     assert len(lines) == 3
     assert lines[-1].startswith("[   6.1s] barrier")
+    assert "\x1b" not in stream.getvalue()
 
 
-def test_off_a_terminal_finish_prints_the_final_state_once() -> None:
+def test_off_a_terminal_finish_prints_the_final_state_once_and_then_nothing() -> None:
     clock, stream, model = Clock(), io.StringIO(), _model()
-    progress = Progress(model, stream, tty=False, clock=clock)
+    progress = _progress(model, clock, stream)
     progress.update()
     model.state = MissionState.SEALED
+    model.last_ts = 103.0
     progress.finish()
-    assert stream.getvalue().splitlines()[-1].endswith("$0.2500")
-    assert " sealed " in stream.getvalue().splitlines()[-1]
+    progress.finish()
+    progress.update()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[-1].startswith("[   3.0s] sealed ")  # an ended mission's wall time stops
+    assert lines[-1].endswith("$0.2500")
 
 
-def test_on_a_terminal_the_line_is_redrawn_in_place() -> None:
-    clock, stream, model = Clock(), io.StringIO(), _model()
-    progress = Progress(model, stream, tty=True, clock=clock)
-    progress.update()
-    model.units.clear()  # a shorter line must wipe the longer one's tail
-    progress.update()
-    progress.finish()
-    text = stream.getvalue()
-    assert "\n" not in text[:-1]
-    assert text.endswith("\n")
-    first, second, _third = text[1:].split("\r")
-    assert len(second) == len(first)
-    assert second.rstrip().endswith("$0.2500")
+def test_the_wall_time_given_wins_over_the_model_timestamps() -> None:
+    clock = Clock()
+    progress = Progress(_model(), io.StringIO(), tty=False, wall_clock=clock, elapsed=lambda: 42.0)
+    assert progress.line().startswith("[  42.0s] running")
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+@pytest.mark.parametrize(
+    ("tty", "term", "live"),
+    [
+        (True, "xterm-256color", True),
+        (True, "dumb", False),
+        (True, "unknown", False),
+        (False, "xterm-256color", False),
+    ],
+)
+def test_the_live_view_needs_a_terminal_that_is_not_dumb(
+    monkeypatch: pytest.MonkeyPatch, tty: bool, term: str, live: bool
+) -> None:
+    monkeypatch.setenv("TERM", term)
+    assert is_live_terminal(_Stream(tty)) is live
+    assert Progress(_model(), _Stream(tty)).tty is live
+
+
+def test_a_closed_stream_is_no_terminal() -> None:
+    stream = io.StringIO()
+    stream.close()
+    assert not is_live_terminal(stream)

@@ -8,7 +8,8 @@ Shared by ``run``, ``resume`` and ``demo``. Where output goes:
   the WAL and the report follow when it ends. With ``--json``, stdout is one
   JSON document written at the end and nothing else, and the ``mission <id>``
   line goes to stderr instead.
-* **stderr** carries the live progress line, errors and logs.
+* **stderr** carries the live view (rich on a terminal, plain change-driven
+  lines elsewhere: :mod:`.live`), errors and logs.
 
 The first SIGINT or SIGTERM cancels the mission the orderly way (its busy
 sessions are aborted, it ends CANCELLED); a second one stops this process at
@@ -29,7 +30,7 @@ from typing import Any, Final
 import anyio
 import orjson
 
-from opencode_orchestrator.cli.progress import Progress
+from opencode_orchestrator.cli.live import Progress
 from opencode_orchestrator.errors import OrchestratorError
 from opencode_orchestrator.mission.engine import MissionEngine
 from opencode_orchestrator.mission.model import MissionModel
@@ -155,16 +156,24 @@ async def _connect(options: RunOptions) -> AsyncIterator[OpenCodeClient]:
 
 
 async def _follow(engine: MissionEngine, options: RunOptions) -> MissionState | None:
-    progress = Progress(engine.ctx.model, sys.stderr) if options.progress else None
+    progress = (
+        Progress(engine.ctx.model, sys.stderr, elapsed=engine.ctx.budget.elapsed)
+        if options.progress
+        else None
+    )
     state: MissionState | None = None
-    async with anyio.create_task_group() as tg:
+    try:
+        async with anyio.create_task_group() as tg:
+            if progress is not None:
+                tg.start_soon(progress.run)
+            tg.start_soon(_on_signals, engine, tg.cancel_scope)
+            state = await engine.run()
+            tg.cancel_scope.cancel()
+    finally:
+        # Also when stopped at once or failing: a terminal view must give its
+        # cursor back and leave the last state on the screen.
         if progress is not None:
-            tg.start_soon(progress.run)
-        tg.start_soon(_on_signals, engine, tg.cancel_scope)
-        state = await engine.run()
-        tg.cancel_scope.cancel()
-    if progress is not None:
-        progress.finish()
+            progress.finish()
     return state
 
 

@@ -6,6 +6,12 @@ unit; ``status`` alone lists the project's missions, one line each.
 ``--json`` prints :func:`~opencode_orchestrator.mission.report.mission_summary`
 (the document ``report.json`` holds) or the list.
 
+``status --watch [MISSION]`` follows a mission (by default the newest one not
+ended) as it runs: the live view of ``run`` (rich on a terminal, plain lines
+elsewhere) on stdout, reading only what the journal gained, until the mission
+ends; then its summary. Exit 0 if it sealed, 1 if it ended otherwise, 130 on
+Ctrl-C.
+
 ``cancel MISSION`` first leaves a cancel request next to the mission's WAL.
 A process running the mission polls for it and cancels the orderly way
 (aborting its busy sessions). If no process holds the mission's WAL, this
@@ -20,6 +26,7 @@ ended otherwise; 2 usage error (bad arguments, unknown mission).
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from datetime import UTC, datetime
@@ -30,6 +37,7 @@ import anyio
 import orjson
 
 from opencode_orchestrator import runtime
+from opencode_orchestrator.cli.live import watch_mission
 from opencode_orchestrator.cli.mission import add_project_argument, existing_project, usage_error
 from opencode_orchestrator.mission.engine import cancel_request_path
 from opencode_orchestrator.mission.errors import MissionNotFoundError
@@ -38,13 +46,21 @@ from opencode_orchestrator.mission.model import MissionModel
 from opencode_orchestrator.mission.records import RecordType
 from opencode_orchestrator.mission.report import mission_summary, write_report
 from opencode_orchestrator.mission.states import MissionState
-from opencode_orchestrator.mission.store import list_missions, load_mission, mission_dir
+from opencode_orchestrator.mission.store import (
+    latest_unfinished,
+    list_missions,
+    load_mission,
+    mission_dir,
+)
 from opencode_orchestrator.opencode import OpenCodeClient
 from opencode_orchestrator.opencode.errors import OpenCodeError
 from opencode_orchestrator.wal.errors import WalError, WalLockedError
 from opencode_orchestrator.wal.paths import fsync_dir, mission_wal_dir, write_private_file
 
-__all__ = ["add_parser"]
+__all__ = ["WATCH_INTERVAL", "add_parser"]
+
+WATCH_INTERVAL = 0.25
+"""``status --watch``: seconds between two reads of the journal (and two redraws)."""
 
 
 def add_parser(subparsers: Any) -> None:
@@ -57,6 +73,18 @@ def add_parser(subparsers: Any) -> None:
     )
     status.add_argument("mission", nargs="?", metavar="MISSION", help="mission id")
     status.add_argument("--json", action="store_true", help="print one JSON document")
+    status.add_argument(
+        "--watch",
+        action="store_true",
+        help="follow the mission (default: the newest unfinished one) live until it ends",
+    )
+    status.add_argument(
+        "--interval",
+        type=_interval,
+        default=None,
+        metavar="S",
+        help=f"--watch: seconds between two reads of the journal ({WATCH_INTERVAL})",
+    )
     add_project_argument(status)
     status.set_defaults(func=_status, parser=status)
 
@@ -85,6 +113,10 @@ def _load(args: argparse.Namespace, project: Path) -> MissionModel | int:
 
 def _status(args: argparse.Namespace) -> int:
     project = existing_project(args)
+    if args.watch:
+        return _watch(args, project)
+    if args.interval is not None:
+        usage_error(args, "--interval goes with --watch")
     if args.mission is None:
         return _list(project, as_json=args.json)
     model = _load(args, project)
@@ -95,6 +127,43 @@ def _status(args: argparse.Namespace) -> int:
     else:
         _print_mission(model)
     return 0
+
+
+def _watch(args: argparse.Namespace, project: Path) -> int:
+    if args.json:
+        usage_error(args, "--watch draws a live view; --json prints one document: pick one")
+    mission_id: str | None = args.mission or latest_unfinished(project)
+    if mission_id is None:
+        usage_error(args, f"no unfinished mission in {project} to watch (name one)")
+    try:
+        directory = mission_wal_dir(project, mission_id)
+    except ValueError as exc:
+        usage_error(args, str(exc))
+    if not directory.is_dir():
+        usage_error(args, f"no mission {mission_id!r} in {project}")
+    interval: float = args.interval if args.interval is not None else WATCH_INTERVAL
+    try:
+        model = runtime.run(
+            functools.partial(watch_mission, interval=interval), project, mission_id, sys.stdout
+        )
+    except MissionNotFoundError as exc:
+        usage_error(args, str(exc))
+    except WalError as exc:
+        print(f"{mission_id}: {exc} [{exc.code}]", file=sys.stderr)
+        return 1
+    print()
+    _print_header(model)
+    return 0 if model.state is MissionState.SEALED else 1
+
+
+def _interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.05 <= value <= 60:
+        raise argparse.ArgumentTypeError("must be between 0.05 and 60 seconds")
+    return value
 
 
 def _list(project: Path, *, as_json: bool) -> int:
@@ -130,16 +199,7 @@ def _list(project: Path, *, as_json: bool) -> int:
 
 
 def _print_mission(model: MissionModel) -> None:
-    units = model.units.values()
-    print(f"mission    {model.mission_id}  {model.state.value.upper()}  ({model.reason or '-'})")
-    print(f"goal       {model.goal}")
-    print(f"project    {model.project}")
-    print(
-        f"progress   iteration {model.iteration}, {model.counts().get('verified', 0)} of "
-        f"{len(model.units)} units verified, {len(model.turns)} turn(s) open"
-    )
-    print(f"usage      {model.tokens:,} tokens, ${model.cost:.4f}, {model.turns_ended} turns")
-    print(f"times      created {_when(model.created_at)}, last record {_when(model.last_ts)}")
+    _print_header(model)
     if not model.units:
         return
     print()
@@ -148,7 +208,7 @@ def _print_mission(model: MissionModel) -> None:
         f"{'tokens':>9} {'cost':>9} {'duration':>10}  reason"
     )
     now = time.time()
-    for u in units:
+    for u in model.units.values():
         if u.started_at is None:
             duration = "-"
         elif u.ended_at is None:
@@ -159,6 +219,18 @@ def _print_mission(model: MissionModel) -> None:
             f"{u.id:<12} {u.state.value:<10} {u.attempt:>8} {u.rounds:>6} {len(u.sessions):>8} "
             f"{u.tokens:>9,} {'$' + format(u.cost, '.4f'):>9} {duration:>10}  {u.reason[:60]}"
         )
+
+
+def _print_header(model: MissionModel) -> None:
+    print(f"mission    {model.mission_id}  {model.state.value.upper()}  ({model.reason or '-'})")
+    print(f"goal       {model.goal}")
+    print(f"project    {model.project}")
+    print(
+        f"progress   iteration {model.iteration}, {model.counts().get('verified', 0)} of "
+        f"{len(model.units)} units verified, {len(model.turns)} turn(s) open"
+    )
+    print(f"usage      {model.tokens:,} tokens, ${model.cost:.4f}, {model.turns_ended} turns")
+    print(f"times      created {_when(model.created_at)}, last record {_when(model.last_ts)}")
 
 
 def _cancel(args: argparse.Namespace) -> int:

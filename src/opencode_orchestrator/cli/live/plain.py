@@ -1,0 +1,44 @@
+"""The live view where there is no terminal: one plain line per change.
+
+A pipe, a log file or CI gets lines such as::
+
+    [   4.2s] running  iteration 1  verified 12/20  in flight 4  failed 0  tokens 23,456  $0.0702
+
+(the clock is the mission's wall time), and only when something other than
+the clock changed, at most once a second
+(a new mission state is printed at once), so a long mission leaves a readable
+trail instead of thousands of lines. Caps are shown after what they cap
+(``tokens 23,456/500,000``) when the mission has them. No escape codes, ever.
+"""
+
+from __future__ import annotations
+
+from opencode_orchestrator.cli.live.snapshot import Snapshot
+
+__all__ = ["plain_body", "plain_line"]
+
+
+def plain_body(snapshot: Snapshot) -> str:
+    """The line without its clock: state, units, usage (and its caps)."""
+    units, spend = snapshot.units, snapshot.spend
+    tokens = f"tokens {spend.tokens:,}"
+    if spend.max_tokens is not None:
+        tokens += f"/{spend.max_tokens:,}"
+    cost = f"${spend.cost:.4f}"
+    if spend.max_cost is not None:
+        cost += f"/${spend.max_cost:.2f}"
+    line = (
+        f"{snapshot.state.value}  iteration {snapshot.iteration}  "
+        f"verified {units.verified}/{units.total}  in flight {units.running}  "
+        f"failed {units.failed}  {tokens}  {cost}"
+    )
+    return line
+
+
+def plain_line(snapshot: Snapshot) -> str:
+    """The whole line: the mission's wall time (and its cap) first, then :func:`plain_body`."""
+    spend = snapshot.spend
+    wall = f"{spend.wall:6.1f}s"
+    if spend.max_wall is not None:
+        wall += f" of {spend.max_wall:g}s"
+    return f"[{wall}] {plain_body(snapshot)}"
