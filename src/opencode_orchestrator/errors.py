@@ -4,6 +4,8 @@ Each domain hangs its own tree below this root and documents its codes in its
 module docstring::
 
     OrchestratorError
+    ├── ConfigError             opencode_orchestrator.config.errors
+    ├── CoreError               opencode_orchestrator.core.errors
     ├── JsonRpcError            opencode_orchestrator.jsonrpc.errors
     ├── MissionError            opencode_orchestrator.mission.errors
     ├── OpenCodeError           opencode_orchestrator.opencode.errors

@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from opencode_orchestrator.cli.install.jsonc import JsoncError, JsonValue, parse, to_python
 from opencode_orchestrator.cli.install.plugin_list import (
     ConfigShapeError,
     install_entry,
     list_entries,
     remove_entries,
 )
+from opencode_orchestrator.config.jsonc import JsoncError, JsonValue, parse, to_python
 
 SHIM = "/opt/oo/shim/index.ts"
 COMMAND = ["/venv/bin/python", "-m", "opencode_orchestrator", "serve"]

@@ -25,7 +25,9 @@ __all__ = [
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # The attribute docstrings become the fields' descriptions: the configuration
+    # reference (``opencode-orchestrator config --reference``) is generated from them.
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class AdaptiveConfig(_Frozen):
@@ -38,6 +40,7 @@ class AdaptiveConfig(_Frozen):
     cooldown: float = Field(default=1.0, ge=0.0)
     """Seconds after a decrease during which further signals do not decrease again."""
     minimum: int = Field(default=1, ge=1)
+    """The limit never drops below this."""
 
 
 class LimitsConfig(_Frozen):
@@ -48,6 +51,7 @@ class LimitsConfig(_Frozen):
     per_model: dict[str, int] = Field(default_factory=dict)
     """Limits per ``provider`` or ``provider/model`` (e.g. ``{"anthropic": 4}``)."""
     max_units: int = Field(default=200, ge=1, le=100_000)
+    """Units a mission may plan in all, every iteration and delegation counted."""
     max_depth: int = Field(default=3, ge=0, le=10)
     """How deep fractal delegation may go (0: workers may not split)."""
     max_attempts: int = Field(default=3, ge=1, le=20)
@@ -57,17 +61,23 @@ class LimitsConfig(_Frozen):
     plan_retries: int = Field(default=2, ge=0, le=10)
     """Times an invalid plan is sent back to the planner."""
     max_race: int = Field(default=4, ge=1, le=8)
+    """Most strategies that may race for one unit (the planner asks for a race per
+    unit, in git projects only); 1 turns racing off."""
 
 
 class BudgetConfig(_Frozen):
     """Hard caps; ``None`` means no cap."""
 
     max_tokens: int | None = Field(default=None, ge=1)
+    """Tokens the whole mission may use."""
     max_cost: float | None = Field(default=None, gt=0.0)
+    """Dollars the whole mission may spend."""
     max_wall_seconds: float | None = Field(default=None, gt=0.0)
+    """Seconds of wall time the mission may run."""
     reserve_tokens: int = Field(default=20_000, ge=0)
     """Tokens reserved for a turn before it is started (released when its usage is known)."""
     reserve_cost: float = Field(default=0.05, ge=0.0)
+    """Dollars reserved for a turn before it is started."""
 
 
 class TimeoutsConfig(_Frozen):
@@ -80,6 +90,7 @@ class TimeoutsConfig(_Frozen):
     check: float = Field(default=600.0, gt=0.0)
     """A single check command."""
     abort_grace: float = Field(default=10.0, gt=0.0)
+    """How long the call that aborts a session may take before it is given up."""
     server_patience: float = Field(default=300.0, ge=0.0)
     """How long calls to an unreachable, failing or rate-limiting OpenCode are retried
     before the mission stops with the error (its journal intact, for ``resume``)."""

@@ -49,8 +49,8 @@ from opencode_orchestrator.cli.install.files import (
     shim_path,
     write_atomically,
 )
-from opencode_orchestrator.cli.install.jsonc import JsoncError, JsonValue
 from opencode_orchestrator.cli.install.plugin_list import ConfigShapeError
+from opencode_orchestrator.config.jsonc import JsoncError, JsonValue
 
 __all__ = ["InstallError", "add_parser", "install", "uninstall"]
 

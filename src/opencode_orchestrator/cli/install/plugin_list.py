@@ -1,10 +1,11 @@
 """Add, update and remove one entry of a config file's ``"plugin"`` list, in place.
 
 Every change is a small insertion, replacement or deletion at offsets the
-:mod:`.jsonc` parser found, so the rest of the text, comments, trailing commas,
-blank lines and indentation included, is left exactly as it was. After each
-change the text is parsed again and the next change planned on the new tree;
-a change that would leave text OpenCode cannot read is a bug and raises.
+:mod:`opencode_orchestrator.config.jsonc` parser found, so the rest of the
+text, comments, trailing commas, blank lines and indentation included, is
+left exactly as it was. After each change the text is parsed again and the
+next change planned on the new tree; a change that would leave text OpenCode
+cannot read is a bug and raises.
 
 New text follows the file's own style: its line ending, its indentation unit,
 one line per element where the list has one line per element, and a trailing
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from opencode_orchestrator.cli.install.jsonc import (
+from opencode_orchestrator.config.jsonc import (
     AnyNode,
     Element,
     JsonArray,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from opencode_orchestrator.cli.install.jsonc import (
+from opencode_orchestrator.config.jsonc import (
     MAX_DEPTH,
     JsonArray,
     JsoncError,
