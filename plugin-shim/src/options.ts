@@ -3,6 +3,10 @@
 // "opencode_orchestrator", "serve"]}]. A wrong option is reported and replaced
 // by its default rather than failing the plugin: OpenCode only logs a plugin
 // that throws at load time, and the user would see nothing at all.
+//
+// The same object may hold the orchestrator's configuration (CORE_OPTION_KEYS:
+// "limits", "wal"...): the core reads those from the file itself and checks
+// them; the shim only leaves them alone. A key neither side knows is reported.
 
 import { isObject } from "./rpc.ts"
 import { SERVER_ACCESS_MODES } from "./server-access.ts"
@@ -37,6 +41,24 @@ export const DEFAULT_OPTIONS: Readonly<ShimOptions> = {
   serverAccess: "auto",
 }
 
+/**
+ * The core's top-level configuration keys (OrchestratorConfig's fields in
+ * src/opencode_orchestrator/config/schema.py; a Python test keeps the two equal).
+ */
+export const CORE_OPTION_KEYS: readonly string[] = [
+  "limits",
+  "budget",
+  "timeouts",
+  "adaptive",
+  "checks",
+  "models",
+  "shadow_review",
+  "permissions",
+  "session_permissions",
+  "wal",
+  "log",
+]
+
 const NUMBER_OPTIONS = [
   "requestTimeoutMs",
   "scopeTimeoutMs",
@@ -53,7 +75,7 @@ export function parseOptions(raw: unknown): { options: ShimOptions; warnings: st
     warnings.push("plugin options are not an object; using the defaults")
     return { options, warnings }
   }
-  const known = new Set<string>(["command", "logFile", "serverAccess", ...NUMBER_OPTIONS])
+  const known = new Set<string>(["command", "logFile", "serverAccess", ...NUMBER_OPTIONS, ...CORE_OPTION_KEYS])
   for (const key of Object.keys(raw)) {
     if (!known.has(key)) warnings.push(`unknown plugin option "${key}" ignored`)
   }

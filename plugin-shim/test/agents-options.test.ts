@@ -4,7 +4,7 @@ import assert from "node:assert/strict"
 import { describe, it } from "node:test"
 
 import { mergeAgents } from "../src/agents.ts"
-import { DEFAULT_OPTIONS, parseOptions } from "../src/options.ts"
+import { CORE_OPTION_KEYS, DEFAULT_OPTIONS, parseOptions } from "../src/options.ts"
 
 const CORE_AGENTS = {
   planner: { description: "Plans", prompt: "You plan.", mode: "subagent" },
@@ -65,6 +65,15 @@ describe("parseOptions", () => {
     assert.equal(options.maxRestarts, DEFAULT_OPTIONS.maxRestarts)
     assert.equal(warnings.length, 3)
     assert.ok(warnings.some((warning) => warning.includes('"colour"')))
+  })
+
+  it("leaves the core's configuration keys to the core, without a warning", () => {
+    const raw = { command: ["opencode-orchestrator", "serve"], limits: { concurrency: 4 }, wal: { fsync: "interval" }, checks: ["npm test"] }
+    const { options, warnings } = parseOptions(raw)
+    assert.deepEqual(warnings, [])
+    assert.deepEqual(options.command, raw.command)
+    assert.ok(!("limits" in options))
+    for (const key of CORE_OPTION_KEYS) assert.ok(!(key in DEFAULT_OPTIONS), key)
   })
 
   it('takes serverAccess "auto" (the default), "direct" or "proxy", and nothing else', () => {

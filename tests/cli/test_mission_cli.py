@@ -201,7 +201,11 @@ def test_resume_with_nothing_unfinished_says_so(
         (["run", "goal", "--server", "http://h", "--state-dir", "x"], "only apply with --sim"),
         (["run", "goal", "--sim", "--password", "p"], "--password only applies with --server"),
         (["run", "goal", "--sim", "--concurrency", "0"], "must be at least 1"),
-        (["run", "goal", "--sim", "--concurrency", "501"], "--concurrency: Input should be"),
+        (
+            ["run", "goal", "--sim", "--concurrency", "501"],
+            "flag --concurrency: limits.concurrency = 501 is not allowed: "
+            "it must be an integer from 1 to 500",
+        ),
         (["run", "goal", "--sim", "--max-cost", "-1"], "must be a positive number"),
         (["run", "goal", "--sim", "--sim-shape", "blob"], "invalid choice: 'blob'"),
         (["run", "  ", "--sim"], "GOAL must not be empty"),

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from opencode_orchestrator import __version__
-from opencode_orchestrator.cli import demo, install, mission, serve, sim, status, wal
+from opencode_orchestrator.cli import config, demo, install, mission, serve, sim, status, wal
 from opencode_orchestrator.log import configure_logging
 
 __all__ = ["build_parser", "main"]
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for module in (demo, mission, status, install, serve, wal, sim):
+    for module in (demo, mission, status, config, install, serve, wal, sim):
         module.add_parser(subparsers)
     return parser
 

@@ -10,6 +10,12 @@ files into the project, so give it a scratch one). With ``--sim`` the
 simulator's state lives in the mission's directory (or ``--state-dir``), and
 its settings are saved there so ``resume --sim`` reuses both.
 
+Settings come from the project's configuration (``opencode-orchestrator
+config --show`` lists it, with where each value comes from), with the flags
+below on top; an invalid configuration is a usage error. ``resume`` keeps the
+mission's own settings (its journal has them) and takes only ``wal`` from the
+configuration.
+
 Output: stdout's first line is ``mission <id>``, then the outcome, the WAL
 and the report; live progress goes to stderr. ``--json``: one JSON document
 on stdout at the end, ``mission <id>`` on stderr.
@@ -28,9 +34,8 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Final, NoReturn
 
-from pydantic import ValidationError
-
 from opencode_orchestrator import runtime
+from opencode_orchestrator.cli.config import project_config
 from opencode_orchestrator.cli.runner import (
     RunOptions,
     Target,
@@ -41,7 +46,7 @@ from opencode_orchestrator.cli.runner import (
     print_outcome,
     save_sim_settings,
 )
-from opencode_orchestrator.mission.config import MissionConfig
+from opencode_orchestrator.config import Effective, KeyPath, flag_layer
 from opencode_orchestrator.mission.engine import MissionEngine, new_mission_id
 from opencode_orchestrator.mission.errors import MissionNotFoundError
 from opencode_orchestrator.mission.store import latest_unfinished, load_mission, mission_dir
@@ -110,7 +115,7 @@ def add_parser(subparsers: Any) -> None:
     )
     run.add_argument("goal", metavar="GOAL", help="what the mission is to achieve")
     _add_target(run)
-    limits = run.add_argument_group("limits (defaults: the mission engine's)")
+    limits = run.add_argument_group("limits (defaults: the project's configuration)")
     limits.add_argument("--concurrency", type=_integer(1), metavar="N", help="sessions at once")
     limits.add_argument("--max-units", type=_integer(1), metavar="N", help="units in all")
     limits.add_argument("--max-attempts", type=_integer(1), metavar="N", help="per unit")
@@ -169,19 +174,19 @@ def _check_target(args: argparse.Namespace) -> None:
         usage_error(args, "--password only applies with --server")
 
 
-def _mission_config(args: argparse.Namespace) -> MissionConfig:
-    limits = {k: getattr(args, k) for k in _LIMITS if getattr(args, k) is not None}
-    budget = {k: getattr(args, k) for k in _BUDGET if getattr(args, k) is not None}
-    if "max_wall" in budget:
-        budget["max_wall_seconds"] = budget.pop("max_wall")
-    try:
-        return MissionConfig.model_validate(
-            {"limits": limits, "budget": budget, "checks": args.check}
-        )
-    except ValidationError as exc:
-        flags = _LIMITS | _BUDGET | {"max_wall_seconds": "--max-wall", "checks": "--check"}
-        problems = [f"{flags.get(str(e['loc'][-1]), e['loc'])}: {e['msg']}" for e in exc.errors()]
-        usage_error(args, "; ".join(problems))
+def _flags(args: argparse.Namespace) -> dict[KeyPath, tuple[str, Any]]:
+    """The configuration keys the command line sets, each with its flag."""
+    flags: dict[KeyPath, tuple[str, Any]] = {}
+    for key, flag in _LIMITS.items():
+        if getattr(args, key) is not None:
+            flags[("limits", key)] = (flag, getattr(args, key))
+    for key, flag in _BUDGET.items():
+        if getattr(args, key) is not None:
+            name = "max_wall_seconds" if key == "max_wall" else key
+            flags[("budget", name)] = (flag, getattr(args, key))
+    if args.check:
+        flags[("checks",)] = ("--check", list(args.check))
+    return flags
 
 
 def _resume_hint(project: Path, mission_id: str, args: argparse.Namespace) -> str:
@@ -193,8 +198,8 @@ def _run(args: argparse.Namespace) -> int:
     _check_target(args)
     if not args.goal.strip():
         usage_error(args, "GOAL must not be empty")
-    config = _mission_config(args)
     project = existing_project(args)
+    effective = project_config(args, project, flag_layer(_flags(args)))
     mission_id = new_mission_id()
     target = Target(server=args.server, password=args.password)
     if args.sim:
@@ -212,7 +217,7 @@ def _run(args: argparse.Namespace) -> int:
     options = RunOptions(project, target, json=args.json)
     announce(mission_id, options)
     opener = functools.partial(
-        _create, project=project, goal=args.goal, config=config, mission_id=mission_id
+        _create, project=project, goal=args.goal, effective=effective, mission_id=mission_id
     )
     result = runtime.run(drive, options, mission_id, opener)
     print_outcome(result, options, resume_hint=_resume_hint(project, mission_id, args))
@@ -220,14 +225,23 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _create(
-    client: OpenCodeClient, *, project: Path, goal: str, config: MissionConfig, mission_id: str
+    client: OpenCodeClient, *, project: Path, goal: str, effective: Effective, mission_id: str
 ) -> AbstractAsyncContextManager[MissionEngine]:
-    return MissionEngine.create(project, goal, client, config=config, mission_id=mission_id)
+    config = effective.config
+    return MissionEngine.create(
+        project,
+        goal,
+        client,
+        config=config.mission(),
+        mission_id=mission_id,
+        durability=config.wal.durability,
+    )
 
 
 def _resume(args: argparse.Namespace) -> int:
     _check_target(args)
     project = existing_project(args)
+    durability = project_config(args, project).config.wal.durability
     mission_id = args.mission or latest_unfinished(project)
     if mission_id is None:
         print(f"resume: no unfinished mission in {project}", file=sys.stderr)
@@ -247,7 +261,7 @@ def _resume(args: argparse.Namespace) -> int:
     announce(mission_id, options)
 
     def opener(client: OpenCodeClient) -> AbstractAsyncContextManager[MissionEngine]:
-        return MissionEngine.resume(project, mission_id, client)
+        return MissionEngine.resume(project, mission_id, client, durability=durability)
 
     result = runtime.run(drive, options, mission_id, opener)
     print_outcome(result, options, resume_hint=_resume_hint(project, mission_id, args))

@@ -17,8 +17,11 @@ The tree, all of it below :class:`~opencode_orchestrator.errors.OrchestratorErro
     │                                                          newer version
     ├── ProjectDirectoryError    -33008  PROJECT_DIRECTORY     no directory to work in, or not an
     │                                                          existing absolute directory
-    └── OpenCodeUnavailableError -33009  OPENCODE_UNAVAILABLE  OpenCode refused or did not answer
-                                                               while a mission was being started
+    ├── OpenCodeUnavailableError -33009  OPENCODE_UNAVAILABLE  OpenCode refused or did not answer
+    │                                                          while a mission was being started
+    └── ConfigInvalidError       -33010  CONFIG_INVALID        the project's configuration cannot
+                                                               be read or is invalid (each
+                                                               problem in ``data.problems``)
 
 Codes are part of the protocol (``docs/protocol.md``); a handler turns a
 :class:`CoreError` into its JSON-RPC error object with :meth:`CoreError.to_rpc`.
@@ -35,6 +38,7 @@ from opencode_orchestrator.jsonrpc import RpcError
 
 __all__ = [
     "AmbiguousMissionError",
+    "ConfigInvalidError",
     "CoreError",
     "CoreErrorCode",
     "MissionEndedError",
@@ -61,6 +65,7 @@ class CoreErrorCode(IntEnum):
     MISSION_UNREADABLE = -33007
     PROJECT_DIRECTORY = -33008
     OPENCODE_UNAVAILABLE = -33009
+    CONFIG_INVALID = -33010
 
 
 class CoreError(OrchestratorError):
@@ -130,3 +135,9 @@ class OpenCodeUnavailableError(CoreError):
     """OpenCode refused or did not answer while a mission was being started."""
 
     code = CoreErrorCode.OPENCODE_UNAVAILABLE
+
+
+class ConfigInvalidError(CoreError):
+    """The project's configuration cannot be read or is invalid: no mission can start."""
+
+    code = CoreErrorCode.CONFIG_INVALID

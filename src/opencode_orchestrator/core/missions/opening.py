@@ -4,13 +4,22 @@ A mission's journal is opened by ``MissionEngine.create`` or ``.resume``;
 what that can raise (the WAL locked by another process, damaged, no mission
 journaled there, OpenCode refusing the mission's root session) is turned
 into the core's domain errors here, so the shim gets a code it can act on.
+The project's configuration (:func:`project_config`) is read here too: an
+invalid one refuses the opening with its problems.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from opencode_orchestrator.config import (
+    ConfigError,
+    ConfigValueError,
+    OrchestratorConfig,
+    load_config,
+)
 from opencode_orchestrator.core.errors import (
+    ConfigInvalidError,
     CoreError,
     MissionEndedError,
     MissionLockedError,
@@ -26,7 +35,7 @@ from opencode_orchestrator.opencode import OpenCodeClient
 from opencode_orchestrator.opencode.errors import OpenCodeError
 from opencode_orchestrator.wal.errors import WalError, WalLockedError
 
-__all__ = ["OpenCodeTarget", "check_resumable", "translate_open_error"]
+__all__ = ["OpenCodeTarget", "check_resumable", "project_config", "translate_open_error"]
 
 
 class OpenCodeTarget:
@@ -49,6 +58,24 @@ class OpenCodeTarget:
         client = OpenCodeClient(self.server_url, password=self._password, directory=str(project))
         client.open()
         return client
+
+
+def project_config(project: Path) -> OrchestratorConfig:
+    """The configuration of ``project`` (blocking I/O: run it in a thread).
+
+    Raises:
+        ConfigInvalidError: a file cannot be read or parsed, or a key or value is refused.
+    """
+    try:
+        return load_config(project).config
+    except ConfigError as exc:
+        problems = (
+            [p.text for p in exc.problems] if isinstance(exc, ConfigValueError) else [str(exc)]
+        )
+        raise ConfigInvalidError(
+            f"invalid configuration: {exc}",
+            {"problems": problems, "configCode": exc.code},
+        ) from None
 
 
 def check_resumable(project: Path, mission_id: str) -> None:

@@ -14,7 +14,10 @@ the journal is open (a new mission's ``mission.created`` is durable). An
 error that stops a mission is logged, kept for ``mission/status`` and sent as
 a ``mission/progress`` notification; it never reaches the core. Missions talk
 to OpenCode through one :class:`OpenCodeClient` per project directory, made
-on first need from ``initialize``'s ``serverUrl`` and ``password``.
+on first need from ``initialize``'s ``serverUrl`` and ``password``. Each start
+and resume reads the project's configuration (in a thread): a new mission
+runs under it unless ``mission/start`` brings its own settings, and every
+journal is opened with its ``wal`` durability.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from opencode_orchestrator.core.missions.opening import (
     OpenCodeTarget,
     check_resumable,
+    project_config,
     translate_open_error,
 )
 from opencode_orchestrator.core.missions.progress import Notify, ProgressSender
@@ -152,10 +156,14 @@ class MissionRegistry:
     ) -> RunningMission:
         """Create a mission and run it in the background; return once it is journaled.
 
+        ``config`` (the caller's settings) replaces the project's configuration's
+        mission settings; the WAL's durability is the configuration's either way.
+
         Raises:
-            NoOpenCodeServerError, OpenCodeUnavailableError, CoreError; RpcError when
-            the core is shutting down.
+            ConfigInvalidError, NoOpenCodeServerError, OpenCodeUnavailableError,
+            CoreError; RpcError when the core is shutting down.
         """
+        settings = await anyio.to_thread.run_sync(project_config, project)
         client = self.client(project)
         mission = RunningMission(new_mission_id(), project)
 
@@ -164,9 +172,10 @@ class MissionRegistry:
                 project,
                 goal,
                 client,
-                config=config,
+                config=config or settings.mission(),
                 parent_session=parent_session,
                 mission_id=mission.mission_id,
+                durability=settings.wal.durability,
             )
 
         await self._launch(mission, opener, f"Mission {mission.mission_id} started: {goal}")
@@ -177,7 +186,8 @@ class MissionRegistry:
 
         Raises:
             MissionNotFoundError, MissionEndedError, MissionLockedError,
-            MissionUnreadableError, NoOpenCodeServerError; RpcError when shutting down.
+            MissionUnreadableError, ConfigInvalidError, NoOpenCodeServerError;
+            RpcError when shutting down.
         """
         existing = self._missions.get(mission_id)
         if existing is not None:
@@ -186,13 +196,16 @@ class MissionRegistry:
         self._missions[mission_id] = mission  # reserved: a second resume is a no-op
         try:
             await anyio.to_thread.run_sync(check_resumable, project, mission_id)
+            settings = await anyio.to_thread.run_sync(project_config, project)
             client = self.client(project)
         except BaseException:
             self._missions.pop(mission_id, None)
             raise
 
         def opener() -> AbstractAsyncContextManager[MissionEngine]:
-            return MissionEngine.resume(project, mission_id, client)
+            return MissionEngine.resume(
+                project, mission_id, client, durability=settings.wal.durability
+            )
 
         await self._launch(mission, opener, None)
         return mission, False
