@@ -18,7 +18,7 @@
 import type { CoreCaller } from "./core-process.ts"
 import type { Logger } from "./log.ts"
 import { Methods, stringField } from "./protocol.ts"
-import type { MissionParams, StartParams } from "./protocol.ts"
+import type { StartParams, StatusParams } from "./protocol.ts"
 import { RpcTimeoutError, asError, isObject } from "./rpc.ts"
 import type { Ui } from "./ui.ts"
 
@@ -36,7 +36,7 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
     usage: "/extreme-mission <goal>",
   },
   "mission-status": {
-    description: "Show the state of this project's missions (or of one: /mission-status <id>)",
+    description: "Show a mission's units, usage and budget (this session's mission, or /mission-status <id>)",
     method: Methods.missionStatus,
     usage: "/mission-status [mission id]",
   },
@@ -147,9 +147,11 @@ export async function runCommand(deps: CommandDeps, input: CommandInput, spec: C
       const hint = `Follow it with /mission-status ${missionId}; stop it with /mission-cancel ${missionId}.`
       return { text: `${message}\n${hint}`, ok: true }
     }
-    const params: MissionParams = {}
+    const params: StatusParams = {}
     const missionId = args.split(/\s+/)[0]
     if (missionId) params.missionId = missionId
+    // Without an id, the core shows the mission started from this very session.
+    if (spec.method === Methods.missionStatus) params.sessionId = input.sessionID
     const result = await deps.core.call(spec.method, params, { timeoutMs: deps.requestTimeoutMs })
     const field = spec.method === Methods.missionStatus ? "text" : "message"
     return { text: stringField(spec.method, result, field), ok: true }

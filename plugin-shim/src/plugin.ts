@@ -21,7 +21,8 @@ import type { Upstream } from "./proxy.ts"
 import { ScopeGuard } from "./scope.ts"
 import { ServerAccess } from "./server-access.ts"
 import type { Probe } from "./server-access.ts"
-import type { ToastVariant, Ui } from "./ui.ts"
+import { ProgressDisplay } from "./ui.ts"
+import type { Ui } from "./ui.ts"
 
 export const SHIM_NAME = "opencode-orchestrator-shim"
 export const SHIM_VERSION = "0.1.0"
@@ -63,6 +64,7 @@ export function createShim(context: ShimContext, rawOptions: unknown): Shim {
   const log = context.logger ?? new FileLogger(options.logFile ?? defaultLogFile(context.directory))
   for (const warning of warnings) log.warn(warning)
   const ui = context.ui(log)
+  const progressDisplay = new ProgressDisplay(ui, log)
   const access = new ServerAccess({
     mode: options.serverAccess,
     serverUrl: context.serverUrl,
@@ -105,7 +107,7 @@ export function createShim(context: ShimContext, rawOptions: unknown): Shim {
         return
       }
       // OpenCode does not await us here and the core does not wait for us: fire and log.
-      void ui.toast(progress.text, toastVariant(progress.level, progress.state), progressTitle(progress.missionId))
+      void progressDisplay.show(progress)
     },
     onGiveUp: (message) => {
       void ui.toast(message, "error", "opencode-orchestrator")
@@ -143,13 +145,4 @@ export function createShim(context: ShimContext, rawOptions: unknown): Shim {
   log.info("plugin loaded", { directory: context.directory, command: options.command, serverAccess: options.serverAccess })
   core.start()
   return { hooks, core, log, options, scope, access }
-}
-
-function toastVariant(level: "info" | "warning" | "error", state: string): ToastVariant {
-  if (level !== "info") return level
-  return /^seal/i.test(state) ? "success" : "info"
-}
-
-function progressTitle(missionId: string): string {
-  return missionId ? `Mission ${missionId}` : "Mission"
 }

@@ -40,6 +40,11 @@ export interface MissionParams {
   missionId?: string
 }
 
+/** `mission/status`: without `missionId`, the core shows the mission started from `sessionId`. */
+export interface StatusParams extends MissionParams {
+  sessionId?: string
+}
+
 export interface ScopeCheckParams {
   sessionId: string
   tool: string
@@ -53,11 +58,27 @@ export interface ScopeVerdict {
   unitId?: string
 }
 
+export type ProgressVariant = "info" | "success" | "warning" | "error"
+
+/**
+ * `mission/progress`: the core decides how the user hears of it, the shim
+ * shows it: a toast (`toast`), a post into the mission's session that starts
+ * no model turn (`post` with `sessionId`), or both.
+ */
 export interface ProgressParams {
   missionId: string
   state: string
   text: string
   level: "info" | "warning" | "error"
+  /** Show it as a toast (a core that does not say: yes). */
+  toast: boolean
+  /** Post it into `sessionId` as a `noReply` message (a core that does not say: no). */
+  post: boolean
+  sessionId?: string
+  /** The toast's look; absent: from `level` (and `state`). */
+  variant?: ProgressVariant
+  /** "phase", "failures", "progress" or "notice" (for the log). */
+  kind: string
 }
 
 export type AgentDefinitions = Record<string, Record<string, unknown>>
@@ -102,10 +123,20 @@ export function asAgentDefinitions(result: unknown): AgentDefinitions {
 export function asProgress(params: unknown): ProgressParams | null {
   if (!isObject(params) || typeof params.text !== "string") return null
   const level = params.level === "warning" || params.level === "error" ? params.level : "info"
-  return {
+  const progress: ProgressParams = {
     missionId: typeof params.missionId === "string" ? params.missionId : "",
     state: typeof params.state === "string" ? params.state : "",
     text: params.text,
     level,
+    toast: params.toast !== false,
+    post: params.post === true,
+    kind: typeof params.kind === "string" ? params.kind : "notice",
   }
+  if (typeof params.sessionId === "string" && params.sessionId !== "") progress.sessionId = params.sessionId
+  if (isVariant(params.variant)) progress.variant = params.variant
+  return progress
+}
+
+function isVariant(value: unknown): value is ProgressVariant {
+  return value === "info" || value === "success" || value === "warning" || value === "error"
 }

@@ -6,6 +6,7 @@
 import type { PluginInput } from "@opencode-ai/plugin"
 
 import type { Logger } from "./log.ts"
+import type { ProgressParams } from "./protocol.ts"
 import { asError } from "./rpc.ts"
 
 export type ToastVariant = "info" | "success" | "warning" | "error"
@@ -54,4 +55,54 @@ export function clientUi(client: Client, log: Logger): Ui {
       }
     },
   }
+}
+
+/**
+ * Shows the core's `mission/progress` notifications as the core says: a toast,
+ * a post into the mission's session, or both. The shim decides nothing here.
+ */
+export class ProgressDisplay {
+  private readonly ui: Ui
+  private readonly log: Logger
+  /** The last post queued per session: posts go out one after another, in order. */
+  private readonly queued = new Map<string, Promise<void>>()
+
+  constructor(ui: Ui, log: Logger) {
+    this.ui = ui
+    this.log = log
+  }
+
+  /** Resolves once shown (it never rejects: the UI calls log their failures). */
+  async show(progress: ProgressParams): Promise<void> {
+    const shown: Promise<void>[] = []
+    if (progress.toast) {
+      shown.push(this.ui.toast(progress.text, toastVariant(progress), progressTitle(progress.missionId)))
+    }
+    if (progress.post && progress.sessionId !== undefined) shown.push(this.post(progress.sessionId, progress))
+    await Promise.all(shown)
+  }
+
+  private post(sessionID: string, progress: ProgressParams): Promise<void> {
+    // Two posts sent at once may land in either order; a phase and the progress after it must not swap.
+    const previous = this.queued.get(sessionID) ?? Promise.resolve()
+    const next = previous.then(async () => {
+      const posted = await this.ui.postToSession(sessionID, progress.text)
+      if (!posted) this.log.warn("could not post mission progress", { missionId: progress.missionId, kind: progress.kind })
+    })
+    this.queued.set(sessionID, next)
+    void next.then(() => {
+      if (this.queued.get(sessionID) === next) this.queued.delete(sessionID)
+    })
+    return next
+  }
+}
+
+export function toastVariant(progress: Pick<ProgressParams, "level" | "state" | "variant">): ToastVariant {
+  if (progress.variant !== undefined) return progress.variant
+  if (progress.level !== "info") return progress.level
+  return /^seal/i.test(progress.state) ? "success" : "info"
+}
+
+function progressTitle(missionId: string): string {
+  return missionId ? `Mission ${missionId}` : "Mission"
 }

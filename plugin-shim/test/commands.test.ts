@@ -66,7 +66,7 @@ describe("command.execute.before", () => {
     await run("mission-cancel", "m1")
     await run("mission-resume", " m1 extra words ")
     assert.deepEqual(core.calls, [
-      { method: "mission/status", params: {} },
+      { method: "mission/status", params: { sessionId: "ses_parent" } },
       { method: "mission/cancel", params: { missionId: "m1" } },
       { method: "mission/resume", params: { missionId: "m1" } },
     ])
@@ -74,6 +74,20 @@ describe("command.execute.before", () => {
       ui.posts.map((post) => post.text),
       ["m1 RUNNING 2/5 units", "Mission m1 cancelled", "Mission m1 resumed"],
     )
+  })
+
+  it("posts /mission-status's table into the session, asking for this session's mission", async () => {
+    const table = "### Mission m1 — RUNNING\n| Unit | State |\n|---|---|\n| a | VERIFIED |"
+    const { core, ui, run } = setup({ "mission/status": { missions: [], text: table, missionId: "m1" } })
+    const { error } = await run("mission-status", "")
+    await run("mission-status", "m0")
+    assert.deepEqual(core.calls, [
+      { method: "mission/status", params: { sessionId: "ses_parent" } },
+      { method: "mission/status", params: { missionId: "m0", sessionId: "ses_parent" } },
+    ])
+    assert.deepEqual(ui.posts[0], { sessionID: "ses_parent", text: table })
+    assert.deepEqual(ui.toasts, [])
+    assert.ok(error instanceof CommandHandledError)
   })
 
   it("shows the core's error as text in the session", async () => {

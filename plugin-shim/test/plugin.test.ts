@@ -97,7 +97,7 @@ describe("createShim", () => {
     assert.ok(log.has("error", "could not get the mission agents"))
   })
 
-  it("runs /extreme-mission through the core and shows progress as a toast", async () => {
+  it("runs /extreme-mission through the core and shows progress as the core says: toast, post", async () => {
     const record = join(tempDir(), "record.jsonl")
     const { hooks, ui } = shim({ command: fakeCoreCommand("--record", record, "--progress") })
     const output = { parts: [{ type: "text", text: "template" }] }
@@ -108,8 +108,12 @@ describe("createShim", () => {
     const start = recorded(record).find((message) => message.method === "mission/start")
     assert.deepEqual(start?.params, { goal: "ship it", parentSessionId: "ses_p" })
     assert.match(ui.posts[0]?.text ?? "", /^Mission m-fake-1 started: ship it/)
-    await waitFor(() => ui.toasts.length > 0, 5_000, "the progress toast")
+    await waitFor(() => ui.toasts.length > 1 && ui.posts.length > 1, 5_000, "the progress toasts and post")
     assert.deepEqual(ui.toasts[0], { message: "Mission m-fake-1: planning iteration 1", variant: "info", title: "Mission m-fake-1" })
+    const running = "Mission m-fake-1: plan accepted, 2 units; workers running"
+    assert.deepEqual(ui.toasts[1], { message: running, variant: "info", title: "Mission m-fake-1" })
+    // The first notification has no post field: a toast only. The second is posted too.
+    assert.deepEqual(ui.posts.slice(1), [{ sessionID: "ses_p", text: running }])
   })
 
   it("refuses a write outside the scope with the core's reason", async () => {
