@@ -5,7 +5,8 @@ shim spawns the core and registers the mission agents; the test types
 ``/extreme-mission <goal>`` in a session of its own, the mission's parent.
 OpenCode calls the scenario fake LLM, which plays the planner, the workers
 (real ``write``/``edit``/``bash`` tool calls, so files land on disk through
-OpenCode) and the reviewers.
+OpenCode) and the reviewers. The user hears of it in that session: a toast and
+a ``noReply`` post for each phase, and ``/mission-status``'s table.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ from opencode_orchestrator.mission.records import RecordType, TurnKind
 from opencode_orchestrator.mission.sessions import session_title
 from opencode_orchestrator.testing.scenario_roles import Role
 from opencode_orchestrator.testing.scenario_roles import TurnKind as Played
-from opencode_orchestrator.testing.shim_e2e import MISSION_DEADLINE, shim_world
+from opencode_orchestrator.testing.shim_e2e import MISSION_DEADLINE, ShimWorld, shim_world
 from tests.e2e.helpers import of, seq, turn_span, verdicts
 from tests.e2e.scenarios import MISSION_CHECK, diamond
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_opencode, pytest.mark.e2e]
 
 UNITS = ("a", "b", "c", "d")
+POST_DEADLINE = 60.0
+"""Seconds for a post the shim sends once the core tells it (it is already on its way)."""
 
 
 async def test_a_four_unit_mission_started_with_the_command_seals(tmp_path: Path) -> None:
@@ -118,3 +121,47 @@ async def test_a_four_unit_mission_started_with_the_command_seals(tmp_path: Path
         # One core served it all: OpenCode's child, never restarted.
         assert len(world.cores_started()) == 1
         assert world.core_pid() == world.cores_started()[0]
+
+        await _told_in_the_session(world, mission.session, mission_id)
+
+
+async def _told_in_the_session(world: ShimWorld, session: str, mission_id: str) -> None:
+    """Each phase was a toast and a post into the user's session, and no model turn."""
+    sealed = f"Mission {mission_id} SEALED: 4 of 4 units verified"
+    async with world.deadline(POST_DEADLINE, "the SEALED post", mission_id):
+        await world.wait_for_event(
+            lambda e: (world.posted_text(e, session) or "").startswith(sealed)
+        )
+    messages = await world.messages(session)
+    # Posted with noReply: user messages only, and the fake LLM was never asked from it.
+    assert {m["info"]["role"] for m in messages} == {"user"}, messages
+    assert all(r.session != session for r in world.player.requests)
+    texts = [p["text"] for m in messages for p in m["parts"] if p.get("type") == "text"]
+    assert texts[0].startswith(f"Mission {mission_id} started: ")
+    phases = (
+        f"Mission {mission_id}: plan accepted, 4 units; workers running",
+        f"Mission {mission_id}: every unit is done (4 of 4 units verified)",
+        f"Mission {mission_id}: integration review of the whole change",
+        sealed,
+    )
+    # In order; a rate-limited progress line ("2/4 units verified, …") may come between.
+    told = [next(t for t in texts if t.startswith(phase)) for phase in phases]
+    assert [texts.index(t) for t in told] == sorted(texts.index(t) for t in told), texts
+    others = [t for t in texts[1:] if t not in told]
+    assert all(t.startswith(f"Mission {mission_id}: ") and "units verified" in t for t in others)
+    toasts = [toast["message"] for toast in world.toasts()]
+    for phase in phases:
+        assert any(message.startswith(phase) for message in toasts), (phase, toasts)
+
+    # /mission-status without an id: this session's mission, a row for every unit.
+    requests = len(world.player.requests)
+    status = await world.command(session, "mission-status")
+    assert status.startswith(f"### Mission {mission_id} — SEALED\n"), status
+    for unit in UNITS:
+        title = session_title(mission_id, unit, "worker", 1)
+        assert f"\n| {unit} | VERIFIED | 1 | {title} | " in status, (unit, status)
+    assert "\n**Totals:** tokens " in status
+    assert len(world.player.requests) == requests  # no model turn for the command either
+    last = (await world.messages(session))[-1]
+    assert last["info"]["role"] == "user"
+    assert last["parts"][-1]["text"] == status

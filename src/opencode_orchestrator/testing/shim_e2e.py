@@ -60,6 +60,7 @@ __all__ = [
     "MISSION_DEADLINE",
     "PLUGIN_LOCK",
     "PLUGIN_PACKAGE",
+    "PROGRESS_POST",
     "Holding",
     "ShimWorld",
     "StartedMission",
@@ -81,6 +82,9 @@ PLUGIN_LOCK: Final = {"lockfileVersion": 3, "packages": {"": PLUGIN_PACKAGE}}
 _POLL: Final = 0.05
 _EVENT_RECONNECT: Final = 0.2
 _STARTED: Final = re.compile(r"Mission (\S+) started")
+PROGRESS_POST: Final = re.compile(r"^Mission \S+(?::| [A-Z_]{4,}: )")
+"""What the core's ``mission/progress`` posts look like ("Mission m: plan accepted, …",
+"Mission m SEALED: …"); no command's reply does ("Mission m started: …", a table)."""
 _STOP_GRACE: Final = 0.5
 
 
@@ -290,11 +294,12 @@ class ShimWorld:
                     f"{response.text[:500]}"
                 )
             messages = (await self._messages(client, session))[before:]
+        # The mission's progress may be posted into the same session meanwhile.
         texts = [
             str(part["text"])
             for message in messages
             for part in message["parts"]
-            if part.get("type") == "text"
+            if part.get("type") == "text" and not PROGRESS_POST.match(str(part["text"]))
         ]
         if not texts:
             raise AssertionError(f"/{command}: nothing was posted into the session")
@@ -359,13 +364,34 @@ class ShimWorld:
 
         Bound it with :meth:`deadline`.
         """
+        event = await self.wait_for_event(
+            lambda e: e.get("type") == "tui.toast.show" and condition(e["properties"])
+        )
+        toast: dict[str, Any] = event["properties"]
+        return toast
+
+    async def wait_for_event(self, condition: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """Wait for a ``GET /event`` event that satisfies ``condition``; the first such event.
+
+        Bound it with :meth:`deadline`.
+        """
         while True:
-            found = [toast for toast in self.toasts() if condition(toast)]
+            found = [event for event in self.events if condition(event)]
             if found:
                 return found[0]
-            event = anyio.Event()
-            self._waiters.append(event)
-            await event.wait()
+            waiter = anyio.Event()
+            self._waiters.append(waiter)
+            await waiter.wait()
+
+    @staticmethod
+    def posted_text(event: dict[str, Any], session: str) -> str | None:
+        """The text of a text part stored in ``session``, if ``event`` is one."""
+        if event.get("type") != "message.part.updated":
+            return None
+        part = event.get("properties", {}).get("part") or {}
+        if part.get("sessionID") != session or part.get("type") != "text":
+            return None
+        return str(part.get("text", ""))
 
     # -- the WAL -------------------------------------------------------------------------
 
