@@ -1,25 +1,34 @@
-"""The logging module: JSON on stderr and file, levels, secrets redacted."""
+"""The logging package: JSON on stderr and files, levels, secrets redacted, mission files."""
 
 from __future__ import annotations
 
 import logging
 import os
+import stat
 import sys
 import threading
 from pathlib import Path
 
+import anyio
 import orjson
 import pytest
+import structlog
+from pydantic import ValidationError
 
 from opencode_orchestrator.log import (
+    MISSION_KEY,
     QUEUE_SIZE,
     REDACTED,
+    LogSettings,
     configure_logging,
     flush_logging,
+    force_verbosity,
     get_logger,
+    mission_log,
     redact,
     shutdown_logging,
 )
+from opencode_orchestrator.log.routing import PrivateRotatingFileHandler
 
 
 def _lines(text: str) -> list[dict[str, object]]:
@@ -152,3 +161,185 @@ def test_a_stalled_log_reader_never_blocks_the_caller(tmp_path: Path) -> None:
     assert dropped, "the drop was not reported"
     assert events[-1]["event"] == "after the stall"
     assert 0 < len([e for e in events if e["event"] == "flood"]) < QUEUE_SIZE * 3
+
+
+# -- a mission's own file ---------------------------------------------------------------
+
+
+def _file_lines(path: Path) -> list[dict[str, object]]:
+    return _lines(path.read_text())
+
+
+@pytest.mark.anyio
+async def test_two_concurrent_missions_each_get_their_own_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("warning")  # the terminal stays quiet; the files do not
+    log = get_logger("tests.log")
+    paths = {mid: tmp_path / mid / "mission.log" for mid in ("m-a", "m-b")}
+    both_open = {mid: anyio.Event() for mid in paths}
+
+    async def child(mission_id: str) -> None:
+        log.info("child.step", of=mission_id)  # a task spawned inside: the binding follows
+        logging.getLogger("httpx").info("HTTP Request: GET /session/%s", mission_id)
+
+    async def mission(mission_id: str, other: str) -> None:
+        async with mission_log(mission_id, paths[mission_id]):
+            log.info("mission.step", of=mission_id)
+            both_open[mission_id].set()
+            with anyio.fail_after(10):
+                await both_open[other].wait()  # both files open at once
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(child, mission_id)
+        log.info("after.mission", of=mission_id)  # unbound again: in no file
+
+    log.info("before.any")
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(mission, "m-a", "m-b")
+        tg.start_soon(mission, "m-b", "m-a")
+
+    for mission_id, path in paths.items():
+        records = _file_lines(path)  # complete on exit, without a flush
+        assert {r["mission_id"] for r in records} == {mission_id}
+        assert [r["event"] for r in records] == [
+            "mission.step",
+            "child.step",
+            f"HTTP Request: GET /session/{mission_id}",
+        ]
+        assert all(r.get("of", mission_id) == mission_id for r in records)
+    assert flush_logging()
+    assert _lines(capsys.readouterr().err) == []  # info is below stderr's warning
+
+
+@pytest.mark.anyio
+async def test_the_file_has_its_own_level_and_a_resumed_mission_appends(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("error")
+    log = get_logger("tests.log")
+    path = tmp_path / "m1" / "mission.log"
+    async with mission_log("m1", path):
+        log.debug("hidden")
+        log.info("first run")
+        log.error("shown everywhere")
+    async with mission_log("m1", path, LogSettings(level="debug")):
+        log.debug("second run, in detail")
+    assert [r["event"] for r in _file_lines(path)] == [
+        "first run",
+        "shown everywhere",
+        "second run, in detail",
+    ]
+    assert flush_logging()
+    assert [r["event"] for r in _lines(capsys.readouterr().err)] == ["shown everywhere"]
+
+
+@pytest.mark.anyio
+async def test_the_file_rotates_at_its_size_bound(tmp_path: Path) -> None:
+    configure_logging("warning")
+    log = get_logger("tests.log")
+    path = tmp_path / "m1" / "mission.log"
+    settings = LogSettings(max_bytes=64 * 1024, backups=2)
+    async with mission_log("m1", path, settings):
+        for i in range(1200):  # ~300 KiB: rotates four times, two backups kept
+            log.info("filler", i=i, padding="x" * 200)
+    names = sorted(p.name for p in path.parent.iterdir())
+    assert names == ["mission.log", "mission.log.1", "mission.log.2"]
+    for file in path.parent.iterdir():
+        assert 0 < file.stat().st_size <= settings.max_bytes
+        assert stat.S_IMODE(file.stat().st_mode) == 0o600
+    assert _file_lines(path)[-1]["i"] == 1199  # the newest lines are in mission.log
+
+
+@pytest.mark.anyio
+async def test_the_file_and_its_directories_are_private_whatever_the_umask(
+    tmp_path: Path,
+) -> None:
+    configure_logging("warning")
+    path = tmp_path / "missions" / "m1" / "mission.log"
+    old = os.umask(0)
+    try:
+        async with mission_log("m1", path):
+            get_logger("tests.log").info("hello")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.parent.parent.stat().st_mode) == 0o700
+
+
+@pytest.mark.anyio
+async def test_secrets_are_redacted_in_the_file(tmp_path: Path) -> None:
+    configure_logging("warning")
+    path = tmp_path / "m1" / "mission.log"
+    async with mission_log("m1", path):
+        get_logger("tests.log").info(
+            "call", password="hunter2", headers={"Authorization": "Basic b3BlbmNvZGU6c2VjcmV0"}
+        )
+        logging.getLogger("httpx").info("sending Bearer abc.def.ghi")
+        get_logger("tests.log").info("usage", tokens=1234)  # a count, not a credential
+    text = path.read_text()
+    assert "hunter2" not in text
+    assert "b3BlbmNvZGU6c2VjcmV0" not in text
+    assert "abc.def.ghi" not in text
+    records = _file_lines(path)
+    assert records[0]["password"] == REDACTED
+    assert records[0]["headers"] == {"Authorization": REDACTED}
+    assert records[1]["event"] == f"sending {REDACTED}"
+    assert records[2]["tokens"] == 1234
+
+
+@pytest.mark.anyio
+async def test_the_file_is_written_on_the_listener_thread_never_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writers: set[int] = set()
+    emit = PrivateRotatingFileHandler.emit
+
+    def spying_emit(self: PrivateRotatingFileHandler, record: logging.LogRecord) -> None:
+        writers.add(threading.get_ident())
+        emit(self, record)
+
+    monkeypatch.setattr(PrivateRotatingFileHandler, "emit", spying_emit)
+    configure_logging("warning")
+    loop_thread = threading.get_ident()
+    path = tmp_path / "m1" / "mission.log"
+    async with mission_log("m1", path):
+        for i in range(50):
+            get_logger("tests.log").info("step", i=i)
+    assert len(_file_lines(path)) == 50
+    assert len(writers) == 1
+    assert loop_thread not in writers
+
+
+@pytest.mark.anyio
+async def test_without_configured_logging_only_the_id_is_bound(tmp_path: Path) -> None:
+    path = tmp_path / "m1" / "mission.log"
+    async with mission_log("m1", path):
+        assert structlog.contextvars.get_contextvars()[MISSION_KEY] == "m1"
+    assert MISSION_KEY not in structlog.contextvars.get_contextvars()
+    assert not path.parent.exists()
+
+
+def test_force_verbosity_wins_over_a_command_that_configures_its_own_level(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    force_verbosity("info")  # what `-v` does before the command runs
+    configure_logging("error")  # what `demo` does to keep its screen clean
+    get_logger("tests.log").info("still shown")
+    assert flush_logging()
+    assert [r["event"] for r in _lines(capsys.readouterr().err)] == ["still shown"]
+    shutdown_logging()  # forgets the forced level
+    configure_logging("error")
+    get_logger("tests.log").info("hidden")
+    assert flush_logging()
+    assert _lines(capsys.readouterr().err) == []
+
+
+def test_log_settings_refuse_a_file_that_would_never_rotate() -> None:
+    with pytest.raises(ValidationError):
+        LogSettings(backups=0)
+    with pytest.raises(ValidationError):
+        LogSettings(max_bytes=10)
+    with pytest.raises(ValidationError):
+        LogSettings(level="loud")  # type: ignore[arg-type]
+    assert LogSettings() == LogSettings(level="info", max_bytes=10 * 1024 * 1024, backups=5)

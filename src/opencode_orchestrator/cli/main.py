@@ -3,9 +3,11 @@
 Each subcommand lives in its own module with an ``add_parser(subparsers)``
 function that registers it and sets ``func`` (the handler, returning the exit
 code) on its parser. Handlers print results to stdout and errors to stderr. Logging is set up here
-for every command (JSON on stderr, level from ``OPENCODE_ORCHESTRATOR_LOG_LEVEL``,
-default warning) so no library log line can ever reach stdout; a command with
-its own logging options, such as ``serve``, reconfigures it.
+for every command (JSON on stderr) so no library log line can ever reach stdout.
+stderr's level: ``-v`` (info) or ``-vv`` (debug), accepted by every command, else
+``OPENCODE_ORCHESTRATOR_LOG_LEVEL``, else warning. A command with its own logging
+options, such as ``serve``, reconfigures it, but never quieter than ``-v`` asked.
+A mission's own ``mission.log`` has its own level (info) whatever stderr shows.
 """
 
 from __future__ import annotations
@@ -13,15 +15,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Final
 
 from opencode_orchestrator import __version__
 from opencode_orchestrator.cli import config, demo, install, mission, serve, sim, status, wal
-from opencode_orchestrator.log import configure_logging
+from opencode_orchestrator.log import configure_logging, force_verbosity
 
 __all__ = ["build_parser", "main"]
 
 Handler = Callable[[argparse.Namespace], int]
+
+_VERBOSITY: Final = ("info", "debug")
+"""stderr's level for ``-v``, ``-vv`` (and more)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +43,27 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     for module in (demo, mission, status, config, install, serve, wal, sim):
         module.add_parser(subparsers)
+    for command in _every_parser(parser):
+        command.add_argument(
+            "-v",
+            "--verbose",
+            action="count",
+            # Unset unless given: a subcommand's default would overwrite the
+            # count given before it (`wal -v verify`).
+            default=argparse.SUPPRESS,
+            help="log more on stderr: -v info, -vv debug (over OPENCODE_ORCHESTRATOR_LOG_LEVEL)",
+        )
     return parser
+
+
+def _every_parser(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    """``parser`` and every (sub)command parser below it."""
+    yield parser
+    # argparse has no public way to list subparsers; its actions hold them.
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in dict.fromkeys(action.choices.values()):  # aliases: once each
+                yield from _every_parser(command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,9 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.func
-    level = os.environ.get("OPENCODE_ORCHESTRATOR_LOG_LEVEL", "warning")
+    count: int = getattr(args, "verbose", 0)
+    verbose = _VERBOSITY[min(count, len(_VERBOSITY)) - 1] if count else None
+    force_verbosity(verbose)
     try:
-        configure_logging(level)
+        configure_logging(verbose or os.environ.get("OPENCODE_ORCHESTRATOR_LOG_LEVEL", "warning"))
     except ValueError as exc:
         print(f"opencode-orchestrator: OPENCODE_ORCHESTRATOR_LOG_LEVEL: {exc}", file=sys.stderr)
         return 2

@@ -145,8 +145,14 @@ def shutdown_logging(timeout: float = 2.0) -> None:
     """Write what is queued (within ``timeout``), stop the listener, close the outputs.
 
     Idempotent; :func:`configure_logging` may be called again afterwards. Runs
-    at interpreter exit too. Mission files still open are closed.
+    at interpreter exit too. Mission files still open are closed, and
+    :func:`force_verbosity` is forgotten.
     """
+    _stop(timeout)
+    _state.forced = None
+
+
+def _stop(timeout: float) -> None:
     flushed = flush_logging(timeout)
     listener, _state.listener = _state.listener, None
     if listener is not None and flushed:
@@ -247,7 +253,7 @@ def configure_logging(
         handler.addFilter(not_a_marker)
     router = MissionRouter(formatter)
 
-    shutdown_logging()
+    _stop(2.0)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

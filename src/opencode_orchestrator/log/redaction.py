@@ -14,6 +14,8 @@ _SECRET_KEY = re.compile(
     r"(authori[sz]ation|api[-_]?key|apikey|password|passwd|secret|token|cookie|credential)",
     re.IGNORECASE,
 )
+# ``tokens=1234`` is a usage count (LLM tokens), not a credential.
+_TOKEN_COUNT = re.compile(r"\w*tokens", re.IGNORECASE)
 # Values that look like credentials even under an innocent key.
 _SECRET_VALUE = re.compile(r"\b(Basic|Bearer)\s+[A-Za-z0-9+/=._~-]+|\bsk-[A-Za-z0-9_-]{6,}")
 
@@ -21,15 +23,19 @@ _SECRET_VALUE = re.compile(r"\b(Basic|Bearer)\s+[A-Za-z0-9+/=._~-]+|\bsk-[A-Za-z
 def redact(value: Any) -> Any:
     """Return ``value`` with secrets replaced by :data:`REDACTED`, recursively."""
     if isinstance(value, Mapping):
-        return {
-            k: (REDACTED if isinstance(k, str) and _SECRET_KEY.search(k) else redact(v))
-            for k, v in value.items()
-        }
+        return {k: (REDACTED if _is_secret(k, v) else redact(v)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     if isinstance(value, str):
         return _SECRET_VALUE.sub(REDACTED, value)
     return value
+
+
+def _is_secret(key: object, value: object) -> bool:
+    if not isinstance(key, str) or not _SECRET_KEY.search(key):
+        return False
+    is_count = isinstance(value, int) and not isinstance(value, bool)
+    return not (is_count and _TOKEN_COUNT.fullmatch(key))
 
 
 def redact_processor(

@@ -9,7 +9,9 @@
     budget cap ─► BUDGET_EXCEEDED    cancel ─► CANCELLED    no progress ─► BLOCKED
 
 :meth:`MissionEngine.run` is the same code for a new and a resumed mission:
-it reads the journaled state and carries on from it. Around the phases run
+it reads the journaled state and carries on from it. While the engine is
+open, every record logged in its task tree carries the ``mission_id`` and also
+goes to the mission's ``mission.log`` (:func:`mission_log_path`). Around the phases run
 the event router, a wall-time watchdog and a cancel watcher; a budget breach
 or a cancel aborts every busy child session of the mission before the final
 state is journaled.
@@ -25,7 +27,7 @@ from pathlib import Path
 
 import anyio
 
-from opencode_orchestrator.log import get_logger
+from opencode_orchestrator.log import LogSettings, get_logger, mission_log
 from opencode_orchestrator.mission.budget import Budget
 from opencode_orchestrator.mission.checks import record_passed
 from opencode_orchestrator.mission.config import MissionConfig
@@ -44,7 +46,7 @@ from opencode_orchestrator.opencode.errors import OpenCodeError
 from opencode_orchestrator.wal.log import Durability
 from opencode_orchestrator.wal.paths import mission_wal_dir
 
-__all__ = ["MissionEngine", "cancel_request_path", "new_mission_id"]
+__all__ = ["MissionEngine", "cancel_request_path", "mission_log_path", "new_mission_id"]
 
 _log = get_logger(__name__)
 _M = MissionState
@@ -58,6 +60,11 @@ def new_mission_id() -> str:
 def cancel_request_path(project: Path, mission_id: str) -> Path:
     """The file whose presence asks a running mission to cancel (``cancel`` CLI)."""
     return mission_wal_dir(project, mission_id).parent / "cancel"
+
+
+def mission_log_path(project: Path, mission_id: str) -> Path:
+    """The mission's own log file (JSON lines; rotated to ``mission.log.1`` …)."""
+    return mission_wal_dir(project, mission_id).parent / "mission.log"
 
 
 class MissionEngine:
@@ -82,29 +89,37 @@ class MissionEngine:
         parent_session: str | None = None,
         mission_id: str | None = None,
         durability: Durability = Durability.ALWAYS,
+        log: LogSettings | None = None,
     ) -> AsyncIterator[MissionEngine]:
-        """A new mission (journaled at once); closes its journal on exit."""
+        """A new mission (journaled at once); closes its journal and log file on exit.
+
+        ``log`` sets its ``mission.log`` (default: the process's, see
+        :func:`~opencode_orchestrator.log.configure_logging`).
+        """
         config = config or MissionConfig()
         mission_id = mission_id or new_mission_id()
-        journal = await Journal.open(mission_wal_dir(project, mission_id), durability=durability)
-        try:
-            if parent_session is None:
-                root = await client.create_session(title=f"mission {mission_id}: {goal[:80]}")
-                parent_session = root.id
-            await journal.write(
-                RecordType.MISSION_CREATED,
-                {
-                    "mission_id": mission_id,
-                    "goal": goal,
-                    "project": str(project),
-                    "parent_session": parent_session,
-                    "config": config.model_dump(mode="json"),
-                    "created_at": time.time(),
-                },
+        async with mission_log(mission_id, mission_log_path(project, mission_id), log):
+            journal = await Journal.open(
+                mission_wal_dir(project, mission_id), durability=durability
             )
-            yield cls(_context(project, config, journal, client, Budget(config.budget)))
-        finally:
-            await journal.close()
+            try:
+                if parent_session is None:
+                    root = await client.create_session(title=f"mission {mission_id}: {goal[:80]}")
+                    parent_session = root.id
+                await journal.write(
+                    RecordType.MISSION_CREATED,
+                    {
+                        "mission_id": mission_id,
+                        "goal": goal,
+                        "project": str(project),
+                        "parent_session": parent_session,
+                        "config": config.model_dump(mode="json"),
+                        "created_at": time.time(),
+                    },
+                )
+                yield cls(_context(project, config, journal, client, Budget(config.budget)))
+            finally:
+                await journal.close()
 
     @classmethod
     @asynccontextmanager
@@ -115,28 +130,33 @@ class MissionEngine:
         client: OpenCodeClient,
         *,
         durability: Durability = Durability.ALWAYS,
+        log: LogSettings | None = None,
     ) -> AsyncIterator[MissionEngine]:
-        """An existing mission, rebuilt from its journal.
+        """An existing mission, rebuilt from its journal; its ``mission.log`` is appended to.
 
         Raises:
             MissionStateError: the journal holds no mission.
             WalError: the journal is locked (the mission runs elsewhere) or damaged.
         """
-        journal = await Journal.open(mission_wal_dir(project, mission_id), durability=durability)
-        try:
-            model = journal.model
-            if not model.created:
-                raise MissionStateError(f"mission {mission_id} has no journal to resume")
-            config = MissionConfig.model_validate(model.config)
-            budget = Budget(
-                config.budget,
-                used_tokens=model.tokens,
-                used_cost=model.cost,
-                elapsed_before=max(0.0, model.last_ts - model.created_at),
+        async with mission_log(mission_id, mission_log_path(project, mission_id), log):
+            journal = await Journal.open(
+                mission_wal_dir(project, mission_id), durability=durability
             )
-            yield cls(_context(project, config, journal, client, budget))
-        finally:
-            await journal.close()
+            try:
+                model = journal.model
+                if not model.created:
+                    raise MissionStateError(f"mission {mission_id} has no journal to resume")
+                _log.info("mission.resumed", state=str(model.state), iteration=model.iteration)
+                config = MissionConfig.model_validate(model.config)
+                budget = Budget(
+                    config.budget,
+                    used_tokens=model.tokens,
+                    used_cost=model.cost,
+                    elapsed_before=max(0.0, model.last_ts - model.created_at),
+                )
+                yield cls(_context(project, config, journal, client, budget))
+            finally:
+                await journal.close()
 
     # -- running ----------------------------------------------------------------------
 

@@ -9,13 +9,16 @@ Every state change of the engine goes through :meth:`Journal.write`, which
 
 Only then does the caller act on it (send the prompt, start the review...).
 So after a crash the log always knows at least as much as anyone outside did.
+Each record is also logged, in brief (the mission's ``mission.log`` tells its
+story from these lines; the WAL stays the truth).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.mission.model import MissionModel
@@ -25,6 +28,15 @@ from opencode_orchestrator.wal.log import Durability, WriteAheadLog
 __all__ = ["Journal"]
 
 _log = get_logger(__name__)
+
+# Milestones at info; the turn-by-turn traffic at debug.
+_QUIET: Final = frozenset(
+    {RecordType.TURN_INTENT, RecordType.TURN_ACCEPTED, RecordType.TURN_MESSAGE}
+)
+_BRIEF_KEYS: Final = (
+    "state", "reason", "iteration", "unit", "attempt", "role", "session", "turn", "kind",
+    "status", "error", "command", "exit_code", "shadow", "round", "tokens", "cost", "goal",
+)  # fmt: skip
 
 
 class Journal:
@@ -69,6 +81,12 @@ class Journal:
         self.model.check(record_type, data)
         record = await self.wal.append(record_type.value, data)
         self.model.apply(record_type.value, data, record.ts)
+        _log.log(
+            logging.DEBUG if record_type in _QUIET else logging.INFO,
+            record_type.value,
+            seq=record.seq,
+            **_brief(data),
+        )
 
     async def close(self) -> None:
         """Close the log (idempotent)."""
@@ -77,3 +95,18 @@ class Journal:
     def now(self) -> float:
         """Wall-clock seconds, as records carry them."""
         return time.time()
+
+
+def _brief(data: dict[str, Any]) -> dict[str, Any]:
+    """What a log line needs of a record: its short fields, no prompts or answers."""
+    brief = {
+        k: (v[:300] if isinstance(v, str) else v)
+        for k in _BRIEF_KEYS
+        if (v := data.get(k)) is not None and isinstance(v, str | int | float | bool)
+    }
+    if isinstance(data.get("units"), list):
+        brief["units"] = len(data["units"])
+    verdict = data.get("verdict")
+    if isinstance(verdict, dict) and isinstance(verdict.get("verdict"), str):
+        brief["verdict"] = verdict["verdict"]
+    return brief
