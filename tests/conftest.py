@@ -1,9 +1,10 @@
-"""Shared fixtures: anyio on asyncio (the core's backend), and no logging leaks."""
+"""Shared fixtures: anyio on asyncio (the core's backend), no logging leaks, no user config."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,20 @@ from opencode_orchestrator.log import shutdown_logging
 def anyio_backend() -> tuple[str, dict[str, Any]]:
     # The loop the product runs on (uvloop where installed), not the stock one.
     return runtime.BACKEND, runtime.backend_options()
+
+
+@pytest.fixture(scope="session")
+def _empty_config_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("xdg-config")
+
+
+@pytest.fixture(autouse=True)
+def _no_user_config(_empty_config_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Missions read the user's configuration ($XDG_CONFIG_HOME/opencode/...):
+    # the developer's own must not change what a test runs under.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(_empty_config_home))
+    monkeypatch.delenv("OPENCODE_ORCHESTRATOR_CONFIG_CONTENT", raising=False)
+    monkeypatch.delenv("OPENCODE_ORCHESTRATOR_WAL_FSYNC", raising=False)
 
 
 @pytest.fixture(autouse=True)

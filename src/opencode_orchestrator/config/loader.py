@@ -222,7 +222,7 @@ def _problem(
     where = str(_nearest(origins, path))
     if kind == "extra_forbidden":
         valid = field_keys(OrchestratorConfig, path[:-1])
-        close = difflib.get_close_matches(str(path[-1]), valid, n=3, cutoff=0.6)
+        close = difflib.get_close_matches(str(path[-1]), valid, n=3, cutoff=0.75)
         parent = dotted(path[:-1])
         prefix = f"{parent}." if parent else ""
         hint = (

@@ -25,7 +25,8 @@ END = "<!-- end of reference -->"
 
 
 def _cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
+    # Docstrings are reStructuredText: ``code`` is Markdown's `code`.
+    return " ".join(text.split()).replace("``", "`").replace("|", "\\|")
 
 
 def _default(info: FieldInfo) -> str:

@@ -66,7 +66,7 @@ class LimitsConfig(_Frozen):
 
 
 class BudgetConfig(_Frozen):
-    """Hard caps; ``None`` means no cap."""
+    """Hard caps; ``None`` (``null`` in a file) means no cap."""
 
     max_tokens: int | None = Field(default=None, ge=1)
     """Tokens the whole mission may use."""
