@@ -62,3 +62,17 @@ def test_resume_appends_to_the_same_mission_log(
     assert events[1:3] == ["wal.opened", "mission.resumed"]
     assert "mission.sealed" in events
     assert stat.S_IMODE(path.stat().st_mode) == 0o600  # a wider file is tightened
+
+
+def test_the_log_section_of_the_configuration_sets_the_mission_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / ".opencode").mkdir()
+    (tmp_path / ".opencode" / "orchestrator.json").write_text('{"log": {"level": "debug"}}')
+    argv = ["run", "add a feature", "--sim", "--project", str(tmp_path), "--sim-units", "2"]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert _log_lines(err) == []  # the terminal is not the file
+    mission_id = out.splitlines()[0].split()[1]
+    records = _records(mission_log_path(tmp_path, mission_id))
+    assert "turn.intent" in {r["event"] for r in records if r["level"] == "debug"}

@@ -235,13 +235,14 @@ def _create(
         config=config.mission(),
         mission_id=mission_id,
         durability=config.wal.durability,
+        log=config.log,
     )
 
 
 def _resume(args: argparse.Namespace) -> int:
     _check_target(args)
     project = existing_project(args)
-    durability = project_config(args, project).config.wal.durability
+    settings = project_config(args, project).config
     mission_id = args.mission or latest_unfinished(project)
     if mission_id is None:
         print(f"resume: no unfinished mission in {project}", file=sys.stderr)
@@ -261,7 +262,9 @@ def _resume(args: argparse.Namespace) -> int:
     announce(mission_id, options)
 
     def opener(client: OpenCodeClient) -> AbstractAsyncContextManager[MissionEngine]:
-        return MissionEngine.resume(project, mission_id, client, durability=durability)
+        return MissionEngine.resume(
+            project, mission_id, client, durability=settings.wal.durability, log=settings.log
+        )
 
     result = runtime.run(drive, options, mission_id, opener)
     print_outcome(result, options, resume_hint=_resume_hint(project, mission_id, args))

@@ -176,6 +176,7 @@ class MissionRegistry:
                 parent_session=parent_session,
                 mission_id=mission.mission_id,
                 durability=settings.wal.durability,
+                log=settings.log,
             )
 
         await self._launch(mission, opener, f"Mission {mission.mission_id} started: {goal}")
@@ -204,7 +205,7 @@ class MissionRegistry:
 
         def opener() -> AbstractAsyncContextManager[MissionEngine]:
             return MissionEngine.resume(
-                project, mission_id, client, durability=settings.wal.durability
+                project, mission_id, client, durability=settings.wal.durability, log=settings.log
             )
 
         await self._launch(mission, opener, None)
