@@ -1,4 +1,4 @@
-"""The mission report: one summary document, written as JSON and Markdown, atomically."""
+"""The mission report: one summary document, written as JSON, Markdown and HTML, atomically."""
 
 from __future__ import annotations
 
@@ -8,9 +8,14 @@ from pathlib import Path
 import orjson
 import pytest
 
-from opencode_orchestrator.mission.report import mission_summary, render_markdown, write_report
+from opencode_orchestrator.mission.report import (
+    mission_summary,
+    render_markdown,
+    replay,
+    write_report,
+)
 from opencode_orchestrator.mission.states import MissionState
-from opencode_orchestrator.mission.store import load_mission, mission_dir
+from opencode_orchestrator.mission.store import load_mission, mission_dir, mission_journal
 from tests.mission import journals
 
 pytestmark = pytest.mark.anyio
@@ -59,34 +64,42 @@ async def test_a_unit_still_running_has_no_duration(tmp_path: Path) -> None:
     assert summary["totals"]["open_turns"] == 1
 
 
-async def test_the_report_is_written_as_json_and_markdown(tmp_path: Path) -> None:
+async def test_the_report_is_written_as_json_markdown_and_html(tmp_path: Path) -> None:
     await journals.sealed_mission(tmp_path, "m1")
-    model = load_mission(tmp_path, "m1")
     directory = mission_dir(tmp_path, "m1")
-    json_path, md_path = await write_report(model, directory)
-    assert (json_path, md_path) == (directory / "report.json", directory / "report.md")
-    assert orjson.loads(json_path.read_bytes()) == mission_summary(model)
-    markdown = md_path.read_text()
+    paths = await write_report(directory)
+    assert paths == (directory / "report.json", directory / "report.md", directory / "report.html")
+    model, facts = replay(mission_journal(directory))
+    assert orjson.loads(paths.json.read_bytes()) == mission_summary(model, facts)
+    markdown = paths.markdown.read_text()
     assert markdown.startswith("# Mission m1: SEALED\n")
     assert "| u1 | unit u1 | verified | 2 | 1 | 1 |" in markdown
     assert "- attempt 1: worker gave up" in markdown
     assert "- finding (minor): u1: naming" in markdown
     assert "## Seal evidence" in markdown
-    assert stat.S_IMODE(json_path.stat().st_mode) == 0o600
-    assert sorted(p.name for p in directory.iterdir()) == ["report.json", "report.md", "wal"]
+    assert "Source: none: the project is not a git repository" in markdown
+    assert paths.html.read_text().startswith("<!doctype html>")
+    for path in paths:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "report.html",
+        "report.json",
+        "report.md",
+        "wal",
+    ]
 
 
 async def test_a_new_report_replaces_the_old_one_whole(tmp_path: Path) -> None:
     await journals.unfinished_mission(tmp_path, "m1")
     directory = mission_dir(tmp_path, "m1")
-    json_path, _ = await write_report(load_mission(tmp_path, "m1"), directory)
+    json_path = (await write_report(directory)).json
     assert orjson.loads(json_path.read_bytes())["state"] == "running"
     journal = await journals.open_journal(tmp_path, "m1")
     try:
         await journals.finish(journal, MissionState.CANCELLED, "stop")
     finally:
         await journal.close()
-    await write_report(load_mission(tmp_path, "m1"), directory)
+    await write_report(directory)
     assert orjson.loads(json_path.read_bytes())["state"] == "cancelled"
     assert not list(directory.glob("*.tmp"))
 
@@ -96,6 +109,7 @@ def test_markdown_escapes_table_cells() -> None:
         "mission_id": "m",
         "goal": "g",
         "state": "failed",
+        "final": True,
         "reason": "",
         "iterations": 1,
         "created_at": 0.0,

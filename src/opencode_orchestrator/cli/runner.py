@@ -34,7 +34,7 @@ from opencode_orchestrator.cli.live import Progress
 from opencode_orchestrator.errors import OrchestratorError
 from opencode_orchestrator.mission.engine import MissionEngine
 from opencode_orchestrator.mission.model import MissionModel
-from opencode_orchestrator.mission.report import mission_summary, write_report
+from opencode_orchestrator.mission.report import ReportPaths, mission_summary, write_report
 from opencode_orchestrator.mission.states import MissionState
 from opencode_orchestrator.mission.store import mission_dir, read_journal
 from opencode_orchestrator.opencode import OpenCodeClient
@@ -93,7 +93,7 @@ class RunResult:
     wal: Path
     model: MissionModel | None = None
     state: MissionState | None = None
-    report: tuple[Path, Path] | None = None
+    report: ReportPaths | None = None
     error: str | None = None
 
 
@@ -129,9 +129,7 @@ async def drive(
             # The engine's model let finished units' evidence go; the report
             # (and the --json outcome) want it, so the journal is replayed.
             result.model = await anyio.to_thread.run_sync(read_journal, result.wal)
-            result.report = await write_report(
-                result.model, mission_dir(options.project, mission_id)
-            )
+            result.report = await write_report(mission_dir(options.project, mission_id))
     except (OrchestratorError, ExceptionGroup) as exc:
         result.error = _describe(exc)
     return result
@@ -234,11 +232,12 @@ def _with_evidence(result: RunResult) -> MissionModel | None:
 
 
 def _files(result: RunResult) -> dict[str, str | None]:
-    json_path, md_path = result.report or (None, None)
+    report = result.report
     return {
         "wal": str(result.wal),
-        "report_json": str(json_path) if json_path else None,
-        "report_md": str(md_path) if md_path else None,
+        "report_json": str(report.json) if report else None,
+        "report_md": str(report.markdown) if report else None,
+        "report_html": str(report.html) if report else None,
     }
 
 
@@ -269,8 +268,9 @@ def _print_human(result: RunResult, resume_hint: str) -> None:
         )
     print(f"  wal       {result.wal}")
     if result.report is not None:
-        print(f"  report    {result.report[1]}")
-        print(f"            {result.report[0]}")
+        print(f"  report    {result.report.markdown}")
+        print(f"            {result.report.json}")
+        print(f"            {result.report.html}")
 
 
 def save_sim_settings(project: Path, mission_id: str, sim: SimConfig, state: Path) -> None:

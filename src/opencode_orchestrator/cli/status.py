@@ -44,7 +44,7 @@ from opencode_orchestrator.mission.errors import MissionNotFoundError
 from opencode_orchestrator.mission.journal import Journal
 from opencode_orchestrator.mission.model import MissionModel
 from opencode_orchestrator.mission.records import RecordType
-from opencode_orchestrator.mission.report import mission_summary, write_report
+from opencode_orchestrator.mission.report import load_summary, write_report
 from opencode_orchestrator.mission.states import MissionState
 from opencode_orchestrator.mission.store import (
     latest_unfinished,
@@ -123,7 +123,7 @@ def _status(args: argparse.Namespace) -> int:
     if isinstance(model, int):
         return model
     if args.json:
-        _print_json(mission_summary(model))
+        _print_json(load_summary(mission_dir(project, args.mission)))
     else:
         _print_mission(model)
     return 0
@@ -280,7 +280,7 @@ async def _cancel_idle(args: argparse.Namespace, project: Path) -> int:
                 "iteration": model.iteration,
             },
         )
-        report = await write_report(model, mission_dir(project, mission_id))
+        report = await write_report(mission_dir(project, mission_id))
     finally:
         await journal.close()
     print(f"mission {mission_id} was not running: recorded it cancelled")
@@ -288,7 +288,7 @@ async def _cancel_idle(args: argparse.Namespace, project: Path) -> int:
         print(f"  aborted {aborted} of {len(sessions)} open session(s)")
     elif sessions:
         print(f"  {len(sessions)} session(s) may still be busy: pass --server URL to abort them")
-    print(f"  report    {report[1]}")
+    print(f"  report    {report.markdown}")
     return 0
 
 

@@ -6,6 +6,12 @@ and applied, before the engine acts on it. That is where ``session.created``
 files a session for ``scope/check`` and ``mission.state`` becomes a
 ``mission/progress`` notification. A hook that fails is logged and never
 reaches the engine.
+
+When the record is the mission's final state (sealed, failed, blocked,
+budget exceeded, cancelled: the engine's last record), the mission's report
+(``report.json``, ``report.md``, ``report.html``) is written first, in a
+worker thread, so the notification of the end finds it there. A report that
+cannot be written is logged; the mission's end stands.
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.mission.engine import MissionEngine
 from opencode_orchestrator.mission.model import MissionModel
 from opencode_orchestrator.mission.records import RecordType
+from opencode_orchestrator.mission.report import write_report
 from opencode_orchestrator.mission.states import MissionState
+from opencode_orchestrator.mission.store import mission_dir
 
 __all__ = ["RecordHook", "RunningMission", "observe_journal"]
 
@@ -67,9 +75,22 @@ def observe_journal(engine: MissionEngine, hook: RecordHook) -> None:
 
     async def observed(record_type: RecordType, data: dict[str, Any]) -> None:
         await write(record_type, data)
+        if record_type is RecordType.MISSION_STATE and MissionState(data["state"]).final:
+            await _report(engine)
         try:
             hook(record_type.value, data)
         except Exception:  # noqa: BLE001 - an observer's bug must not stop the mission
             _log.exception("mission.observer.failed", record=record_type.value)
 
     setattr(journal, "write", observed)  # noqa: B010 - shadows the method on this instance
+
+
+async def _report(engine: MissionEngine) -> None:
+    """Write the ended mission's report; a failure is logged, never raised."""
+    ctx = engine.ctx
+    try:
+        paths = await write_report(mission_dir(ctx.project, ctx.mission_id))
+    except Exception:  # noqa: BLE001 - the mission ended whatever happens to its report
+        _log.exception("mission.report.failed", mission=ctx.mission_id)
+        return
+    _log.info("mission.report.written", mission=ctx.mission_id, html=str(paths.html))

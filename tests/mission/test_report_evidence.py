@@ -1,0 +1,176 @@
+"""The report's evidence: usage per role and unit, reviews, files, budget, diff stats, ending."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from opencode_orchestrator.mission.report import mission_summary, replay, write_report
+from opencode_orchestrator.mission.report.diffstat import diff_stats
+from opencode_orchestrator.mission.report.summary import ending_text
+from opencode_orchestrator.mission.states import MissionState
+from opencode_orchestrator.mission.store import load_mission, mission_dir, mission_journal
+from tests.mission import journals, reportjournals
+
+pytestmark = pytest.mark.anyio
+
+
+async def _summary(project: Path, mission_id: str = "m1") -> dict[str, Any]:
+    return mission_summary(*replay(mission_journal(mission_dir(project, mission_id))))
+
+
+async def test_tokens_and_cost_per_role_add_up_to_the_totals(tmp_path: Path) -> None:
+    await reportjournals.reviewed_mission(tmp_path, "m1")
+    summary = await _summary(tmp_path)
+    usage = summary["usage"]
+    assert list(usage) == ["planner", "worker", "shadow_reviewer", "reviewer", "master"]
+    assert usage["planner"] == {"turns": 1, "tokens": 300, "cost": pytest.approx(0.003)}
+    assert usage["worker"] == {"turns": 4, "tokens": 2110, "cost": pytest.approx(0.021)}
+    assert usage["shadow_reviewer"] == {"turns": 1, "tokens": 50, "cost": pytest.approx(0.0005)}
+    assert usage["reviewer"] == {"turns": 3, "tokens": 450, "cost": pytest.approx(0.0045)}
+    assert usage["master"] == {"turns": 1, "tokens": 90, "cost": pytest.approx(0.09)}
+    totals = summary["totals"]
+    assert sum(u["tokens"] for u in usage.values()) == totals["tokens"] == 3000
+    assert sum(u["cost"] for u in usage.values()) == pytest.approx(totals["cost"])
+    assert sum(u["turns"] for u in usage.values()) == totals["turns"]
+
+
+async def test_each_unit_has_its_usage_reviews_and_files(tmp_path: Path) -> None:
+    await reportjournals.reviewed_mission(tmp_path, "m1")
+    u1, u2 = (await _summary(tmp_path))["units"]
+    assert u1["usage"] == {
+        "worker": {"turns": 2, "tokens": 1400, "cost": pytest.approx(0.014)},
+        "shadow_reviewer": {"turns": 1, "tokens": 50, "cost": pytest.approx(0.0005)},
+        "reviewer": {"turns": 2, "tokens": 350, "cost": pytest.approx(0.0035)},
+    }
+    assert sum(role["tokens"] for role in u1["usage"].values()) == u1["tokens"]
+    assert u1["files_changed"] == ["src/u1.py", "src/u1_extra.py"]
+    assert [(r["round"], r["shadow"], r["verdict"]) for r in u1["reviews"]] == [
+        (1, True, "pass"),
+        (1, False, "fail"),
+        (2, False, "pass"),
+    ]
+    assert u1["reviews"][1]["findings"] == [{"severity": "major", "message": "u1: a name is wrong"}]
+    # The failed attempt's error turn counts for the worker, its files do not exist.
+    assert u2["usage"]["worker"]["turns"] == 2
+    assert u2["files_changed"] == ["src/u2.py"]
+    assert u2["failures"] == ["attempt 1: worker failed"]
+    assert [c["exit_code"] for c in u2["checks"]] == [0]  # the unit keeps the newest run
+
+
+async def test_the_budget_is_shown_against_its_caps(tmp_path: Path) -> None:
+    budget = {"max_tokens": 10_000, "max_cost": 1.0}
+    await reportjournals.reviewed_mission(tmp_path, "m1", budget=budget)
+    summary = await _summary(tmp_path)
+    assert summary["budget"]["tokens"] == {"used": 3000, "cap": 10_000}
+    assert summary["budget"]["cost"]["cap"] == 1.0
+    assert summary["budget"]["wall_seconds"] == {"used": summary["elapsed"], "cap": None}
+    paths = await write_report(mission_dir(tmp_path, "m1"))
+    markdown = paths.markdown.read_text()
+    assert "| tokens | 3,000 | 10,000 | 30% |" in markdown
+    assert "| wall seconds |" in markdown
+    assert "| no cap | - |" in markdown
+    assert "| worker | 4 | 2,110 | $0.0210 |" in markdown
+
+
+async def test_the_summary_without_history_has_no_timeline(tmp_path: Path) -> None:
+    await reportjournals.reviewed_mission(tmp_path, "m1")
+    summary = mission_summary(load_mission(tmp_path, "m1"))
+    assert "timeline" not in summary
+    assert "usage" not in summary
+    assert "files_changed" not in summary["units"][0]
+    full = await _summary(tmp_path)
+    assert {k: v for k, v in full.items() if k not in ("timeline", "usage", "units")} == {
+        k: v for k, v in summary.items() if k != "units"
+    }
+
+
+async def test_why_it_ended_is_said_for_every_end(tmp_path: Path) -> None:
+    await reportjournals.reviewed_mission(tmp_path, "m1")
+    sealed = ending_text(await _summary(tmp_path))
+    assert sealed.startswith("Sealed: every unit verified")
+    assert sealed.endswith("Reason recorded: every seal condition")
+    for state, text in [
+        (MissionState.BUDGET_EXCEEDED, "Stopped: a budget cap was reached."),
+        (MissionState.CANCELLED, "Cancelled on request."),
+        (MissionState.BLOCKED, "Blocked:"),
+        (MissionState.FAILED, "Failed:"),
+    ]:
+        mission_id = f"m_{state.value}"
+        await journals.unfinished_mission(tmp_path, mission_id)
+        running = ending_text(await _summary(tmp_path, mission_id))
+        assert running.startswith("Not ended: the mission is running")
+        journal = await journals.open_journal(tmp_path, mission_id)
+        try:
+            await journals.finish(journal, state, "the cause")
+        finally:
+            await journal.close()
+        ended = ending_text(await _summary(tmp_path, mission_id))
+        assert ended.startswith(text)
+        assert ended.endswith("Reason recorded: the cause")
+
+
+def _git(project: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-C", str(project), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        check=True,
+        capture_output=True,
+    )
+
+
+async def test_diff_stats_come_from_git_and_say_so(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "u1.py").write_text("a\nb\nc\n")
+    (project / "src" / "gone.py").write_text("x\ny\n")
+    _git(project, "init", "-q")
+    _git(project, "add", ".")
+    _git(project, "commit", "-qm", "base")
+    (project / "src" / "u1.py").write_text("a\nB\nc\nd\n")
+    (project / "src" / "gone.py").unlink()
+    (project / "src" / "u1_extra.py").write_text("new\nfile")
+    (project / "blob.bin").write_bytes(b"\0\1\2")
+    await reportjournals.reviewed_mission(project, "m1")  # its files under .opencode/
+    diff = diff_stats(project)
+    assert diff["source"].startswith("`git diff --numstat` of the working tree against HEAD ")
+    assert "includes any change made outside the mission" in diff["source"]
+    assert diff["files"] == [
+        {"path": "blob.bin", "added": None, "deleted": 0},
+        {"path": "src/gone.py", "added": 0, "deleted": 2},
+        {"path": "src/u1.py", "added": 2, "deleted": 1},
+        {"path": "src/u1_extra.py", "added": 2, "deleted": 0},
+    ]
+    assert (diff["added"], diff["deleted"]) == (4, 3)
+    paths = await write_report(mission_dir(project, "m1"))
+    # Not in report.json (what status --json prints): git's figures change, the journal not.
+    assert "diff" not in orjson.loads(paths.json.read_bytes())
+    assert "includes any change made outside the mission" in paths.html.read_text()
+    markdown = paths.markdown.read_text()
+    assert "- changed `src/u1.py` (+2 -1)" in markdown
+    assert "- changed `src/u1_extra.py` (+2 -0)" in markdown
+    assert "| src/gone.py | 0 | 2 |" in markdown
+    assert "| blob.bin | binary | 0 |" in markdown
+
+
+def test_no_diff_stats_outside_a_git_repository(tmp_path: Path) -> None:
+    assert diff_stats(tmp_path) == {
+        "source": "none: the project is not a git repository",
+        "files": [],
+        "more": 0,
+        "added": 0,
+        "deleted": 0,
+    }
+    assert diff_stats(tmp_path / "missing")["source"].startswith("none: the project directory")
+
+
+def test_a_repository_without_a_commit_diffs_against_the_empty_tree(tmp_path: Path) -> None:
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "a.txt").write_text("1\n2\n")
+    _git(tmp_path, "add", "a.txt")
+    stats = diff_stats(tmp_path)
+    assert "an empty tree (no commit yet)" in stats["source"]
+    assert stats["files"] == [{"path": "a.txt", "added": 2, "deleted": 0}]

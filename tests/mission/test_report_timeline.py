@@ -1,0 +1,200 @@
+"""The report's history: turns, phases, checks and verdicts from a journal; the chart's rows."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opencode_orchestrator.mission.report import mission_summary, replay
+from opencode_orchestrator.mission.report.svg import render_svg, tick_step
+from opencode_orchestrator.mission.report.timeline import build_chart, turn_outcome
+from opencode_orchestrator.mission.store import mission_dir, mission_journal
+from tests.mission import journals, reportjournals
+
+pytestmark = pytest.mark.anyio
+
+
+async def _summary(project: Path, mission_id: str = "m1") -> dict[str, Any]:
+    return mission_summary(*replay(mission_journal(mission_dir(project, mission_id))))
+
+
+async def test_every_turn_is_on_the_timeline_in_order_with_its_outcome(tmp_path: Path) -> None:
+    await reportjournals.reviewed_mission(tmp_path, "m1")
+    timeline = (await _summary(tmp_path))["timeline"]
+    turns = timeline["turns"]
+    assert [(t["unit"], t["kind"], t["attempt"]) for t in turns] == [
+        (None, "plan", 1),
+        ("u1", "shadow_review", 1),
+        ("u1", "work", 1),
+        ("u1", "review", 1),
+        ("u1", "fix", 1),
+        ("u1", "review", 1),
+        ("u2", "work", 1),
+        ("u2", "work", 2),
+        ("u2", "review", 2),
+        (None, "master_review", 1),
+    ]
+    assert [t["role"] for t in turns] == [
+        "planner",
+        "shadow_reviewer",
+        "worker",
+        "reviewer",
+        "worker",
+        "reviewer",
+        "worker",
+        "worker",
+        "reviewer",
+        "master",
+    ]
+    # Each review turn carries the verdict recorded after it.
+    assert [t["verdict"] for t in turns] == [
+        None,
+        "pass",
+        None,
+        "fail",
+        None,
+        "pass",
+        None,
+        None,
+        "pass",
+        "pass",
+    ]
+    assert [turn_outcome(t) for t in turns] == [
+        "done",
+        "pass",
+        "done",
+        "changes",
+        "done",
+        "pass",
+        "error",
+        "done",
+        "pass",
+        "pass",
+    ]
+    for turn in turns:
+        assert 0.0 <= turn["start"] <= turn["end"] <= timeline["end"]
+    starts = [t["start"] for t in turns]
+    assert starts == sorted(starts)
+    assert turns[6]["error"] == "turn error"
+    assert (turns[2]["tokens"], turns[2]["cost"]) == (1000, 0.01)
+
+
+async def test_phases_run_from_creation_to_the_final_state(tmp_path: Path) -> None:
+    await reportjournals.reviewed_mission(tmp_path, "m1")
+    timeline = (await _summary(tmp_path))["timeline"]
+    phases = timeline["phases"]
+    assert [p["state"] for p in phases] == [
+        "planning",
+        "running",
+        "barrier",
+        "integration_review",
+        "sealed",
+    ]
+    assert phases[0]["start"] == 0.0
+    for before, after in itertools.pairwise(phases):
+        assert before["end"] == after["start"]
+    assert phases[-1]["start"] == phases[-1]["end"] == timeline["end"]
+
+
+async def test_checks_are_on_the_timeline_with_their_unit(tmp_path: Path) -> None:
+    await reportjournals.reviewed_mission(tmp_path, "m1")
+    checks = (await _summary(tmp_path))["timeline"]["checks"]
+    assert [(c["unit"], c["command"], c["exit_code"]) for c in checks] == [
+        ("u1", "pytest tests/u1", 0),
+        ("u2", "pytest tests/u2", 1),
+        ("u2", "pytest tests/u2", 0),
+        (None, "make test", 0),
+    ]
+    for c in checks:
+        assert 0.0 <= c["start"] <= c["end"]
+    # A check's record is written when it ended: it began its duration earlier.
+    _, facts = replay(mission_journal(mission_dir(tmp_path, "m1")))
+    assert [c.end - c.start for c in facts.checks] == [pytest.approx(0.5)] * 4
+
+
+async def test_an_unended_turn_stays_open_to_the_last_record(tmp_path: Path) -> None:
+    await journals.unfinished_mission(tmp_path, "m1")
+    summary = await _summary(tmp_path)
+    open_turns = [t for t in summary["timeline"]["turns"] if t["end"] is None]
+    assert [(t["unit"], t["kind"]) for t in open_turns] == [("u2", "work")]
+    assert turn_outcome(open_turns[0]) == "open"
+    chart = build_chart(summary)
+    bar = next(b for b in chart.bars if b.outcome == "open")
+    assert bar.end == chart.span
+    assert "not ended" in bar.title
+
+
+async def test_the_chart_has_a_lane_per_role_and_unit(tmp_path: Path) -> None:
+    await reportjournals.reviewed_mission(tmp_path, "m1")
+    chart = build_chart(await _summary(tmp_path))
+    assert [r.label for r in chart.rows] == ["planner", "u1", "u2", "barrier", "master review"]
+    by_row: dict[str, list[tuple[str, str]]] = {}
+    for bar in chart.bars:
+        by_row.setdefault(chart.rows[bar.row].label, []).append((bar.band, bar.outcome))
+    assert by_row["planner"] == [("full", "done")]
+    assert by_row["u1"] == [
+        ("bottom", "pass"),
+        ("top", "done"),
+        ("bottom", "changes"),
+        ("top", "done"),
+        ("bottom", "pass"),
+        ("top", "check_pass"),
+    ]
+    assert by_row["u2"] == [
+        ("top", "error"),
+        ("top", "done"),
+        ("bottom", "pass"),
+        ("top", "check_fail"),
+        ("top", "check_pass"),
+    ]
+    assert by_row["barrier"] == [("full", "barrier"), ("full", "check_pass")]
+    assert by_row["master review"] == [("full", "pass")]
+    assert chart.final
+    assert chart.state == "sealed"
+
+
+async def test_many_units_share_rows_and_their_bars_merge(tmp_path: Path) -> None:
+    await reportjournals.reviewed_mission(tmp_path, "m1")
+    summary = await _summary(tmp_path)
+    chart = build_chart(summary, max_unit_rows=1)
+    assert chart.units_per_row == 2
+    assert [r.label for r in chart.rows] == ["planner", "u1 … u2", "barrier", "master review"]
+    assert chart.rows[1].group == "units"
+    # Bars of one colour in a row's band that overlap become one, which says how many.
+    unmerged = build_chart(summary)
+    counts: dict[tuple[str, str], int] = {}
+    for bar in unmerged.bars:
+        if unmerged.rows[bar.row].group == "unit":
+            counts[(bar.band, bar.outcome)] = counts.get((bar.band, bar.outcome), 0) + 1
+    merged: dict[tuple[str, str], int] = {}
+    for bar in chart.bars:
+        if bar.row == 1:
+            key = (bar.band, bar.outcome)
+            merged[key] = merged.get(key, 0) + int(bar.title.split(" merged: ")[0])
+    assert merged == counts
+
+
+def test_ticks_are_round_numbers() -> None:
+    assert tick_step(1.0) == 0.2
+    assert tick_step(0.05) == 0.01
+    assert tick_step(40.0) == 5.0
+    assert tick_step(100.0) == 20.0
+    assert tick_step(3600.0) == 600.0
+    assert tick_step(5 * 86400.0) == 86400.0
+
+
+async def test_the_svg_draws_one_rect_per_bar_with_its_colour(tmp_path: Path) -> None:
+    await reportjournals.reviewed_mission(tmp_path, "m1")
+    chart = build_chart(await _summary(tmp_path))
+    svg = render_svg(chart)
+    assert svg.startswith("<svg ")
+    assert svg.endswith("</svg>")
+    assert svg.count('fill="#3b82f6"') == 4  # planner, u1 work + fix, u2 attempt 2
+    assert svg.count('fill="#f59e0b"') == 1  # the review that asked for changes
+    assert svg.count('fill="#ef4444"') == 1  # u2's failed attempt
+    assert svg.count('fill="#be123c"') == 1  # u2's failed check
+    assert "SEALED" in svg
+    assert ">0.0" in svg or ">0 s" in svg  # the time axis starts at zero
