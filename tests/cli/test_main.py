@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,3 +48,23 @@ def test_a_bad_log_level_in_the_environment_is_refused(
     monkeypatch.setenv("OPENCODE_ORCHESTRATOR_LOG_LEVEL", "loud")
     assert main(["wal", "verify", str(tmp_path)]) == 2
     assert "unknown log level 'loud'" in capsys.readouterr().err
+
+
+def test_a_reader_that_closes_stdout_early_gets_no_traceback(tmp_path: Path) -> None:
+    # `opencode-orchestrator … | head -1`: head exits, our next write meets a closed pipe.
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # closed before the child writes anything
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "opencode_orchestrator", "config", "--reference"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            cwd=tmp_path,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141, done.stderr
+    assert b"Traceback" not in done.stderr
+    assert b"BrokenPipeError" not in done.stderr

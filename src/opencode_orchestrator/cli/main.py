@@ -80,7 +80,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"opencode-orchestrator: OPENCODE_ORCHESTRATOR_LOG_LEVEL: {exc}", file=sys.stderr)
         return 2
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # a closed pipe fails here, inside the try, not at exit
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of stdout went away (`status | head`): not an error of ours.
+        # Point stdout at /dev/null so the interpreter's final flush cannot raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    return code
