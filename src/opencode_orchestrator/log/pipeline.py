@@ -125,6 +125,26 @@ class _DroppingQueueHandler(logging.handlers.QueueHandler):
             self.dropped += 1
 
 
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is written.
+
+    A live terminal view redirects ``sys.stderr`` while it draws, so that
+    anything written there is printed above the view instead of through it; a
+    handler holding the stream it was created with would tear the view apart.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass  # always the current sys.stderr
+
+
 class _LoggingState:
     def __init__(self) -> None:
         self.listener: logging.handlers.QueueListener | None = None
@@ -240,7 +260,7 @@ def configure_logging(
         ],
         foreign_pre_chain=[_merge_record_context, *shared[1:]],
     )
-    outputs: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    outputs: list[logging.Handler] = [_CurrentStderr()]
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         outputs.append(
