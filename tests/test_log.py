@@ -109,11 +109,17 @@ def test_a_stalled_log_reader_never_blocks_the_caller(tmp_path: Path) -> None:
     os.set_blocking(write_fd, True)
     stalled = os.fdopen(write_fd, "w", buffering=1)
     original = sys.stderr
-    sys.stderr = stalled
+    sys.stderr = stalled  # records go to the sys.stderr of the moment they are written
     try:
-        configure_logging("info")
+        _flood_a_stalled_reader(read_fd)
     finally:
         sys.stderr = original
+        stalled.close()
+        os.close(read_fd)
+
+
+def _flood_a_stalled_reader(read_fd: int) -> None:
+    configure_logging("info")
     log = get_logger("tests.log")
     done = threading.Event()
 
@@ -154,8 +160,6 @@ def test_a_stalled_log_reader_never_blocks_the_caller(tmp_path: Path) -> None:
     done_draining.set()
     reader.join(10)
     shutdown_logging()
-    stalled.close()
-    os.close(read_fd)
     events = [orjson.loads(line) for line in b"".join(chunks).splitlines() if line.strip()]
     dropped = [e for e in events if "log records dropped" in str(e["event"])]
     assert dropped, "the drop was not reported"
