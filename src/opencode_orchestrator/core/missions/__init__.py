@@ -2,7 +2,9 @@
 
 Layers, each knowing only those before it: :mod:`.wire` (parameter and
 result models) → :mod:`.views` (status entries and texts) →
-:mod:`.scopes` (``scope/check``'s session index) and :mod:`.progress`
+:mod:`.scopes` (``scope/check``'s session index), :mod:`.ledger` (each
+unit's cost and times), :mod:`.table` (``/mission-status``'s table),
+:mod:`.narration` (what to tell the user, and when) and :mod:`.progress`
 (``mission/progress`` notifications) → :mod:`.running` and :mod:`.registry`
 (missions as background tasks) → :mod:`.control` (status, cancel, resume)
 → :mod:`.methods` (the JSON-RPC handlers). Errors: :mod:`opencode_orchestrator.core.errors`.
