@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from opencode_orchestrator.mission.report import mission_summary, replay
+from opencode_orchestrator.mission.report.summary import human_duration
 from opencode_orchestrator.mission.report.svg import render_svg, tick_step
 from opencode_orchestrator.mission.report.timeline import build_chart, turn_outcome
 from opencode_orchestrator.mission.store import mission_dir, mission_journal
@@ -198,3 +199,11 @@ async def test_the_svg_draws_one_rect_per_bar_with_its_colour(tmp_path: Path) ->
     assert svg.count('fill="#be123c"') == 1  # u2's failed check
     assert "SEALED" in svg
     assert ">0.0" in svg or ">0 s" in svg  # the time axis starts at zero
+
+
+def test_durations_read_as_people_say_them() -> None:
+    assert human_duration(12.34) == "12.3 s"
+    assert human_duration(245.0) == "4 min 5 s"
+    assert human_duration(3 * 3600 + 12 * 60 + 7) == "3 h 12 min"
+    assert human_duration(2 * 86400 + 5 * 3600) == "2 d 5 h"
+    assert human_duration(7200.0) == "2 h"

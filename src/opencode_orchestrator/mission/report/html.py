@@ -15,7 +15,7 @@ import orjson
 
 from opencode_orchestrator.mission.report.palette import OUTCOMES, STATE_COLOURS
 from opencode_orchestrator.mission.report.style import CSS
-from opencode_orchestrator.mission.report.summary import ending_text
+from opencode_orchestrator.mission.report.summary import ending_text, human_duration
 from opencode_orchestrator.mission.report.svg import render_svg
 from opencode_orchestrator.mission.report.timeline import build_chart
 
@@ -71,7 +71,7 @@ def _cards(summary: dict[str, Any]) -> str:
     totals = summary["totals"]
     cards = [
         (f"{totals['verified']} / {totals['units']}", "units verified"),
-        (f"{summary['elapsed']:.1f} s", "elapsed"),
+        (human_duration(summary["elapsed"]), "elapsed"),
         (f"{totals['turns']:,}", "turns"),
         (f"{totals['tokens']:,}", "tokens"),
         (f"${totals['cost']:.4f}", "cost"),
@@ -142,6 +142,8 @@ def _usage(usage: dict[str, dict[str, Any]] | None) -> str:
 
 
 def _units(units: list[dict[str, Any]]) -> str:
+    if not units:
+        return '<section><h2>Units</h2><p class="note">No unit was planned.</p></section>'
     rows = []
     for u in units:
         duration = "-" if u["duration"] is None else f"{u['duration']:.1f} s"
@@ -177,6 +179,8 @@ def _evidence(units: list[dict[str, Any]], diff: dict[str, Any] | None) -> str:
     rest = [u for u in units if not _problem(u)][: max(0, MAX_DETAILED_UNITS - len(problems))]
     shown = {u["id"] for u in problems + rest}
     blocks = [_unit_evidence(u, stats) for u in units if u["id"] in shown]
+    if not units:
+        return ""
     more = len(units) - len(shown)
     note = f'<p class="note">{more} more verified units without findings.</p>' if more else ""
     return f"<section><h2>Evidence per unit</h2>{''.join(blocks)}{note}</section>"

@@ -40,7 +40,7 @@ pre { background: #f8fafc; border: 1px solid var(--line); border-radius: 6px; pa
 .scroll { overflow: auto; max-height: 85vh; border: 1px solid var(--line); border-radius: 6px; }
 .chart { display: block; }
 .note { color: var(--muted); font-size: 12px; margin: 8px 0 0; }
-.split { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }
+.split { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; margin-bottom: 16px; }
 .split > section { margin: 0; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line);

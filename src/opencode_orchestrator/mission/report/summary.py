@@ -18,7 +18,7 @@ from typing import Any, Final
 from opencode_orchestrator.mission.model import MissionModel, UnitModel
 from opencode_orchestrator.mission.report.facts import ROLES, JournalFacts, TurnSpan
 
-__all__ = ["UNIT_ROLES", "ending_text", "mission_summary"]
+__all__ = ["UNIT_ROLES", "ending_text", "human_duration", "mission_summary"]
 
 UNIT_ROLES: Final = ("worker", "shadow_reviewer", "reviewer")
 """The roles whose turns belong to a unit."""
@@ -91,6 +91,22 @@ def ending_text(summary: dict[str, Any]) -> str:
         )
     head = _ENDINGS.get(state, f"Ended {state}.")
     return f"{head} Reason recorded: {reason}" if reason else head
+
+
+def human_duration(seconds: float) -> str:
+    """``12.3 s``, ``4 min 5 s``, ``3 h 12 min``, ``2 d 5 h``: two units at most."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    for size, name, smaller, small_name in (
+        (86400, "d", 3600, "h"),
+        (3600, "h", 60, "min"),
+        (60, "min", 1, "s"),
+    ):
+        if whole >= size:
+            rest = (whole % size) // smaller
+            return f"{whole // size} {name}" + (f" {rest} {small_name}" if rest else "")
+    return f"{seconds:.1f} s"  # pragma: no cover - 60 s and more always matched above
 
 
 def _unit(unit: UnitModel, facts: JournalFacts | None) -> dict[str, Any]:

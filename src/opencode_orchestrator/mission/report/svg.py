@@ -134,6 +134,8 @@ def tick_step(span: float, *, ticks: int = 8) -> float:
 def _duration(t: float, step: float) -> str:
     if step >= 60 and t >= 60:
         minutes = t / 60
+        if minutes >= 48 * 60:
+            return f"{minutes / 1440:g} d"
         if minutes >= 60:
             return f"{minutes / 60:g} h"
         return f"{minutes:g} min"
