@@ -20,6 +20,8 @@ from typing import Final
 
 import structlog
 
+from opencode_orchestrator.private_files import FILE_MODE, ensure_private_dir
+
 __all__ = [
     "CONTEXT_ATTRIBUTE",
     "MISSION_KEY",
@@ -35,8 +37,6 @@ MISSION_KEY: Final = "mission_id"
 """The context variable (and JSON key) naming the mission a record belongs to."""
 CONTEXT_ATTRIBUTE: Final = "structlog_context"
 """Where a stdlib record keeps the context variables of the thread that made it."""
-_FILE_MODE: Final = 0o600
-_DIR_MODE: Final = 0o700
 
 
 class Marker(logging.LogRecord):
@@ -104,10 +104,10 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
 
     def _open(self) -> io.TextIOWrapper:
         path = Path(self.baseFilename)
-        _private_dirs(path.parent)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, _FILE_MODE)
+        ensure_private_dir(path.parent)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, FILE_MODE)
         try:
-            os.fchmod(fd, _FILE_MODE)  # an older file keeps no wider mode
+            os.fchmod(fd, FILE_MODE)  # an older file keeps no wider mode
             return open(fd, "a", encoding=self.encoding, errors=self.errors)
         except BaseException:
             os.close(fd)
@@ -116,20 +116,6 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (stdlib name)
         """Count the failure instead of printing a traceback to stderr."""
         self.errors_seen += 1
-
-
-def _private_dirs(directory: Path) -> None:
-    missing = []
-    current = directory
-    while not current.exists():
-        missing.append(current)
-        current = current.parent
-    for path in reversed(missing):
-        try:
-            path.mkdir(mode=_DIR_MODE)
-        except FileExistsError:
-            continue
-        os.chmod(path, _DIR_MODE)  # mkdir's mode passes through the umask
 
 
 @dataclass(slots=True)

@@ -18,6 +18,8 @@ import re
 from pathlib import Path
 from typing import Final
 
+from opencode_orchestrator.private_files import DIR_MODE, FILE_MODE, ensure_private_dir
+
 __all__ = [
     "DIR_MODE",
     "FILE_MODE",
@@ -35,8 +37,6 @@ __all__ = [
     "write_private_file",
 ]
 
-FILE_MODE: Final = 0o600
-DIR_MODE: Final = 0o700
 LOCK_NAME: Final = "LOCK"
 _SEGMENT: Final = re.compile(r"seg-(\d{20})\.jsonl")
 _SNAPSHOT: Final = re.compile(r"snap-(\d{20})\.json")
@@ -96,26 +96,6 @@ def broken_path_for(path: Path) -> Path:
         counter += 1
         candidate = path.with_name(f"{path.name}.broken.{counter}")
     return candidate
-
-
-def ensure_private_dir(directory: Path) -> None:
-    """Create ``directory`` and missing parents as 0700, whatever the umask.
-
-    An existing log directory is tightened to 0700 as well; existing parents are
-    left alone because they may be shared (the project itself).
-    """
-    missing = []
-    current = directory
-    while not current.exists():
-        missing.append(current)
-        current = current.parent
-    for path in reversed(missing):
-        try:
-            path.mkdir(mode=DIR_MODE)
-        except FileExistsError:
-            continue
-        os.chmod(path, DIR_MODE)
-    os.chmod(directory, DIR_MODE)
 
 
 def fsync_dir(directory: Path) -> None:
