@@ -27,8 +27,10 @@ Every function does blocking I/O: call it from a worker thread in async code.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from opencode_orchestrator.mission.errors import MissionNotFoundError
 from opencode_orchestrator.mission.model import MissionModel
@@ -39,7 +41,9 @@ from opencode_orchestrator.wal.record import InvalidLineError, decode_line
 from opencode_orchestrator.wal.segment import scan_directory
 
 __all__ = [
+    "Fold",
     "MissionInfo",
+    "fold_journal",
     "latest_unfinished",
     "list_missions",
     "load_mission",
@@ -48,6 +52,9 @@ __all__ = [
     "missions_root",
     "read_journal",
 ]
+
+Fold = Callable[[str, dict[str, Any], float], None]
+"""Takes one record: its type, its data and its time (``MissionModel.apply``'s shape)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +119,25 @@ def read_journal(directory: Path, *, keep_evidence: bool = True) -> MissionModel
         MissionNotFoundError: the directory holds no mission's journal.
         WalError: as :func:`load_mission`.
     """
+    model = MissionModel(keep_evidence=keep_evidence)
+    fold_journal(directory, model.apply)
+    if not model.created:
+        raise MissionNotFoundError(f"{directory}: no mission has been recorded there")
+    return model
+
+
+def fold_journal(directory: Path, *folds: Fold) -> None:
+    """Feed every valid record of the WAL ``directory`` to each of ``folds``, in order.
+
+    The log is validated by a scan that changes nothing and takes no lock (a
+    mission another process runs can be read), then read one line at a time;
+    a torn tail is ignored. Blocking I/O: call it from a worker thread.
+
+    Raises:
+        WalCorruptError: damage before the log's tail.
+        WalVersionError: the log was written by a newer version.
+        WalError: the log holds a snapshot (a mission journal never does).
+    """
     # No registry: the model ignores record types it does not know, and a
     # status query must not fail on a type a newer engine added.
     scan = scan_directory(directory, None, keep_records=False)
@@ -120,16 +146,12 @@ def read_journal(directory: Path, *, keep_evidence: bool = True) -> MissionModel
         raise WalCorruptError(damage.path, damage.offset, damage.reason)
     if scan.snapshot is not None:
         raise WalError(f"{directory}: holds a snapshot; a mission journal never does")
-    model = MissionModel(keep_evidence=keep_evidence)
     for segment in scan.segments:
         if segment.last_seq is not None:
-            _fold(segment.path, segment.last_seq, model)
-    if not model.created:
-        raise MissionNotFoundError(f"{directory}: no mission has been recorded there")
-    return model
+            _fold(segment.path, segment.last_seq, folds)
 
 
-def _fold(path: Path, last_seq: int, model: MissionModel) -> None:
+def _fold(path: Path, last_seq: int, folds: tuple[Fold, ...]) -> None:
     """Apply the records of segment ``path`` up to ``last_seq`` (the scan validated them).
 
     Lines after ``last_seq`` are a torn tail, or were appended after the scan.
@@ -141,7 +163,8 @@ def _fold(path: Path, last_seq: int, model: MissionModel) -> None:
                 record = decode_line(line.removesuffix(b"\n"))
             except InvalidLineError as exc:  # changed since the scan (a repair, say)
                 raise WalCorruptError(path, offset, str(exc)) from None
-            model.apply(record.type, record.data, record.ts)
+            for fold in folds:
+                fold(record.type, record.data, record.ts)
             if record.seq >= last_seq:
                 return
             offset += len(line)
