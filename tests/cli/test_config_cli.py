@@ -89,13 +89,17 @@ def test_run_takes_the_projects_configuration_under_its_flags(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     project, _path = _project(
-        tmp_path, {"limits": {"concurrency": 3, "max_attempts": 4}, "wal": {"fsync": "interval"}}
+        tmp_path,
+        {
+            "limits": {"concurrency": 3, "max_attempts": 4},
+            "wal": {"fsync": "interval", "sync_interval": 0.2},
+        },
     )
-    opened: list[Durability] = []
+    opened: list[tuple[object, object]] = []
     original = Journal.open.__func__  # type: ignore[attr-defined]
 
-    async def spy(cls: type[Journal], /, directory: Path, **kwargs: Durability) -> Journal:
-        opened.append(kwargs["durability"])
+    async def spy(cls: type[Journal], /, directory: Path, **kwargs: object) -> Journal:
+        opened.append((kwargs["durability"], kwargs["sync_interval"]))
         journal: Journal = await original(cls, directory, **kwargs)
         return journal
 
@@ -105,7 +109,7 @@ def test_run_takes_the_projects_configuration_under_its_flags(
     mission_id = capsys.readouterr().out.splitlines()[0].split()[1]
     limits = load_mission(project, mission_id).config["limits"]
     assert (limits["concurrency"], limits["max_attempts"]) == (3, 2)
-    assert opened == [Durability.INTERVAL]
+    assert opened == [(Durability.INTERVAL, 0.2)]
 
 
 def test_run_refuses_an_invalid_configuration_with_exit_2(

@@ -107,8 +107,8 @@ def test_an_unknown_key_names_the_closest_valid_ones(places: Places) -> None:
 
 def test_an_unknown_key_with_nothing_close_lists_the_valid_ones(places: Places) -> None:
     path = write(places.dot / "orchestrator.json", {"wal": {"colour": "red"}})
-    assert (
-        str(_refused(places)) == f"{path}:1:10: unknown key wal.colour (valid keys of wal: fsync)"
+    assert str(_refused(places)) == (
+        f"{path}:1:10: unknown key wal.colour (valid keys of wal: fsync, sync_interval)"
     )
 
 

@@ -235,6 +235,7 @@ def _create(
         config=config.mission(),
         mission_id=mission_id,
         durability=config.wal.durability,
+        sync_interval=config.wal.sync_interval,
         log=config.log,
     )
 
@@ -263,7 +264,12 @@ def _resume(args: argparse.Namespace) -> int:
 
     def opener(client: OpenCodeClient) -> AbstractAsyncContextManager[MissionEngine]:
         return MissionEngine.resume(
-            project, mission_id, client, durability=settings.wal.durability, log=settings.log
+            project,
+            mission_id,
+            client,
+            durability=settings.wal.durability,
+            sync_interval=settings.wal.sync_interval,
+            log=settings.log,
         )
 
     result = runtime.run(drive, options, mission_id, opener)

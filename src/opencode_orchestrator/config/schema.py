@@ -34,8 +34,13 @@ class WalConfig(_Section):
     fsync: Literal["always", "interval"] = "always"
     """``always``: a record is acknowledged once it is on the disk (fdatasync,
     shared by the records written together). ``interval``: once the OS has it;
-    the disk follows within 50 ms, so a power failure or kernel crash (not a
-    crash of the process) may lose that last moment of the journal."""
+    the disk follows within ``wal.sync_interval``, so a power failure or kernel
+    crash (not a crash of the process) may lose that last moment of the journal."""
+
+    sync_interval: float = Field(default=0.05, gt=0.0, le=60.0)
+    """Under ``fsync: interval``, the most seconds a journal record stays
+    written but not yet on the disk (the loss window on a power failure).
+    Ignored under ``always``."""
 
     @property
     def durability(self) -> Durability:

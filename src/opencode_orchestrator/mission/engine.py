@@ -89,18 +89,22 @@ class MissionEngine:
         parent_session: str | None = None,
         mission_id: str | None = None,
         durability: Durability = Durability.ALWAYS,
+        sync_interval: float = 0.05,
         log: LogSettings | None = None,
     ) -> AsyncIterator[MissionEngine]:
         """A new mission (journaled at once); closes its journal and log file on exit.
 
         ``log`` sets its ``mission.log`` (default: the process's, see
-        :func:`~opencode_orchestrator.log.configure_logging`).
+        :func:`~opencode_orchestrator.log.configure_logging`); ``durability`` and
+        ``sync_interval`` are its journal's (:meth:`Journal.open`).
         """
         config = config or MissionConfig()
         mission_id = mission_id or new_mission_id()
         async with mission_log(mission_id, mission_log_path(project, mission_id), log):
             journal = await Journal.open(
-                mission_wal_dir(project, mission_id), durability=durability
+                mission_wal_dir(project, mission_id),
+                durability=durability,
+                sync_interval=sync_interval,
             )
             try:
                 if parent_session is None:
@@ -130,6 +134,7 @@ class MissionEngine:
         client: OpenCodeClient,
         *,
         durability: Durability = Durability.ALWAYS,
+        sync_interval: float = 0.05,
         log: LogSettings | None = None,
     ) -> AsyncIterator[MissionEngine]:
         """An existing mission, rebuilt from its journal; its ``mission.log`` is appended to.
@@ -140,7 +145,9 @@ class MissionEngine:
         """
         async with mission_log(mission_id, mission_log_path(project, mission_id), log):
             journal = await Journal.open(
-                mission_wal_dir(project, mission_id), durability=durability
+                mission_wal_dir(project, mission_id),
+                durability=durability,
+                sync_interval=sync_interval,
             )
             try:
                 model = journal.model

@@ -48,14 +48,28 @@ class Journal:
         self.model = model
 
     @classmethod
-    async def open(cls, directory: Path, *, durability: Durability = Durability.ALWAYS) -> Journal:
+    async def open(
+        cls,
+        directory: Path,
+        *,
+        durability: Durability = Durability.ALWAYS,
+        sync_interval: float = 0.05,
+    ) -> Journal:
         """Open (or create) the WAL in ``directory`` and replay it into a fresh model.
+
+        ``sync_interval`` (seconds) bounds how long a record stays unsynced
+        under :attr:`Durability.INTERVAL`; other modes ignore it.
 
         Raises:
             WalError: the log is locked by another process, corrupt, or from a
                 newer version (see :mod:`opencode_orchestrator.wal.errors`).
         """
-        wal = await WriteAheadLog.open(directory, durability=durability, registry=MISSION_REGISTRY)
+        wal = await WriteAheadLog.open(
+            directory,
+            durability=durability,
+            sync_interval=sync_interval,
+            registry=MISSION_REGISTRY,
+        )
         model = MissionModel()
         try:
             for record in wal.take_records():

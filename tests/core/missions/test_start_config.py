@@ -19,11 +19,11 @@ pytestmark = pytest.mark.anyio
 async def test_a_mission_started_without_settings_runs_under_the_projects(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    durabilities: list[Durability] = []
+    durabilities: list[tuple[object, object]] = []
     original = MissionEngine.create
 
     def spy(*args: object, **kwargs: object) -> object:
-        durabilities.append(kwargs["durability"])  # type: ignore[arg-type]
+        durabilities.append((kwargs["durability"], kwargs["sync_interval"]))
         return original(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(MissionEngine, "create", spy)
@@ -31,7 +31,8 @@ async def test_a_mission_started_without_settings_runs_under_the_projects(
         (sim.project / ".opencode").mkdir(exist_ok=True)
         write(
             sim.project / ".opencode" / "orchestrator.jsonc",
-            '{"limits": {"concurrency": 3}, "wal": {"fsync": "interval"}, "checks": ["true"]}',
+            '{"limits": {"concurrency": 3}, "checks": ["true"],'
+            ' "wal": {"fsync": "interval", "sync_interval": 0.5}}',
         )
         async with core_session(sim) as shim:
             mid = (await shim.call("mission/start", {"goal": GOAL}))["missionId"]
@@ -46,7 +47,7 @@ async def test_a_mission_started_without_settings_runs_under_the_projects(
             mid = (await shim.call("mission/start", {"goal": GOAL, "config": own}))["missionId"]
             await shim.wait_state(mid, "SEALED")
             assert disk_model(sim.project, mid).config["limits"]["concurrency"] == 5
-    assert durabilities == [Durability.INTERVAL, Durability.INTERVAL]
+    assert durabilities == [(Durability.INTERVAL, 0.5), (Durability.INTERVAL, 0.5)]
 
 
 async def test_an_invalid_configuration_refuses_the_start_with_its_problems(

@@ -176,6 +176,7 @@ class MissionRegistry:
                 parent_session=parent_session,
                 mission_id=mission.mission_id,
                 durability=settings.wal.durability,
+                sync_interval=settings.wal.sync_interval,
                 log=settings.log,
             )
 
@@ -205,7 +206,12 @@ class MissionRegistry:
 
         def opener() -> AbstractAsyncContextManager[MissionEngine]:
             return MissionEngine.resume(
-                project, mission_id, client, durability=settings.wal.durability, log=settings.log
+                project,
+                mission_id,
+                client,
+                durability=settings.wal.durability,
+                sync_interval=settings.wal.sync_interval,
+                log=settings.log,
             )
 
         await self._launch(mission, opener, None)
