@@ -67,6 +67,25 @@ def mission_log_path(project: Path, mission_id: str) -> Path:
     return mission_wal_dir(project, mission_id).parent / "mission.log"
 
 
+@asynccontextmanager
+async def _open_journal(
+    project: Path,
+    mission_id: str,
+    durability: Durability,
+    sync_interval: float,
+    log: LogSettings | None,
+) -> AsyncIterator[Journal]:
+    """The mission's journal, its ``mission.log`` routed for as long as it is open."""
+    async with mission_log(mission_id, mission_log_path(project, mission_id), log):
+        journal = await Journal.open(
+            mission_wal_dir(project, mission_id), durability=durability, sync_interval=sync_interval
+        )
+        try:
+            yield journal
+        finally:
+            await journal.close()
+
+
 class MissionEngine:
     """Runs one mission over an OpenCode server."""
 
@@ -100,30 +119,23 @@ class MissionEngine:
         """
         config = config or MissionConfig()
         mission_id = mission_id or new_mission_id()
-        async with mission_log(mission_id, mission_log_path(project, mission_id), log):
-            journal = await Journal.open(
-                mission_wal_dir(project, mission_id),
-                durability=durability,
-                sync_interval=sync_interval,
+        opened = _open_journal(project, mission_id, durability, sync_interval, log)
+        async with opened as journal:
+            if parent_session is None:
+                root = await client.create_session(title=f"mission {mission_id}: {goal[:80]}")
+                parent_session = root.id
+            await journal.write(
+                RecordType.MISSION_CREATED,
+                {
+                    "mission_id": mission_id,
+                    "goal": goal,
+                    "project": str(project),
+                    "parent_session": parent_session,
+                    "config": config.model_dump(mode="json"),
+                    "created_at": time.time(),
+                },
             )
-            try:
-                if parent_session is None:
-                    root = await client.create_session(title=f"mission {mission_id}: {goal[:80]}")
-                    parent_session = root.id
-                await journal.write(
-                    RecordType.MISSION_CREATED,
-                    {
-                        "mission_id": mission_id,
-                        "goal": goal,
-                        "project": str(project),
-                        "parent_session": parent_session,
-                        "config": config.model_dump(mode="json"),
-                        "created_at": time.time(),
-                    },
-                )
-                yield cls(_context(project, config, journal, client, Budget(config.budget)))
-            finally:
-                await journal.close()
+            yield cls(_context(project, config, journal, client, Budget(config.budget)))
 
     @classmethod
     @asynccontextmanager
@@ -143,27 +155,20 @@ class MissionEngine:
             MissionStateError: the journal holds no mission.
             WalError: the journal is locked (the mission runs elsewhere) or damaged.
         """
-        async with mission_log(mission_id, mission_log_path(project, mission_id), log):
-            journal = await Journal.open(
-                mission_wal_dir(project, mission_id),
-                durability=durability,
-                sync_interval=sync_interval,
+        opened = _open_journal(project, mission_id, durability, sync_interval, log)
+        async with opened as journal:
+            model = journal.model
+            if not model.created:
+                raise MissionStateError(f"mission {mission_id} has no journal to resume")
+            _log.info("mission.resumed", state=str(model.state), iteration=model.iteration)
+            config = MissionConfig.model_validate(model.config)
+            budget = Budget(
+                config.budget,
+                used_tokens=model.tokens,
+                used_cost=model.cost,
+                elapsed_before=max(0.0, model.last_ts - model.created_at),
             )
-            try:
-                model = journal.model
-                if not model.created:
-                    raise MissionStateError(f"mission {mission_id} has no journal to resume")
-                _log.info("mission.resumed", state=str(model.state), iteration=model.iteration)
-                config = MissionConfig.model_validate(model.config)
-                budget = Budget(
-                    config.budget,
-                    used_tokens=model.tokens,
-                    used_cost=model.cost,
-                    elapsed_before=max(0.0, model.last_ts - model.created_at),
-                )
-                yield cls(_context(project, config, journal, client, budget))
-            finally:
-                await journal.close()
+            yield cls(_context(project, config, journal, client, budget))
 
     # -- running ----------------------------------------------------------------------
 
