@@ -39,7 +39,6 @@ from opencode_orchestrator.mission.states import MissionState
 from opencode_orchestrator.mission.store import mission_dir, read_journal
 from opencode_orchestrator.opencode import OpenCodeClient
 from opencode_orchestrator.sim import SimConfig, SimServer
-from opencode_orchestrator.wal.log import Durability
 from opencode_orchestrator.wal.paths import ensure_private_dir, mission_wal_dir, write_private_file
 
 __all__ = [
@@ -82,7 +81,6 @@ class RunOptions:
     target: Target
     json: bool = False
     progress: bool = True
-    durability: Durability = Durability.ALWAYS
 
 
 @dataclass(slots=True)
