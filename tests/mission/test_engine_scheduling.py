@@ -10,13 +10,20 @@ at a time; without it they run side by side. A unit *runs* from its first
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import anyio
+import anyio.lowlevel
 import pytest
 
+from opencode_orchestrator.mission.config import MissionConfig
+from opencode_orchestrator.mission.contracts import UnitSpec
+from opencode_orchestrator.mission.model import MissionModel, UnitModel
 from opencode_orchestrator.mission.plan import critical_path
 from opencode_orchestrator.mission.records import RecordType
-from opencode_orchestrator.mission.states import MissionState
+from opencode_orchestrator.mission.scheduler import Scheduler
+from opencode_orchestrator.mission.states import MissionState, UnitState
 from opencode_orchestrator.sim import LatencyConfig, SimConfig
 from tests.mission.enginesupport import Run, Wal, run_mission, sim_config, simulated
 
@@ -92,3 +99,37 @@ async def test_ready_units_start_critical_path_first(tmp_path: Path) -> None:
     assert passed_over >= 2, "the order mattered: a lower unit was ready and had to wait"
     first = next(d["unit"] for d in run.wal.of(RecordType.UNIT_STATE, state="dispatched"))
     assert first == "u01"
+
+
+class _SlowJournal:
+    """Journals like the real one: the model changes only once the write completed."""
+
+    def __init__(self, model: MissionModel) -> None:
+        self.model = model
+        self.decisions: list[tuple[str, str]] = []
+
+    async def write(self, record_type: RecordType, data: dict[str, Any]) -> None:
+        await anyio.lowlevel.checkpoint()  # the durable append: other tasks run meanwhile
+        self.decisions.append((data["unit"], data["state"]))
+        self.model.units[data["unit"]].state = UnitState(data["state"])
+
+
+@pytest.mark.parametrize(("ended", "decided"), [("verified", "ready"), ("failed", "skipped")])
+async def test_two_dependencies_ending_together_decide_their_dependent_once(
+    ended: str, decided: str
+) -> None:
+    model = MissionModel()
+    for uid, deps in (("a", []), ("b", []), ("c", ["a", "b"])):
+        spec = UnitSpec(id=uid, title=uid, files=[f"{uid}.py"], depends_on=deps)
+        model.units[uid] = UnitModel(spec=spec)
+    journal = _SlowJournal(model)
+    ctx = SimpleNamespace(model=model, journal=journal, config=MissionConfig())
+    scheduler = Scheduler(ctx, knowledge="")  # type: ignore[arg-type]
+    await scheduler._settle(scheduler._index_new_units())
+    assert sorted(journal.decisions) == [("a", "ready"), ("b", "ready")]  # c waits for both
+    journal.decisions.clear()
+    model.units["a"].state = model.units["b"].state = UnitState(ended)
+    async with anyio.create_task_group() as tg:  # a's runner and b's, ending together
+        tg.start_soon(scheduler._settle, ["a", "c"])
+        tg.start_soon(scheduler._settle, ["b", "c"])
+    assert journal.decisions == [("c", decided)]

@@ -70,6 +70,8 @@ class Scheduler:
         self._scopes = ScopeIndex()
         self._wake = anyio.Event()
         self._holding: set[str] = set()
+        self._deciding: set[str] = set()
+        """Pending units whose READY or SKIPPED is being journaled by some task."""
         """Race parents: their scope stays held in the project while strategies run."""
         self._tasks: dict[str, tuple[anyio.CancelScope, anyio.Event]] = {}
         self._max_running = RUNNERS_PER_SLOT * ctx.config.limits.concurrency
@@ -131,17 +133,28 @@ class Scheduler:
             uid = todo.pop()
             unit = units[uid]
             if unit.state is _U.PENDING:
+                # Two units ending together both settle their common dependent; the
+                # model changes only once the record is durable, so without this the
+                # second would journal the same decision again while the first waits.
+                if uid in self._deciding:
+                    continue
                 deps = [units[d] for d in unit.spec.depends_on if d in units]
-                if any(d.state.final and d.state is not _U.VERIFIED for d in deps):
-                    bad = next(d for d in deps if d.state.final and d.state is not _U.VERIFIED)
-                    await self._write(uid, _U.SKIPPED, f"dependency {bad.id} {bad.state}")
+                bad = next((d for d in deps if d.state.final and d.state is not _U.VERIFIED), None)
+                if bad is None and not all(d.state is _U.VERIFIED for d in deps):
+                    continue
+                self._deciding.add(uid)
+                try:
+                    if bad is not None:
+                        await self._write(uid, _U.SKIPPED, f"dependency {bad.id} {bad.state}")
+                    else:
+                        await self._write(uid, _U.READY, "dependencies verified")
+                finally:
+                    self._deciding.discard(uid)
+                if bad is not None:
                     if uid in self._scopes:
                         self._scopes.remove(uid)
                     todo.extend(self._dependents.get(uid, ()))
                     continue
-                if not all(d.state is _U.VERIFIED for d in deps):
-                    continue
-                await self._write(uid, _U.READY, "dependencies verified")
             if unit.state.final:
                 todo.extend(self._dependents.get(uid, ()))
                 continue
