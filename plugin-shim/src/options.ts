@@ -77,7 +77,7 @@ export function parseOptions(raw: unknown): { options: ShimOptions; warnings: st
   }
   const known = new Set<string>(["command", "logFile", "serverAccess", ...NUMBER_OPTIONS, ...CORE_OPTION_KEYS])
   for (const key of Object.keys(raw)) {
-    if (!known.has(key)) warnings.push(`unknown plugin option "${key}" ignored`)
+    if (!known.has(key)) warnings.push(`plugin option "${key}" is not a shim or orchestrator option: the core will refuse the configuration`)
   }
   const command = raw.command
   if (command !== undefined) {

@@ -65,6 +65,10 @@ describe("parseOptions", () => {
     assert.equal(options.maxRestarts, DEFAULT_OPTIONS.maxRestarts)
     assert.equal(warnings.length, 3)
     assert.ok(warnings.some((warning) => warning.includes('"colour"')))
+    // The core reads the same options object and refuses a key it does not know.
+    const unknown = warnings.find((warning) => warning.includes('"colour"')) ?? ""
+    assert.match(unknown, /the core will refuse the configuration/)
+    assert.doesNotMatch(unknown, /ignored/)
   })
 
   it("leaves the core's configuration keys to the core, without a warning", () => {
