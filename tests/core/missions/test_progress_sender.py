@@ -6,9 +6,11 @@ from typing import Any
 
 import anyio
 import pytest
+from structlog.testing import capture_logs
 
-from opencode_orchestrator.core.missions.narration import NarrationPolicy
+from opencode_orchestrator.core.missions.narration import MissionNarrator, NarrationPolicy
 from opencode_orchestrator.core.missions.progress import PROGRESS_METHOD, ProgressSender
+from opencode_orchestrator.core.missions.wire import ProgressParams
 from tests.core.missions.harness import BOUND
 from tests.core.missions.modelsupport import journaled
 
@@ -37,9 +39,11 @@ class Wire:
 
 async def test_held_back_notifications_are_sent_when_due_and_in_camel_case() -> None:
     wire = Wire()
-    # Short waits: the test waits for the notifications, never for a fixed time.
+    # Short waits: the test waits for the notifications, never for a fixed time. The
+    # progress post is due long after the failures (0.5 s after the phase, they 0.01 s
+    # after the failure), so they come first however slowly this test is scheduled.
     sender = ProgressSender(
-        wire.notify, NarrationPolicy(progress_interval=0.05, failure_window=0.01)
+        wire.notify, NarrationPolicy(progress_interval=0.5, failure_window=0.01)
     )
     book = journaled(["a", "b"], running=False)
     book.observers.append(lambda kind, data: sender.observe(book.model, kind, data))
@@ -87,3 +91,36 @@ async def test_a_forgotten_mission_tells_nothing_more() -> None:
         await wire.wait_for("failures")
         sender.close()
     assert [p["missionId"] for p in wire.sent] == ["m-other"]
+
+
+async def test_a_narrator_that_fails_when_due_is_muted_and_the_others_go_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    due = MissionNarrator.due
+
+    def broken(self: MissionNarrator, now: float | None = None) -> list[ProgressParams]:
+        if self.model.mission_id == "m-test1234":
+            raise RuntimeError("a bug in the narrator")
+        return due(self, now)
+
+    monkeypatch.setattr(MissionNarrator, "due", broken)
+    wire = Wire()
+    sender = ProgressSender(wire.notify, NarrationPolicy(failure_window=0.01))
+    book = journaled(["a", "b"])
+    book.observers.append(lambda kind, data: sender.observe(book.model, kind, data))
+    other = journaled(["x"], mission_id="m-other")
+    other.observers.append(lambda kind, data: sender.observe(other.model, kind, data))
+    with capture_logs() as logs:
+        async with anyio.create_task_group() as group:
+            group.start_soon(sender.run)
+            book.run_unit("a", end="failed")  # its failure falls due first: the narrator raises
+            other.run_unit("x", end="failed")
+            told = await wire.wait_for("failures")
+            # What the broken narrator tells at once is still told.
+            book.state("barrier")
+            phase = await wire.wait_for("phase")
+            sender.close()
+    assert told["missionId"] == "m-other"
+    assert (phase["missionId"], phase["state"]) == ("m-test1234", "BARRIER")
+    failed = [entry for entry in logs if entry["event"] == "mission.progress.narrator_failed"]
+    assert [entry["mission"] for entry in failed] == ["m-test1234"]

@@ -23,17 +23,13 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from opencode_orchestrator.core.missions.ledger import UnitLedger
-from opencode_orchestrator.core.missions.narration import (
-    MissionNarrator,
-    NarrationPolicy,
-    state_progress,
-)
+from opencode_orchestrator.core.missions.narration import MissionNarrator, NarrationPolicy
 from opencode_orchestrator.core.missions.wire import ProgressParams
 from opencode_orchestrator.jsonrpc import JsonRpcError
 from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.mission.model import MissionModel
 
-__all__ = ["PROGRESS_METHOD", "Notify", "ProgressSender", "state_progress"]
+__all__ = ["PROGRESS_METHOD", "Notify", "ProgressSender"]
 
 PROGRESS_METHOD: Final = "mission/progress"
 QUEUE_SIZE: Final = 256
@@ -57,6 +53,8 @@ class ProgressSender:
         self.policy = policy or NarrationPolicy()
         self._clock = clock
         self._narrators: dict[str, MissionNarrator] = {}
+        self._muted: set[str] = set()
+        """Missions whose narrator failed when due: nothing more is held back for them."""
         self._wake = anyio.Event()
         send, receive = anyio.create_memory_object_stream[ProgressParams](QUEUE_SIZE)
         self._send: MemoryObjectSendStream[ProgressParams] = send
@@ -89,6 +87,7 @@ class ProgressSender:
         if narrator is None or narrator.model is not model:  # new, or resumed
             narrator = MissionNarrator(model, self.policy, self._clock)
             self._narrators[model.mission_id] = narrator
+            self._muted.discard(model.mission_id)
         before = narrator.deadline()
         for params in narrator.observe(record_type, data):
             self.emit(params)
@@ -103,6 +102,7 @@ class ProgressSender:
     def forget(self, mission_id: str) -> None:
         """The mission's run in this core ended: nothing more to tell of it, or to keep."""
         self._narrators.pop(mission_id, None)
+        self._muted.discard(mission_id)
 
     async def run(self) -> None:
         """Send what is queued, in order, until cancelled or the connection closes."""
@@ -112,19 +112,49 @@ class ProgressSender:
             group.cancel_scope.cancel()
 
     async def _tell_when_due(self) -> None:
-        """Emit what narrators held back, each time the earliest of them is due."""
+        """Emit what narrators held back, each time the earliest of them is due.
+
+        A narrator that raises is logged and muted (its mission runs on, untold):
+        an error here would end the sender's task group, and with it the core.
+        """
         while True:
             wake = self._wake = anyio.Event()
-            times = [d for n in self._narrators.values() if (d := n.deadline()) is not None]
-            if not times:
+            earliest = self._earliest()
+            if earliest is None:
                 await wake.wait()
                 continue
-            with anyio.move_on_after(max(0.0, min(times) - self._clock())):
+            with anyio.move_on_after(max(0.0, earliest - self._clock())):
                 await wake.wait()
             now = self._clock()
-            for narrator in list(self._narrators.values()):
-                for params in narrator.due(now):
+            for mission_id, narrator in self._speaking():
+                try:
+                    told = narrator.due(now)
+                except Exception:  # noqa: BLE001 - one narrator's bug must not stop the core
+                    self._mute(mission_id)
+                    continue
+                for params in told:
                     self.emit(params)
+
+    def _speaking(self) -> list[tuple[str, MissionNarrator]]:
+        return [(m, n) for m, n in self._narrators.items() if m not in self._muted]
+
+    def _earliest(self) -> float | None:
+        times: list[float] = []
+        for mission_id, narrator in self._speaking():
+            try:
+                deadline = narrator.deadline()
+            except Exception:  # noqa: BLE001 - as in _tell_when_due
+                self._mute(mission_id)
+                continue
+            if deadline is not None:
+                times.append(deadline)
+        return min(times, default=None)
+
+    def _mute(self, mission_id: str) -> None:
+        # Muted, not forgotten: its deadline, still past, would wake the loop at
+        # once again; its ledger stays for the status table.
+        _log.exception("mission.progress.narrator_failed", mission=mission_id)
+        self._muted.add(mission_id)
 
     async def _send_queued(self) -> None:
         async with self._receive:
