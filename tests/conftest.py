@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,13 @@ def _empty_config_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _no_user_config(_empty_config_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Missions read the user's configuration ($XDG_CONFIG_HOME/opencode/...):
     # the developer's own must not change what a test runs under.
+    # Nor may the developer's OPENCODE_ORCHESTRATOR_* variables (configuration,
+    # the terminal's log level): OPENCODE_ORCHESTRATOR_UVLOOP excepted, which is
+    # read once at import to pick the loop the whole run is on, deliberately.
     monkeypatch.setenv("XDG_CONFIG_HOME", str(_empty_config_home))
-    monkeypatch.delenv("OPENCODE_ORCHESTRATOR_CONFIG_CONTENT", raising=False)
-    monkeypatch.delenv("OPENCODE_ORCHESTRATOR_WAL_FSYNC", raising=False)
+    for name in list(os.environ):
+        if name.startswith("OPENCODE_ORCHESTRATOR_") and name != "OPENCODE_ORCHESTRATOR_UVLOOP":
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture(autouse=True)

@@ -76,6 +76,51 @@ def test_json_lines_on_stderr_and_file_with_levels(
     assert _lines(log_file.read_text()) == records
 
 
+def test_the_log_file_and_its_backups_are_private_and_a_shared_directory_is_left_alone(
+    tmp_path: Path,
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    os.chmod(shared, 0o755)
+    created = shared / "logs" / "deeper"
+    log_file = created / "core.jsonl"
+    old = os.umask(0o022)  # what makes the stdlib's RotatingFileHandler write 0644
+    try:
+        configure_logging("info", log_file=log_file, max_bytes=4096, backups=2)
+        log = get_logger("tests.log")
+        for i in range(100):  # ~15 KiB: rotates, two backups kept
+            log.info("filler", i=i, padding="x" * 100)
+        assert flush_logging()
+    finally:
+        os.umask(old)
+    assert sorted(p.name for p in created.iterdir()) == [
+        "core.jsonl",
+        "core.jsonl.1",
+        "core.jsonl.2",
+    ]
+    for file in created.iterdir():
+        assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
+    assert stat.S_IMODE(created.stat().st_mode) == 0o700
+    assert stat.S_IMODE(created.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o755  # existing: maybe not ours alone
+
+
+def test_an_existing_log_file_is_tightened_and_its_directory_kept(tmp_path: Path) -> None:
+    os.chmod(tmp_path, 0o755)
+    log_file = tmp_path / "serve.log"
+    log_file.write_text("")
+    os.chmod(log_file, 0o644)
+    configure_logging("info", log_file=log_file)
+    assert stat.S_IMODE(log_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o755
+
+
+def test_a_log_file_that_cannot_be_opened_is_refused_at_once(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(NotADirectoryError):
+        configure_logging("info", log_file=tmp_path / "a-file" / "serve.log")
+
+
 def test_stdlib_records_are_rendered_and_redacted(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("debug")
     logging.getLogger("httpx").info("sending Authorization: Bearer abc123")

@@ -1,4 +1,5 @@
-"""``-v``/``-vv`` on every command: stderr's level, over the environment's."""
+"""stderr's level: ``-v``/``-vv`` on every command, over a command's ``--log-level``, over the
+environment's, over the command's default."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from opencode_orchestrator import runtime
 from opencode_orchestrator.cli import build_parser, main
+from opencode_orchestrator.log import get_logger
 
 
 def _levels(err: str) -> set[str]:
@@ -20,9 +23,8 @@ def _run(project: Path, *flags: str) -> list[str]:
 
 
 def test_without_verbose_stderr_shows_no_log_lines(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.delenv("OPENCODE_ORCHESTRATOR_LOG_LEVEL", raising=False)
     assert main(_run(tmp_path)) == 0
     assert _levels(capsys.readouterr().err) == set()
 
@@ -36,16 +38,94 @@ def test_v_shows_info_and_vv_debug(tmp_path: Path, capsys: pytest.CaptureFixture
     assert {"info", "debug"} <= _levels(capsys.readouterr().err)
 
 
+def test_the_environment_sets_the_level_without_verbose(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENCODE_ORCHESTRATOR_LOG_LEVEL", "info")
+    assert main(_run(tmp_path)) == 0
+    levels = _levels(capsys.readouterr().err)
+    assert "info" in levels
+    assert "debug" not in levels
+
+
 def test_verbose_wins_over_the_environment(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OPENCODE_ORCHESTRATOR_LOG_LEVEL", "error")
     assert main(_run(tmp_path / "a", "--verbose")) == 0
     assert "info" in _levels(capsys.readouterr().err)
-    assert main(_run(tmp_path / "b")) == 0  # the environment, without -v
-    assert _levels(capsys.readouterr().err) == set()
     monkeypatch.setenv("OPENCODE_ORCHESTRATOR_LOG_LEVEL", "loud")
     assert main(_run(tmp_path / "c", "-v")) == 0  # not even read under -v
+
+
+def _serve_logging_every_level(monkeypatch: pytest.MonkeyPatch) -> None:
+    # serve (or sim-server) without its server: what reaches stderr is the level's doing.
+    def run(*_args: object) -> int:
+        log = get_logger("tests.serve")
+        log.debug("serve.debug")
+        log.info("serve.info")
+        log.warning("serve.warning")
+        return 0
+
+    monkeypatch.setattr(runtime, "run", run)
+
+
+@pytest.mark.parametrize(
+    ("environment", "flags", "expected"),
+    [
+        (None, [], {"info", "warning"}),  # serve's own default
+        ("debug", [], {"debug", "info", "warning"}),  # the environment over that default
+        ("warning", [], {"warning"}),
+        ("debug", ["--log-level", "warning"], {"warning"}),  # the flag over the environment
+        ("warning", ["-vv"], {"debug", "info", "warning"}),  # -v over everything
+    ],
+)
+def test_serve_takes_its_level_from_the_flag_else_the_environment_else_info(
+    environment: str | None,
+    flags: list[str],
+    expected: set[str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if environment is not None:
+        monkeypatch.setenv("OPENCODE_ORCHESTRATOR_LOG_LEVEL", environment)
+    _serve_logging_every_level(monkeypatch)
+    assert main(["serve", *flags]) == 0
+    assert _levels(capsys.readouterr().err) == expected
+
+
+def test_serve_refuses_a_log_file_it_cannot_open(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _serve_logging_every_level(monkeypatch)
+    (tmp_path / "a-file").write_text("")
+    assert main(["serve", "--log-file", str(tmp_path / "a-file" / "serve.log")]) == 2
+    err = capsys.readouterr().err
+    assert "--log-file" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("environment", "flags", "expected"),
+    [
+        (None, [], {"warning"}),
+        ("info", [], {"info", "warning"}),
+        ("info", ["--log-level", "warning"], {"warning"}),
+    ],
+)
+def test_sim_server_takes_its_level_from_the_flag_else_the_environment_else_warning(
+    environment: str | None,
+    flags: list[str],
+    expected: set[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if environment is not None:
+        monkeypatch.setenv("OPENCODE_ORCHESTRATOR_LOG_LEVEL", environment)
+    _serve_logging_every_level(monkeypatch)
+    assert main(["sim-server", "--state-dir", str(tmp_path), *flags]) == 0
+    assert _levels(capsys.readouterr().err) == expected
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,9 @@ function that registers it and sets ``func`` (the handler, returning the exit
 code) on its parser. Handlers print results to stdout and errors to stderr. Logging is set up here
 for every command (JSON on stderr) so no library log line can ever reach stdout.
 stderr's level: ``-v`` (info) or ``-vv`` (debug), accepted by every command, else
-``OPENCODE_ORCHESTRATOR_LOG_LEVEL``, else warning. A command with its own logging
-options, such as ``serve``, reconfigures it, but never quieter than ``-v`` asked.
+``OPENCODE_ORCHESTRATOR_LOG_LEVEL`` (empty: unset), else warning. A command with its
+own logging options (``serve``, ``sim-server``) reconfigures it: its ``--log-level``,
+else the same variable, else its own default; never quieter than ``-v`` asked.
 A mission's own ``mission.log`` has its own level (info) whatever stderr shows.
 """
 
@@ -21,6 +22,7 @@ from typing import Final
 from opencode_orchestrator import __version__
 from opencode_orchestrator.cli import config, demo, install, mission, serve, sim, status, wal
 from opencode_orchestrator.log import configure_logging, force_verbosity
+from opencode_orchestrator.log.settings import LEVEL_VARIABLE, terminal_level
 
 __all__ = ["build_parser", "main"]
 
@@ -75,9 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = _VERBOSITY[min(count, len(_VERBOSITY)) - 1] if count else None
     force_verbosity(verbose)
     try:
-        configure_logging(verbose or os.environ.get("OPENCODE_ORCHESTRATOR_LOG_LEVEL", "warning"))
+        configure_logging(verbose or terminal_level(None, "warning"))
     except ValueError as exc:
-        print(f"opencode-orchestrator: OPENCODE_ORCHESTRATOR_LOG_LEVEL: {exc}", file=sys.stderr)
+        print(f"opencode-orchestrator: {LEVEL_VARIABLE}: {exc}", file=sys.stderr)
         return 2
     try:
         code = handler(args)

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from opencode_orchestrator import runtime
 from opencode_orchestrator.core import ServerOptions, serve_stdio
 from opencode_orchestrator.jsonrpc import DEFAULT_MAX_LINE_BYTES
 from opencode_orchestrator.log import configure_logging, flush_logging
+from opencode_orchestrator.log.settings import LEVEL_VARIABLE, LEVELS, terminal_level
 
 __all__ = ["add_parser"]
+
+_DEFAULT_LEVEL: Final = "info"
+"""stderr's level under ``serve`` when neither ``--log-level`` nor the environment sets one."""
 
 
 def _positive_int(text: str) -> int:
@@ -50,12 +55,15 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--log-level",
-        choices=["debug", "info", "warning", "error", "critical"],
-        default="info",
-        help="log level (default: %(default)s)",
+        choices=list(LEVELS),
+        default=None,
+        help=f"log level (default: {LEVEL_VARIABLE}, else {_DEFAULT_LEVEL})",
     )
     parser.add_argument(
-        "--log-file", type=Path, metavar="PATH", help="also append JSON logs to this file"
+        "--log-file",
+        type=Path,
+        metavar="PATH",
+        help="also append JSON logs to this file (0600; rotated at 10 MiB, 5 kept)",
     )
     parser.add_argument(
         "--request-timeout",
@@ -68,7 +76,11 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    configure_logging(args.log_level, log_file=args.log_file)
+    try:
+        configure_logging(terminal_level(args.log_level, _DEFAULT_LEVEL), log_file=args.log_file)
+    except OSError as exc:
+        print(f"opencode-orchestrator serve: --log-file: {exc}", file=sys.stderr)
+        return 2
     options = ServerOptions(
         max_line_bytes=args.max_line_bytes, request_timeout=args.request_timeout
     )

@@ -16,6 +16,7 @@ import anyio
 
 from opencode_orchestrator import runtime
 from opencode_orchestrator.log import configure_logging, flush_logging
+from opencode_orchestrator.log.settings import LEVEL_VARIABLE, LEVELS, terminal_level
 from opencode_orchestrator.sim import SimConfig, SimError, SimServer, load_config
 
 __all__ = ["add_parser"]
@@ -38,9 +39,9 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--directory", default=None, help="default project directory (cwd)")
     parser.add_argument(
         "--log-level",
-        choices=["debug", "info", "warning", "error", "critical"],
-        default="warning",
-        help="log level (default: %(default)s)",
+        choices=list(LEVELS),
+        default=None,
+        help=f"log level (default: {LEVEL_VARIABLE}, else warning)",
     )
     parser.set_defaults(func=_run)
 
@@ -70,7 +71,7 @@ async def _serve(args: argparse.Namespace, config: SimConfig) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    configure_logging(args.log_level)
+    configure_logging(terminal_level(args.log_level, "warning"))
     try:
         runtime.run(_serve, args, _config(args))
     except SimError as exc:

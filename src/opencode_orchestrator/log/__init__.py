@@ -29,7 +29,6 @@ from opencode_orchestrator.log.pipeline import (
     flush_logging,
     force_verbosity,
     get_logger,
-    mission_settings,
     shutdown_logging,
 )
 from opencode_orchestrator.log.redaction import REDACTED, redact
@@ -49,7 +48,6 @@ __all__ = [
     "force_verbosity",
     "get_logger",
     "mission_log",
-    "mission_settings",
     "redact",
     "shutdown_logging",
 ]

@@ -25,8 +25,8 @@ async def mission_log(
     The binding is a structlog context variable, so tasks started inside
     (anyio copies the context at spawn) carry it, and several missions in one
     process each keep their own file. ``path`` is appended to (a resumed
-    mission continues its story) and rotated per ``settings`` (default: those
-    given to :func:`~opencode_orchestrator.log.configure_logging`). On exit the
+    mission continues its story) and rotated per ``settings`` (default: the
+    ``log`` section's defaults). On exit the
     file is closed once every record queued for it is written. Without
     configured logging this only binds the id.
     """

@@ -35,6 +35,7 @@ from opencode_orchestrator.log.routing import (
     DetachMarker,
     Marker,
     MissionRouter,
+    PrivateRotatingFileHandler,
     mission_of,
     not_a_marker,
 )
@@ -48,7 +49,6 @@ __all__ = [
     "flush_logging",
     "force_verbosity",
     "get_logger",
-    "mission_settings",
     "shutdown_logging",
 ]
 
@@ -154,7 +154,6 @@ class _LoggingState:
         self.router: MissionRouter | None = None
         self.level = logging.WARNING
         self.forced: int | None = None
-        self.missions = LogSettings()
         self.levels_lock = threading.Lock()
 
 
@@ -229,20 +228,23 @@ def configure_logging(
     log_file: Path | None = None,
     max_bytes: int = 10 * 1024 * 1024,
     backups: int = 5,
-    missions: LogSettings | None = None,
 ) -> None:
     """Route structlog through stdlib logging to stderr (and ``log_file``) as JSON.
 
     Args:
         level: one of debug, info, warning, error, critical: stderr's (and
             ``log_file``'s) level, made more verbose by :func:`force_verbosity`.
-        log_file: when given, also append JSON lines to this file, rotated by size.
+        log_file: when given, also append JSON lines to this file, rotated by
+            size. It and its rotated copies are 0600, and the directories it
+            creates for it 0700, whatever the umask; an existing directory is
+            left as it is.
         max_bytes: rotation size of ``log_file``.
         backups: rotated files kept.
-        missions: the default settings of mission files (:func:`attach_mission`).
 
     Raises:
         ValueError: ``level`` is not a known level name.
+        OSError: ``log_file`` cannot be created or opened (it is opened here,
+            so that a wrong path is reported at once, not lost on the listener thread).
     """
     numeric = level_number(level)
     shared: list[Any] = [
@@ -262,10 +264,9 @@ def configure_logging(
     )
     outputs: list[logging.Handler] = [_CurrentStderr()]
     if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         outputs.append(
-            logging.handlers.RotatingFileHandler(
-                log_file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
+            PrivateRotatingFileHandler(
+                log_file, max_bytes=max_bytes, backups=backups, lazy=False, own_directory=False
             )
         )
     for handler in outputs:
@@ -283,7 +284,6 @@ def configure_logging(
     _state.router = router
     _state.records = records
     _state.level = numeric
-    _state.missions = missions or LogSettings()
     _state.queue_handler = _DroppingQueueHandler(records)
     _state.listener = logging.handlers.QueueListener(
         records, *outputs, router, _FlushHandler(), respect_handler_level=True
@@ -298,22 +298,18 @@ def configure_logging(
     _apply_levels()  # sets the outputs' levels and the loggers' filter
 
 
-def mission_settings() -> LogSettings:
-    """The settings mission files get unless told otherwise."""
-    return _state.missions
-
-
 def attach_mission(mission_id: str, path: Path, settings: LogSettings | None = None) -> bool:
     """Write the records of ``mission_id`` to ``path`` as well, from now on.
 
     Does no I/O (the file is created, 0600, by the listener thread on the
-    first record), so it may run on the event loop. Returns False, doing
-    nothing, when logging is not configured.
+    first record), so it may run on the event loop. ``settings``: the
+    configuration's ``log`` section (default: its defaults). Returns False,
+    doing nothing, when logging is not configured.
     """
     router = _state.router
     if router is None:
         return False
-    settings = settings or _state.missions
+    settings = settings or LogSettings()
     router.add(mission_id, path, level_number(settings.level), settings.max_bytes, settings.backups)
     _apply_levels()
     return True

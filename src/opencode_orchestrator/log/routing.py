@@ -88,23 +88,40 @@ def mission_of(record: logging.LogRecord) -> str | None:
 
 
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
-    """A size-rotated log file created 0600 (its missing directories 0700), opened lazily.
+    """A size-rotated log file created 0600 (its missing directories 0700), whatever the umask.
 
-    A write that fails (a full disk, a removed directory) is counted in
-    ``errors`` and otherwise ignored: a log must never break what it records,
-    nor fill stderr with a traceback per line.
+    Rotated copies keep the mode (they are renamed, not copied). A write that
+    fails (a full disk, a removed directory) is ignored: a log must never break
+    what it records, nor fill stderr with a traceback per line.
     """
 
-    def __init__(self, path: Path, *, max_bytes: int, backups: int) -> None:
-        """Nothing is opened until the first record (on the listener thread)."""
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_bytes: int,
+        backups: int,
+        lazy: bool = True,
+        own_directory: bool = True,
+    ) -> None:
+        """Open ``path``, or with ``lazy`` wait for the first record (on the listener thread).
+
+        With ``own_directory`` the file's directory is ours alone and made 0700
+        even when it exists (a mission's directory); without, only the
+        directories created for the file are (a ``--log-file`` in a shared one).
+
+        Raises:
+            OSError: not ``lazy``, and the file cannot be created or opened.
+        """
+        self._own_directory = own_directory
         super().__init__(
-            path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8", delay=True
+            path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8", delay=lazy
         )
-        self.errors_seen = 0
 
     def _open(self) -> io.TextIOWrapper:
         path = Path(self.baseFilename)
-        ensure_private_dir(path.parent)
+        if self._own_directory or not path.parent.exists():
+            ensure_private_dir(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, FILE_MODE)
         try:
             os.fchmod(fd, FILE_MODE)  # an older file keeps no wider mode
@@ -114,8 +131,7 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
             raise
 
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (stdlib name)
-        """Count the failure instead of printing a traceback to stderr."""
-        self.errors_seen += 1
+        """Drop the record instead of printing a traceback to stderr."""
 
 
 @dataclass(slots=True)
@@ -167,12 +183,6 @@ class MissionRouter(logging.Handler):
         """The level of every open mission file."""
         with self._routes_lock:
             return [route.handler.level for route in self._routes.values()]
-
-    def path_of(self, mission_id: str) -> Path | None:
-        """The file ``mission_id``'s records go to, if it has one."""
-        with self._routes_lock:
-            route = self._routes.get(mission_id)
-        return None if route is None else Path(route.handler.baseFilename)
 
     def emit(self, record: logging.LogRecord) -> None:
         """Route ``record``; carry out a :class:`DetachMarker`."""

@@ -1,13 +1,15 @@
-"""Log levels by name, and the settings of a mission's own log file."""
+"""Log levels by name, the terminal's level from the environment, and a mission file's settings."""
 
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["LEVELS", "LogLevel", "LogSettings", "level_number"]
+__all__ = ["LEVELS", "LEVEL_VARIABLE", "LogLevel", "LogSettings", "level_number", "terminal_level"]
 
 LEVELS: Final = {
     "debug": logging.DEBUG,
@@ -18,6 +20,9 @@ LEVELS: Final = {
 }
 
 LogLevel = Literal["debug", "info", "warning", "error"]
+
+LEVEL_VARIABLE: Final = "OPENCODE_ORCHESTRATOR_LOG_LEVEL"
+"""The environment variable naming stderr's level when no flag does."""
 
 
 def level_number(name: str) -> int:
@@ -32,6 +37,22 @@ def level_number(name: str) -> int:
         raise ValueError(
             f"unknown log level {name!r}; expected one of {', '.join(LEVELS)}"
         ) from None
+
+
+def terminal_level(flag: str | None, default: str, environ: Mapping[str, str] | None = None) -> str:
+    """The terminal's level: ``flag``, else :data:`LEVEL_VARIABLE`, else ``default``.
+
+    ``flag`` is a command's ``--log-level`` (``None``: not given); an empty
+    variable counts as unset.
+
+    ``-v`` is not among them: :func:`~opencode_orchestrator.log.force_verbosity`
+    makes whatever this returns more verbose. The name is not checked here
+    (:func:`level_number` does).
+    """
+    if flag:
+        return flag
+    env = os.environ if environ is None else environ
+    return env.get(LEVEL_VARIABLE) or default
 
 
 class LogSettings(BaseModel):
