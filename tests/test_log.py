@@ -53,6 +53,41 @@ def test_redact_nested_keys_and_credential_values() -> None:
     assert out["count"] == 3
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "bearer eyJhbGciOiJIUzI1NiJ9.e30.sig",
+        "BEARER abc123",
+        "authorization: basic b3BlbmNvZGU6c2VjcmV0",
+        "Basic dXNlcjpwYXNz",
+    ],
+)
+def test_a_credential_after_its_scheme_is_redacted_in_any_case(text: str) -> None:
+    assert REDACTED in redact(text)
+    assert text.rsplit(maxsplit=1)[-1] not in redact(text)
+
+
+def test_basic_and_bearer_as_plain_words_are_kept() -> None:
+    text = "add basic auth to the bearer tokens page, a basic setup."
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize(
+    "key", ["auth", "Auth", "proxy_auth", "private_key", "privateKey", "private-key"]
+)
+def test_auth_and_private_key_values_are_redacted(key: str) -> None:
+    assert redact({key: "hunter2"}) == {key: REDACTED}
+
+
+def test_token_counts_are_kept_and_token_strings_redacted() -> None:
+    counts = {"tokens": 1234, "max_tokens": None, "used_tokens": 12.5, "reserved_tokens": 0}
+    assert redact(counts) == counts
+    assert redact({"max_tokens": "ghp_abcdef"}) == {"max_tokens": REDACTED}
+    assert redact({"token": 1234}) == {"token": REDACTED}  # singular: a credential's key
+    assert redact({"tokens": True}) == {"tokens": REDACTED}  # not a count
+    assert redact({"author": "x", "oauth_state": "y"}) == {"author": "x", "oauth_state": "y"}
+
+
 def test_json_lines_on_stderr_and_file_with_levels(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

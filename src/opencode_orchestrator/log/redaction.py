@@ -11,13 +11,23 @@ __all__ = ["REDACTED", "redact", "redact_processor"]
 REDACTED: Final = "[REDACTED]"
 
 _SECRET_KEY = re.compile(
-    r"(authori[sz]ation|api[-_]?key|apikey|password|passwd|secret|token|cookie|credential)",
+    r"(authori[sz]ation|auth$|api[-_]?key|apikey|private[-_]?key|password|passwd|secret|token"
+    r"|cookie|credential)",
     re.IGNORECASE,
 )
-# ``tokens=1234`` is a usage count (LLM tokens), not a credential.
+# ``tokens=1234``, ``max_tokens=None`` are LLM token counts (or their absence),
+# not credentials; a string under such a key is still redacted.
 _TOKEN_COUNT = re.compile(r"\w*tokens", re.IGNORECASE)
-# Values that look like credentials even under an innocent key.
-_SECRET_VALUE = re.compile(r"\b(Basic|Bearer)\s+[A-Za-z0-9+/=._~-]+|\bsk-[A-Za-z0-9_-]{6,}")
+# Values that look like credentials even under an innocent key. The scheme of
+# an Authorization header is case-insensitive (RFC 9110); written in lower case
+# it is also a common word ("a basic setup."), so then the credential must hold
+# what a lower-case word does not: a digit or a capital.
+_CREDENTIAL = r"[A-Za-z0-9+/=._~-]+"
+_SECRET_VALUE = re.compile(
+    rf"\b(?:Basic|Bearer|BASIC|BEARER)\s+{_CREDENTIAL}"
+    rf"|\b(?i:basic|bearer)\s+(?=[a-z+/=._~-]*[A-Z0-9]){_CREDENTIAL}"
+    r"|\bsk-[A-Za-z0-9_-]{6,}"
+)
 
 
 def redact(value: Any) -> Any:
@@ -34,7 +44,7 @@ def redact(value: Any) -> Any:
 def _is_secret(key: object, value: object) -> bool:
     if not isinstance(key, str) or not _SECRET_KEY.search(key):
         return False
-    is_count = isinstance(value, int) and not isinstance(value, bool)
+    is_count = value is None or (isinstance(value, int | float) and not isinstance(value, bool))
     return not (is_count and _TOKEN_COUNT.fullmatch(key))
 
 
