@@ -24,7 +24,6 @@ import datetime as dt
 import fcntl
 import os
 import re
-import secrets
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
@@ -32,12 +31,8 @@ from typing import Final
 import anyio
 import anyio.to_thread
 
-from opencode_orchestrator.wal.paths import (
-    FILE_MODE,
-    ensure_private_dir,
-    fsync_dir,
-    write_private_file,
-)
+from opencode_orchestrator.private_files import replace_private_file
+from opencode_orchestrator.wal.paths import FILE_MODE, ensure_private_dir
 
 __all__ = ["KNOWLEDGE_NAME", "MAX_ENTRY_CHARS", "KnowledgeFile", "knowledge_path"]
 
@@ -157,18 +152,9 @@ class KnowledgeFile:
                 text = _HEADER
             elif not text.endswith("\n"):
                 text += "\n"
-            self._replace(directory, (text + "".join(lines)).encode())
+            data = (text + "".join(lines)).encode()
+            replace_private_file(self.path, data, temporary_prefix=_TMP_PREFIX)
             return len(lines)
-
-    def _replace(self, directory: Path, data: bytes) -> None:
-        temporary = directory / f"{_TMP_PREFIX}{secrets.token_hex(8)}.tmp"
-        try:
-            write_private_file(temporary, data, exclusive=True)
-            os.replace(temporary, self.path)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
-        fsync_dir(directory)
 
     @staticmethod
     def _remove_leftovers(directory: Path) -> None:

@@ -4,17 +4,18 @@ A snapshot file holds one framed line (same checksum as records)::
 
     {"crc":"........","seq":420,"state":{...},"ts":1700000000.5,"v":2}
 
-It is written to ``<name>.tmp``, fsynced, renamed into place and the directory
-fsynced; only then may older segments and snapshots be dropped (:func:`compact`).
-A crash at any point leaves either the old snapshot or the new one complete, plus
-at worst a ``.tmp`` file (removed on the next open) and segments the snapshot
-already covers (skipped, then removed). Blocking I/O: call from a worker thread.
+It is written to a temporary ``.<name>.<random>.tmp``, fsynced, renamed into
+place and the directory fsynced
+(:func:`~opencode_orchestrator.private_files.replace_private_file`); only then
+may older segments and snapshots be dropped (:func:`compact`). A crash at any
+point leaves either the old snapshot or the new one complete, plus at worst a
+``.tmp`` file (removed on the next open) and segments the snapshot already
+covers (skipped, then removed). Blocking I/O: call from a worker thread.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,13 +23,8 @@ from typing import Any
 
 import orjson
 
-from opencode_orchestrator.wal.paths import (
-    fsync_dir,
-    list_segments,
-    list_snapshots,
-    snapshot_path,
-    write_private_file,
-)
+from opencode_orchestrator.private_files import replace_private_file
+from opencode_orchestrator.wal.paths import fsync_dir, list_segments, list_snapshots, snapshot_path
 from opencode_orchestrator.wal.record import (
     CURRENT_VERSION,
     InvalidLineError,
@@ -66,10 +62,7 @@ def encode_snapshot(seq: int, state: dict[str, Any]) -> bytes:
 def write_snapshot(directory: Path, seq: int, encoded: bytes) -> Path:
     """Atomically publish ``encoded`` as the snapshot of ``seq``; returns its path."""
     final = snapshot_path(directory, seq)
-    temporary = final.with_name(final.name + ".tmp")
-    write_private_file(temporary, encoded, exclusive=False)
-    os.replace(temporary, final)
-    fsync_dir(directory)
+    replace_private_file(final, encoded)
     return final
 
 
