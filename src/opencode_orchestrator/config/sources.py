@@ -268,7 +268,9 @@ def _layer(root: JsonObject, text: str, kind: Kind, name: str) -> Layer:
         line, column = _line_column(text, start)
         origins[path] = Origin(kind, name, line, column)
         if isinstance(node, JsonObject):
-            for member in node.members:
+            # A key written twice counts once, its last time (as in to_python):
+            # the earlier one's subtree must cite nothing.
+            for member in {m.key: m for m in node.members}.values():
                 walk(member.value, (*path, member.key), member.key_start)
         elif isinstance(node, JsonArray):
             for index, element in enumerate(node.elements):
