@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 from opencode_orchestrator.core.missions.ledger import UnitLedger
-from opencode_orchestrator.core.missions.table import (
-    cost_text,
-    duration_text,
-    mission_table,
-    tokens_text,
-)
+from opencode_orchestrator.core.missions.table import ROW_LIMIT, mission_table
+from opencode_orchestrator.mission.figures import duration_text
 from opencode_orchestrator.mission.records import TurnKind
 from opencode_orchestrator.mission.sessions import session_title
 from tests.core.missions.modelsupport import Journaled, journaled
@@ -79,13 +75,13 @@ def test_a_mission_read_from_its_wal_keeps_its_evidence_and_needs_no_ledger() ->
     table = mission_table(book.model, ledger=None, now=9e9, wall_seconds=7300.0, running=False)
     [row] = rows(table).values()
     assert row[1] == "VERIFIED"
-    assert row[4:] == ["3s", "3.20M", "$12.50"]
+    assert row[4:] == ["3.0s", "3.20M", "$12.50"]
     assert "· ended" in table
     assert "Reason: the budget ran out" in table
     assert table.endswith("tokens 3.20M (no cap) · cost $12.50 (no cap) · wall 2h 01m (no cap)")
 
 
-def test_long_missions_list_the_units_under_way_and_failed_and_sum_up_the_rest() -> None:
+def test_long_missions_list_the_units_under_way_and_failed_first_and_sum_up_the_rest() -> None:
     units = [f"u{i:04d}" for i in range(1000)]
     book = journaled(units)
     for unit in units[:950]:
@@ -97,9 +93,22 @@ def test_long_missions_list_the_units_under_way_and_failed_and_sum_up_the_rest()
         book.unit(unit, "dispatched", attempt=1)
     table = mission_table(book.model, ledger=None, now=book.ts, wall_seconds=1.0, running=True)
     found = rows(table)
-    assert list(found) == units[960:963] + units[950:960]  # under way first, then failed
-    assert "…and 987 more units: 37 PENDING, 950 VERIFIED" in table
-    assert len(table.splitlines()) < 30
+    # Under way first, then failed, then the others in plan order up to the limit.
+    assert list(found) == units[960:963] + units[950:960] + units[:27]
+    assert len(found) == ROW_LIMIT
+    assert "…and 960 more units: 37 PENDING, 923 VERIFIED" in table
+    assert len(table.splitlines()) < ROW_LIMIT + 15
+
+
+def test_a_long_sealed_mission_lists_its_first_units_not_an_empty_table() -> None:
+    units = [f"u{i:02d}" for i in range(ROW_LIMIT + 5)]
+    book = journaled(units, keep_evidence=True)
+    for unit in units:
+        book.run_unit(unit)
+    book.state("sealed", reason="every seal condition verified")
+    table = mission_table(book.model, ledger=None, now=book.ts, wall_seconds=1.0, running=False)
+    assert list(rows(table)) == units[:ROW_LIMIT]
+    assert "…and 5 more units: 5 VERIFIED" in table
 
 
 def test_the_row_cap_is_a_parameter_and_a_small_mission_shows_every_unit() -> None:
@@ -107,11 +116,13 @@ def test_the_row_cap_is_a_parameter_and_a_small_mission_shows_every_unit() -> No
     small = mission_table(book.model, ledger=None, now=0.0, wall_seconds=0.0, running=False)
     assert list(rows(small)) == ["a", "b", "c"]
     assert "more units" not in small
+    book.unit("c", "ready")
+    book.unit("c", "dispatched", attempt=1)
     capped = mission_table(
         book.model, ledger=None, now=0.0, wall_seconds=0.0, running=False, row_limit=2
     )
-    assert rows(capped) == {}
-    assert "…and 3 more units: 3 PENDING" in capped
+    assert list(rows(capped)) == ["c", "a"]
+    assert "…and 1 more units: 1 PENDING" in capped
 
 
 def test_a_mission_without_a_plan_and_a_stopped_one_say_so() -> None:
@@ -127,26 +138,3 @@ def test_a_mission_without_a_plan_and_a_stopped_one_say_so() -> None:
     assert "No units yet" in table
     assert "· not running" in table
     assert "⚠ stopped by an error: OpenCode went away" in table
-
-
-def test_numbers_read_well() -> None:
-    assert [tokens_text(n) for n in (0, 999, 1000, 45_200, 1_200_000)] == [
-        "0",
-        "999",
-        "1.0k",
-        "45.2k",
-        "1.20M",
-    ]
-    assert [cost_text(c) for c in (0.0, 0.0042, 0.21, 12.5)] == [
-        "$0.00",
-        "$0.0042",
-        "$0.21",
-        "$12.50",
-    ]
-    assert [duration_text(s) for s in (0, 12.9, 185, 3720, -5)] == [
-        "0s",
-        "12s",
-        "3m 05s",
-        "1h 02m",
-        "0s",
-    ]

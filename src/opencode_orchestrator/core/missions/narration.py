@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from opencode_orchestrator.core.missions.ledger import UnitLedger
-from opencode_orchestrator.core.missions.table import caps_of, cost_text, tokens_text
 from opencode_orchestrator.core.missions.views import goal_line, wire_state
 from opencode_orchestrator.core.missions.wire import Level, ProgressKind, ProgressParams, Variant
+from opencode_orchestrator.mission.figures import caps_of, cost_text, tokens_text
 from opencode_orchestrator.mission.model import MissionModel
 from opencode_orchestrator.mission.records import RecordType
 from opencode_orchestrator.mission.states import MissionState, UnitState

@@ -4,31 +4,24 @@ One row a unit (id, state, attempt, the title of its worker session, elapsed,
 tokens, cost), then the mission's tokens, cost and wall time against its
 budget caps. A long mission would give an unreadable post, so past
 :data:`ROW_LIMIT` units the rows are the units under way and the failed ones
-first, and the rest are summed up by state in one line.
+first, then the others in plan order up to the limit, and the rest are
+summed up by state in one line. Figures read as everywhere else
+(:mod:`opencode_orchestrator.mission.figures`).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from typing import Final
 
 from opencode_orchestrator.core.missions.ledger import UnitLedger, figures_of
 from opencode_orchestrator.core.missions.views import goal_line, wire_state
+from opencode_orchestrator.mission.figures import caps_of, cost_text, duration_text, tokens_text
 from opencode_orchestrator.mission.model import MissionModel, UnitModel
 from opencode_orchestrator.mission.sessions import session_title
 from opencode_orchestrator.mission.states import UnitState
 
-__all__ = [
-    "ROW_LIMIT",
-    "Caps",
-    "caps_of",
-    "cost_text",
-    "duration_text",
-    "mission_table",
-    "tokens_text",
-    "totals_text",
-]
+__all__ = ["ROW_LIMIT", "mission_table", "totals_text"]
 
 ROW_LIMIT: Final = 40
 """At most this many unit rows; the other units are summed up by state."""
@@ -36,61 +29,6 @@ ROW_LIMIT: Final = 40
 _HEADER: Final = (
     "| Unit | State | Attempt | Session | Elapsed | Tokens | Cost |\n|---|---|---|---|---|---|---|"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Caps:
-    """A mission's budget caps (``None``: no cap)."""
-
-    tokens: int | None = None
-    cost: float | None = None
-    wall_seconds: float | None = None
-
-
-def caps_of(model: MissionModel) -> Caps:
-    """The caps the mission runs under, from its journaled config (bad values: no cap)."""
-    budget: object = model.config.get("budget")
-    if not isinstance(budget, dict):
-        return Caps()
-
-    def number(key: str) -> float | None:
-        value: object = budget.get(key)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            return None
-        return float(value)
-
-    tokens = number("max_tokens")
-    return Caps(
-        tokens=int(tokens) if tokens is not None else None,
-        cost=number("max_cost"),
-        wall_seconds=number("max_wall_seconds"),
-    )
-
-
-def tokens_text(tokens: int) -> str:
-    """``950``, ``45.2k``, ``1.20M``."""
-    if tokens < 1000:
-        return str(tokens)
-    if tokens < 1_000_000:
-        return f"{tokens / 1000:.1f}k"
-    return f"{tokens / 1_000_000:.2f}M"
-
-
-def cost_text(cost: float) -> str:
-    """``$0.21``; a fraction of a cent keeps its digits (``$0.0042``)."""
-    return f"${cost:.4f}" if 0 < cost < 0.01 else f"${cost:.2f}"
-
-
-def duration_text(seconds: float) -> str:
-    """``12s``, ``3m 05s``, ``1h 02m``."""
-    whole = max(0, int(seconds))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
 
 
 def _against(used: str, cap: str | None) -> str:
@@ -126,11 +64,18 @@ def _row(model: MissionModel, unit: UnitModel, ledger: UnitLedger | None, now: f
 
 
 def _shown(units: list[UnitModel], limit: int) -> list[UnitModel]:
-    """Every unit if they fit; else the ones under way, then the failed, in plan order."""
+    """Every unit if they fit; else the ones under way, then the failed, then the others.
+
+    Each group in plan order, up to ``limit`` rows: a mission with nothing under
+    way or failed (a sealed one) still lists its first units.
+    """
     if len(units) <= limit:
         return units
     first = [u for u in units if u.state.active]
     first += [u for u in units if u.state is UnitState.FAILED]
+    if len(first) < limit:
+        listed = {u.id for u in first}
+        first += [u for u in units if u.id not in listed][: limit - len(first)]
     return first[:limit]
 
 
