@@ -38,7 +38,6 @@ from opencode_orchestrator.core.missions.views import (
     others_text,
     read_entries,
     read_entry,
-    status_text,
     wire_state,
 )
 from opencode_orchestrator.core.missions.wire import (
@@ -51,6 +50,7 @@ from opencode_orchestrator.jsonrpc import RpcError
 from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.mission.engine import cancel_request_path
 from opencode_orchestrator.mission.journal import Journal
+from opencode_orchestrator.mission.model import MissionModel
 from opencode_orchestrator.mission.records import RecordType
 from opencode_orchestrator.mission.states import MissionState
 from opencode_orchestrator.mission.store import latest_unfinished, list_missions
@@ -82,12 +82,13 @@ async def status(
     """
     if mission_id is not None:
         mission = registry.running(mission_id)
+        model: MissionModel | None = None
         if mission is not None and mission.model is not None:
             entry = entry_of(mission.model, running=True)
         else:
-            entry, _model = await anyio.to_thread.run_sync(read_entry, project, mission_id)
+            entry, model = await anyio.to_thread.run_sync(read_entry, project, mission_id)
             entry.error = registry.error_of(mission_id)
-        text = await _table(registry, project, entry)
+        text = await _table(registry, project, entry, model)
         return StatusResult(missions=[entry], text=text, mission_id=mission_id)
     entries = await anyio.to_thread.run_sync(read_entries, project)
     for index, entry in enumerate(entries):
@@ -97,11 +98,13 @@ async def status(
         else:
             entry.error = registry.error_of(entry.mission_id)
     if not entries:
-        return StatusResult(missions=[], text=status_text([], str(project)))
+        return StatusResult(missions=[], text=f"No missions in {project}.")
     shown = entries[:STATUS_LIMIT]
-    more = len(entries) - len(shown)
     own = [e for e in entries if session_id is not None and e.parent_session_id == session_id]
     focus = own[0] if own else entries[0]
+    if focus not in shown:  # older than the newest STATUS_LIMIT: its table is shown all the same
+        shown.append(focus)
+    more = len(entries) - len(shown)
     text = await _table(registry, project, focus)
     others = [e for e in shown if e.mission_id != focus.mission_id]
     if others or more:
@@ -109,22 +112,33 @@ async def status(
     return StatusResult(missions=shown, text=text, mission_id=focus.mission_id)
 
 
-async def _table(registry: MissionRegistry, project: Path, entry: MissionEntry) -> str:
-    """The markdown table of ``entry``'s mission: from memory if it runs here, else its WAL."""
+async def _table(
+    registry: MissionRegistry,
+    project: Path,
+    entry: MissionEntry,
+    model: MissionModel | None = None,
+) -> str:
+    """The markdown table of ``entry``'s mission: from memory if it runs here, else its WAL.
+
+    ``model``: the mission as its WAL was just read (not read again).
+    """
     mission = registry.running(entry.mission_id)
+    shown: MissionModel
     if mission is not None and mission.model is not None and mission.engine is not None:
-        model = mission.model
+        shown = mission.model
         ledger = registry.progress.ledger(entry.mission_id)
         wall = mission.engine.ctx.budget.elapsed()
         running = True
     else:
-        # A second read: read_entries keeps no models (a directory may hold many missions).
-        _entry, model = await anyio.to_thread.run_sync(read_entry, project, entry.mission_id)
+        if model is not None:
+            shown = model
+        else:  # read_entries keeps no models (a directory may hold many missions)
+            _entry, shown = await anyio.to_thread.run_sync(read_entry, project, entry.mission_id)
         ledger = None
-        wall = max(0.0, model.last_ts - model.created_at)
+        wall = max(0.0, shown.last_ts - shown.created_at)
         running = False
     return mission_table(
-        model, ledger=ledger, now=time.time(), wall_seconds=wall, running=running, error=entry.error
+        shown, ledger=ledger, now=time.time(), wall_seconds=wall, running=running, error=entry.error
     )
 
 

@@ -1,4 +1,4 @@
-"""How missions look to the shim: status entries, one-line messages, the status text.
+"""How missions look to the shim: status entries, and the list of the other missions.
 
 Missions this core runs are described from their engine's in-memory model;
 the others from their WAL on disk, read without the lock
@@ -29,14 +29,11 @@ __all__ = [
     "others_text",
     "read_entries",
     "read_entry",
-    "status_text",
     "wire_state",
 ]
 
 STATUS_LIMIT: Final = 20
 """``mission/status`` without an id lists at most this many missions, newest first."""
-
-_STATE_WIDTH: Final = 18
 
 
 def wire_state(state: MissionState | str) -> str:
@@ -110,34 +107,6 @@ def read_entries(project: Path) -> list[MissionEntry]:
         found.append(entry)
     found.sort(key=lambda e: (e.started_at, e.mission_id), reverse=True)
     return found
-
-
-def _entry_lines(entry: MissionEntry) -> list[str]:
-    total = sum(entry.units.values())
-    verified = entry.units.get("VERIFIED", 0)
-    where = "running here" if entry.running else ("stopped" if entry.ended_at is None else "ended")
-    lines = [
-        f"{entry.mission_id}  {entry.state:<{_STATE_WIDTH}} {verified}/{total} units verified, "
-        f"iteration {entry.iteration} ({where})",
-        f"  goal: {goal_line(entry.goal)}",
-    ]
-    if entry.reason:
-        lines.append(f"  {goal_line(entry.reason, 160)}")
-    if entry.error:
-        lines.append(f"  stopped by an error: {goal_line(entry.error, 160)}")
-    return lines
-
-
-def status_text(entries: list[MissionEntry], directory: str, *, more: int = 0) -> str:
-    """A few lines per mission, for a person (the shim shows them as they are)."""
-    if not entries:
-        return f"No missions in {directory}."
-    lines: list[str] = []
-    for entry in entries:
-        lines += _entry_lines(entry)
-    if more:
-        lines.append(f"... and {more} older mission(s)")
-    return "\n".join(lines)
 
 
 def others_text(entries: list[MissionEntry], *, more: int = 0) -> str:

@@ -1,0 +1,87 @@
+"""``mission/status`` over the registry: what it lists, and how often it reads a WAL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from opencode_orchestrator.core.missions import control
+from opencode_orchestrator.core.missions.registry import MissionRegistry
+from opencode_orchestrator.core.missions.views import STATUS_LIMIT, read_entry
+from opencode_orchestrator.mission.config import MissionConfig
+from opencode_orchestrator.mission.model import MissionModel
+from opencode_orchestrator.mission.records import RecordType
+from tests.mission import journals
+
+pytestmark = pytest.mark.anyio
+
+
+async def _mission(project: Path, mission_id: str, created_at: float, parent: str | None) -> None:
+    journal = await journals.open_journal(project, mission_id)
+    try:
+        await journal.write(
+            RecordType.MISSION_CREATED,
+            {
+                "mission_id": mission_id,
+                "goal": f"goal of {mission_id}",
+                "project": str(project),
+                "parent_session": parent,
+                "config": MissionConfig().model_dump(mode="json"),
+                "created_at": created_at,
+            },
+        )
+        await journals.plan(journal, ["u1"])
+    finally:
+        await journal.close()
+
+
+async def _notify(method: str, params: dict[str, Any]) -> None:
+    raise AssertionError(f"nothing to notify: {method} {params}")
+
+
+@pytest.fixture
+async def registry() -> AsyncIterator[MissionRegistry]:
+    """A registry running no mission."""
+    registry = MissionRegistry(_notify)
+    async with anyio.create_task_group() as group:
+        await group.start(registry.run)
+        yield registry
+        await registry.stop()
+
+
+async def test_the_asking_sessions_mission_is_listed_even_when_older_than_the_newest(
+    tmp_path: Path, registry: MissionRegistry
+) -> None:
+    ids = [f"m{i:02d}" for i in range(STATUS_LIMIT + 2)]  # m00 the oldest
+    for index, mission_id in enumerate(ids):
+        parent = "ses_mine" if mission_id == "m00" else None
+        await _mission(tmp_path, mission_id, 1_700_000_000.0 + index, parent)
+
+    result = await control.status(registry, tmp_path, None, "ses_mine")
+
+    assert result.mission_id == "m00"
+    assert result.text.startswith("### Mission m00 — RUNNING")
+    newest = ids[::-1][:STATUS_LIMIT]
+    assert [m.mission_id for m in result.missions] == [*newest, "m00"]
+    assert result.text.endswith("\n- … and 1 older mission(s)")  # m01, neither shown nor listed
+
+
+async def test_status_of_a_mission_not_running_here_reads_its_wal_once(
+    tmp_path: Path, registry: MissionRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _mission(tmp_path, "m00", 1_700_000_000.0, None)
+    reads: list[str] = []
+
+    def counted(project: Path, mission_id: str) -> tuple[Any, MissionModel]:
+        reads.append(mission_id)
+        return read_entry(project, mission_id)
+
+    monkeypatch.setattr(control, "read_entry", counted)
+    result = await control.status(registry, tmp_path, "m00")
+    assert result.text.startswith("### Mission m00 — RUNNING")
+    assert "| u1 | PENDING |" in result.text
+    assert reads == ["m00"]
