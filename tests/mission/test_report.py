@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import stat
 from pathlib import Path
 
+import anyio.from_thread
 import orjson
 import pytest
 
 from opencode_orchestrator.mission.report import (
+    ReportPaths,
     mission_summary,
     render_markdown,
     replay,
@@ -19,6 +23,9 @@ from opencode_orchestrator.mission.store import load_mission, mission_dir, missi
 from tests.mission import journals
 
 pytestmark = pytest.mark.anyio
+
+REPORT_FILES = ["report.html", "report.json", "report.md", "wal"]
+"""A mission's directory after its report was written: nothing else, no temporary file."""
 
 
 async def test_the_summary_has_the_mission_its_units_and_its_evidence(tmp_path: Path) -> None:
@@ -81,12 +88,7 @@ async def test_the_report_is_written_as_json_markdown_and_html(tmp_path: Path) -
     assert paths.html.read_text().startswith("<!doctype html>")
     for path in paths:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert sorted(p.name for p in directory.iterdir()) == [
-        "report.html",
-        "report.json",
-        "report.md",
-        "wal",
-    ]
+    assert sorted(p.name for p in directory.iterdir()) == REPORT_FILES
 
 
 async def test_a_new_report_replaces_the_old_one_whole(tmp_path: Path) -> None:
@@ -102,6 +104,54 @@ async def test_a_new_report_replaces_the_old_one_whole(tmp_path: Path) -> None:
     await write_report(directory)
     assert orjson.loads(json_path.read_bytes())["state"] == "cancelled"
     assert not list(directory.glob("*.tmp"))
+
+
+async def test_two_writers_at_once_both_publish_whole_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await journals.sealed_mission(tmp_path, "m1")
+    directory = mission_dir(tmp_path, "m1")
+    rename = os.replace
+    second: list[ReportPaths] = []
+    started: list[bool] = []
+
+    def replace(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+        if not started and Path(target).name == "report.json":
+            # The first writer has written its report.json but not renamed it
+            # yet: a second writer does all its work now.
+            started.append(True)
+            second.append(anyio.from_thread.run(write_report, directory))
+        rename(source, target)
+
+    monkeypatch.setattr(os, "replace", replace)
+    first = await write_report(directory)
+    assert second == [first]
+    model, facts = replay(mission_journal(directory))
+    assert orjson.loads(first.json.read_bytes()) == mission_summary(model, facts)
+    assert sorted(p.name for p in directory.iterdir()) == REPORT_FILES
+
+
+async def test_a_report_that_cannot_be_written_leaves_the_old_one_and_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await journals.unfinished_mission(tmp_path, "m1")
+    directory = mission_dir(tmp_path, "m1")
+    old = (await write_report(directory)).json.read_bytes()
+    journal = await journals.open_journal(tmp_path, "m1")
+    try:
+        await journals.finish(journal, MissionState.CANCELLED, "stop")
+    finally:
+        await journal.close()
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match="No space left on device"):
+        await write_report(directory)
+    monkeypatch.undo()
+    assert (directory / "report.json").read_bytes() == old
+    assert sorted(p.name for p in directory.iterdir()) == REPORT_FILES
 
 
 def test_markdown_escapes_table_cells() -> None:

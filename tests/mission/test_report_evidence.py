@@ -135,7 +135,7 @@ async def test_diff_stats_come_from_git_and_say_so(tmp_path: Path) -> None:
     (project / "src" / "u1_extra.py").write_text("new\nfile")
     (project / "blob.bin").write_bytes(b"\0\1\2")
     await reportjournals.reviewed_mission(project, "m1")  # its files under .opencode/
-    diff = diff_stats(project)
+    diff = await diff_stats(project)
     assert diff["source"].startswith("`git diff --numstat` of the working tree against HEAD ")
     assert "includes any change made outside the mission" in diff["source"]
     assert diff["files"] == [
@@ -156,21 +156,62 @@ async def test_diff_stats_come_from_git_and_say_so(tmp_path: Path) -> None:
     assert "| blob.bin | binary | 0 |" in markdown
 
 
-def test_no_diff_stats_outside_a_git_repository(tmp_path: Path) -> None:
-    assert diff_stats(tmp_path) == {
+async def test_no_diff_stats_outside_a_git_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Wherever the temporary directory is, git must not find a repository above it.
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    assert await diff_stats(tmp_path) == {
         "source": "none: the project is not a git repository",
         "files": [],
         "more": 0,
+        "uncounted": 0,
         "added": 0,
         "deleted": 0,
     }
-    assert diff_stats(tmp_path / "missing")["source"].startswith("none: the project directory")
+    missing = await diff_stats(tmp_path / "missing")
+    assert missing["source"].startswith("none: the project directory")
 
 
-def test_a_repository_without_a_commit_diffs_against_the_empty_tree(tmp_path: Path) -> None:
-    _git(tmp_path, "init", "-q")
+@pytest.mark.parametrize("object_format", ["sha1", "sha256"])
+async def test_a_repository_without_a_commit_diffs_against_the_empty_tree(
+    tmp_path: Path, object_format: str
+) -> None:
+    # The empty tree's id depends on the repository's hash: git says which it is.
+    _git(tmp_path, "init", "-q", f"--object-format={object_format}")
     (tmp_path / "a.txt").write_text("1\n2\n")
     _git(tmp_path, "add", "a.txt")
-    stats = diff_stats(tmp_path)
+    stats = await diff_stats(tmp_path)
     assert "an empty tree (no commit yet)" in stats["source"]
     assert stats["files"] == [{"path": "a.txt", "added": 2, "deleted": 0}]
+
+
+async def test_nested_repositories_and_orchestrator_files_are_no_changes(tmp_path: Path) -> None:
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "commit", "-q", "--allow-empty", "-m", "base")
+    nested = tmp_path / "vendor" / "lib"
+    nested.mkdir(parents=True)
+    _git(nested, "init", "-q")
+    (nested / "x.c").write_text("int x;\n")
+    (tmp_path / ".opencode" / "agent").mkdir(parents=True)
+    (tmp_path / ".opencode" / "agent" / "notes.md").write_text("mine\n")
+    (tmp_path / "new.txt").write_text("one\n")
+    stats = await diff_stats(tmp_path)
+    # git lists the nested repository as "vendor/lib/": not a file, and not binary.
+    assert stats["files"] == [{"path": "new.txt", "added": 1, "deleted": 0}]
+
+
+async def test_a_long_list_is_cut_but_every_file_is_counted(tmp_path: Path) -> None:
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "tracked.txt").write_text("a\n")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-qm", "base")
+    (tmp_path / "tracked.txt").write_text("a\nb\nc\n")
+    for name in ("a", "b", "c", "d", "e"):
+        (tmp_path / f"{name}.new").write_text(f"{name}\n" * 10)
+    stats = await diff_stats(tmp_path, max_files=3)
+    assert [f["path"] for f in stats["files"]] == ["a.new", "b.new", "c.new"]
+    # Six files changed: three listed, three more; the two unlisted new files are
+    # not read, the tracked one's figures come with git's diff.
+    assert (stats["more"], stats["uncounted"]) == (3, 2)
+    assert (stats["added"], stats["deleted"]) == (3 * 10 + 2, 0)

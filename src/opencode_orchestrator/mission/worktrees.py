@@ -43,13 +43,19 @@ from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.mission.errors import WorktreeError
 
 __all__ = [
+    "GIT_DIFF",
+    "SCOPE",
     "WORKTREES_DIR",
     "apply_patch",
     "create_worktree",
     "diff_fingerprint",
+    "empty_tree",
+    "head_commit",
     "is_git_repo",
     "project_diff",
     "remove_worktree",
+    "run_git",
+    "untracked_files",
     "worktree_patch",
 ]
 
@@ -59,10 +65,9 @@ WORKTREES_DIR: Final = Path(".opencode", "orchestrator", "worktrees")
 _NAME: Final = re.compile(r"[A-Za-z0-9._-]+")
 _OPENCODE: Final = ".opencode/"
 _SKIPPED_DIRS: Final = frozenset({".git", ".opencode"})
-# Outside the orchestrator's own state, pathspecs relative to the project.
-_SCOPE: Final = (".", ":(exclude).opencode/orchestrator")
-# A diff that `git apply` takes whatever the user's configuration says.
-_DIFF: Final = (
+SCOPE: Final = (".", ":(exclude).opencode/orchestrator")
+"""Pathspecs, relative to the project, of everything outside the orchestrator's own state."""
+GIT_DIFF: Final = (
     "diff",
     "--no-color",
     "--no-ext-diff",
@@ -71,6 +76,7 @@ _DIFF: Final = (
     "--dst-prefix=b/",
     "--ignore-submodules=dirty",
 )
+"""``git diff`` whatever the user's configuration says (a patch ``git apply`` takes)."""
 _APPLY: Final = ("apply", "--binary", "--whitespace=nowarn")
 _COMMIT: Final = (
     *("-c", "user.name=orchestrator", "-c", "user.email=orchestrator@localhost"),
@@ -93,9 +99,18 @@ def _git_env() -> dict[str, str]:
     return env
 
 
-async def _git(
+async def run_git(
     directory: Path, *args: str, stdin: bytes | None = None, check: bool = True
 ) -> subprocess.CompletedProcess[bytes]:
+    """``git -C directory *args``, off the event loop.
+
+    Variables that would point git at another repository are dropped, and
+    reads take no optional lock (racers and the engine run git at once).
+
+    Raises:
+        WorktreeError: git is not installed or could not be run, or (``check``)
+            it exited non-zero (the message names the command and its stderr).
+    """
     command = ["git", "-C", str(directory), *args]
     try:
         result = await anyio.run_process(command, input=stdin, check=False, env=_git_env())
@@ -119,22 +134,45 @@ async def is_git_repo(path: Path) -> bool:
     """
     if not await anyio.to_thread.run_sync(path.is_dir):
         return False
-    result = await _git(path, "rev-parse", "--is-inside-work-tree", check=False)
+    result = await run_git(path, "rev-parse", "--is-inside-work-tree", check=False)
     return result.returncode == 0 and result.stdout.strip() == b"true"
+
+
+async def head_commit(project: Path) -> str | None:
+    """HEAD's commit id; ``None`` in a repository without a commit yet.
+
+    Raises:
+        WorktreeError: git is not installed.
+    """
+    head = await run_git(project, "rev-parse", "--verify", "-q", "HEAD", check=False)
+    return head.stdout.decode().strip() if head.returncode == 0 else None
+
+
+async def empty_tree(project: Path) -> str:
+    """The id of the empty tree in the repository's own hash (SHA-1 or SHA-256).
+
+    Raises:
+        WorktreeError: git failed.
+    """
+    empty = await run_git(project, "hash-object", "-t", "tree", "--stdin", stdin=b"")
+    return empty.stdout.decode().strip()
 
 
 async def _base(project: Path) -> str:
     """HEAD, or the empty tree in a repository without a commit yet."""
-    head = await _git(project, "rev-parse", "--verify", "-q", "HEAD", check=False)
-    if head.returncode == 0:
-        return head.stdout.decode().strip()
-    empty = await _git(project, "hash-object", "-t", "tree", "--stdin", stdin=b"")
-    return empty.stdout.decode().strip()
+    return await head_commit(project) or await empty_tree(project)
 
 
-async def _untracked(project: Path) -> list[str]:
-    """Untracked, non-ignored files relative to ``project``, none under ``.opencode/``."""
-    out = await _git(project, "ls-files", "--others", "--exclude-standard", "-z")
+async def untracked_files(project: Path) -> list[str]:
+    """Untracked, non-ignored files relative to ``project``, sorted, none under ``.opencode/``.
+
+    A nested repository (listed by git as ``name/``) is left out: it is not a
+    file that can be carried, hashed or counted.
+
+    Raises:
+        WorktreeError: git is missing or failed.
+    """
+    out = await run_git(project, "ls-files", "--others", "--exclude-standard", "-z")
     names = [os.fsdecode(raw) for raw in out.stdout.split(b"\0") if raw]
     # A trailing slash is a nested repository: not a file we can carry or hash.
     return sorted(n for n in names if not n.startswith(_OPENCODE) and not n.endswith("/"))
@@ -177,7 +215,7 @@ async def create_worktree(project: Path, name: str) -> Path:
         raise ValueError(f"invalid worktree name {name!r}: expected [A-Za-z0-9._-]+")
     if not await is_git_repo(project):
         raise WorktreeError(f"{project} is not a git repository: cannot create a worktree")
-    prefix = await _git(project, "rev-parse", "--show-prefix")
+    prefix = await run_git(project, "rev-parse", "--show-prefix")
     if prefix.stdout.strip():
         raise WorktreeError(f"{project} is not the top level of its git repository")
     path = project / WORKTREES_DIR / name
@@ -185,20 +223,20 @@ async def create_worktree(project: Path, name: str) -> Path:
         raise WorktreeError(f"worktree {path} exists already")
     await anyio.to_thread.run_sync(lambda: path.parent.mkdir(parents=True, exist_ok=True))
     try:
-        await _git(project, "worktree", "add", "--detach", str(path), "HEAD")
+        await run_git(project, "worktree", "add", "--detach", str(path), "HEAD")
     except WorktreeError:
         raise  # git undid its own partial work (and the path may be someone else's)
     except BaseException:
         await _discard(project, path)  # cancelled mid-checkout
         raise
     try:
-        changes = await _git(project, *_DIFF, "--binary", "HEAD", "--", *_SCOPE)
+        changes = await run_git(project, *GIT_DIFF, "--binary", "HEAD", "--", *SCOPE)
         if changes.stdout:
-            await _git(path, *_APPLY, stdin=changes.stdout)
-        untracked = await _untracked(project)
+            await run_git(path, *_APPLY, stdin=changes.stdout)
+        untracked = await untracked_files(project)
         await anyio.to_thread.run_sync(_copy_files, project, path, untracked)
-        await _git(path, "add", "-A")
-        await _git(path, *_COMMIT, f"orchestrator: starting state of worktree {name}")
+        await run_git(path, "add", "-A")
+        await run_git(path, *_COMMIT, f"orchestrator: starting state of worktree {name}")
     except BaseException:
         await _discard(project, path)
         raise
@@ -215,9 +253,9 @@ async def worktree_patch(worktree: Path) -> bytes:
     Raises:
         WorktreeError: a git command failed.
     """
-    await _git(worktree, "add", "-u")
-    await _git(worktree, "add", "-A", "--", ".", ":(exclude).opencode")
-    patch = await _git(worktree, *_DIFF, "--binary", "--cached", "HEAD", "--", *_SCOPE)
+    await run_git(worktree, "add", "-u")
+    await run_git(worktree, "add", "-A", "--", ".", ":(exclude).opencode")
+    patch = await run_git(worktree, *GIT_DIFF, "--binary", "--cached", "HEAD", "--", *SCOPE)
     return patch.stdout
 
 
@@ -232,11 +270,11 @@ async def apply_patch(project: Path, patch: bytes) -> None:
     """
     if not patch:
         return
-    await _git(project, *_APPLY, "--check", stdin=patch)
+    await run_git(project, *_APPLY, "--check", stdin=patch)
     # Once started, let it finish: a git apply killed half-way leaves the
     # project half-patched.
     with anyio.CancelScope(shield=True):
-        await _git(project, *_APPLY, stdin=patch)
+        await run_git(project, *_APPLY, stdin=patch)
     _log.info("worktree.patch_applied", project=str(project), bytes=len(patch))
 
 
@@ -256,11 +294,11 @@ async def remove_worktree(project: Path, worktree: Path) -> None:
     """
     if not await anyio.to_thread.run_sync(_is_ours, project, worktree):
         raise WorktreeError(f"cannot remove {worktree}: not under {project / WORKTREES_DIR}")
-    removed = await _git(project, "worktree", "remove", "--force", str(worktree), check=False)
+    removed = await run_git(project, "worktree", "remove", "--force", str(worktree), check=False)
     if removed.returncode != 0 and await anyio.to_thread.run_sync(os.path.lexists, worktree):
         # Git does not know it (a creation cut short, say): delete it ourselves.
         await anyio.to_thread.run_sync(shutil.rmtree, worktree)
-    await _git(project, "worktree", "prune")
+    await run_git(project, "worktree", "prune")
     _log.info("worktree.removed", project=str(project), worktree=str(worktree))
 
 
@@ -303,8 +341,8 @@ async def project_diff(project: Path, *, max_chars: int = 60_000) -> str:
         text = f"(not a git repository: no diff is available)\nFiles in the project:\n{files}\n"
         return _truncate(text, max_chars)
     base = await _base(project)
-    untracked = await _untracked(project)
-    diff = await _git(project, *_DIFF, "--relative", base, "--", *_SCOPE)
+    untracked = await untracked_files(project)
+    diff = await run_git(project, *GIT_DIFF, "--relative", base, "--", *SCOPE)
     parts = []
     if untracked:
         parts.append("Untracked files:\n" + "".join(f"  {name}\n" for name in untracked))
@@ -353,8 +391,8 @@ async def diff_fingerprint(project: Path) -> str:
         _field(digest.update, files)
         return digest.hexdigest()
     base = await _base(project)
-    diff = await _git(project, *_DIFF, "--binary", base, "--", *_SCOPE)
-    untracked = await _untracked(project)
+    diff = await run_git(project, *GIT_DIFF, "--binary", base, "--", *SCOPE)
+    untracked = await untracked_files(project)
     files = await anyio.to_thread.run_sync(
         _files_digest, project, [project / name for name in untracked]
     )

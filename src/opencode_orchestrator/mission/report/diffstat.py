@@ -10,87 +10,107 @@ working tree's whole change, including any edit made outside the mission,
 and the report says so. A project that is not a git repository has no diff
 stats, and the report says that instead: no figure is ever guessed.
 
-Blocking (subprocesses, file reads): call from a worker thread.
+Git runs through :mod:`~opencode_orchestrator.mission.worktrees`' helpers, so
+the report sees the project's change exactly as the master reviewer's diff
+does: the same base (``HEAD``, or the repository's own empty tree before the
+first commit), the orchestrator's state left out, no untracked file under
+``.opencode/``, no nested repository. Git runs off the event loop; files are
+read in a worker thread.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
+import stat
 from pathlib import Path
 from typing import Any, Final
 
-__all__ = ["diff_stats"]
+import anyio
+import anyio.to_thread
 
-_EMPTY_TREE: Final = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
-_MAX_FILES: Final = 5000
-_MAX_READ: Final = 8 << 20
-_TIMEOUT: Final = 60.0
-_LOCATION_VARS: Final = frozenset(
-    {"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY"}
+from opencode_orchestrator.mission.errors import WorktreeError
+from opencode_orchestrator.mission.worktrees import (
+    GIT_DIFF,
+    SCOPE,
+    empty_tree,
+    head_commit,
+    is_git_repo,
+    run_git,
+    untracked_files,
 )
 
+__all__ = ["MAX_FILES", "diff_stats"]
 
-def diff_stats(project: Path) -> dict[str, Any]:
-    """``{"source", "files": [{"path", "added", "deleted"}], "added", "deleted", "more"}``.
+MAX_FILES: Final = 5000
+"""Files listed at most; the rest are counted in ``more``."""
+_BINARY_PROBE: Final = 8000
+"""Bytes git looks at for a NUL to call a file binary."""
+_CHUNK: Final = 1 << 20
+_TIMEOUT: Final = 60.0
 
-    ``added``/``deleted`` of a binary file are ``None``. ``source`` says where
-    the figures came from, or why there are none (``files`` then empty).
-    Never raises: a failing git becomes the ``source`` text.
+
+async def diff_stats(project: Path, *, max_files: int = MAX_FILES) -> dict[str, Any]:
+    """The project's change: ``source``, ``files``, ``more``, ``uncounted``, the totals.
+
+    ``files`` (``[{"path", "added", "deleted"}]``) lists at most ``max_files``
+    files, by path; ``more`` says how many more changed. ``added``/``deleted``
+    of a binary file are ``None``. The totals ``added`` and ``deleted`` cover
+    every tracked file and the untracked files listed: the ``uncounted``
+    untracked files past the list are not read. ``source`` says where the
+    figures came from, or why there are none (``files`` then empty). Never
+    raises: a failing git becomes the ``source`` text.
     """
-    if not project.is_dir():
+    if not await anyio.to_thread.run_sync(project.is_dir):
         return _none(f"none: the project directory {project} is not there")
     try:
-        inside = _git(project, "rev-parse", "--is-inside-work-tree")
-    except (OSError, subprocess.SubprocessError) as exc:
-        return _none(f"none: git could not be run ({exc})")
-    if inside.returncode != 0 or inside.stdout.strip() != b"true":
-        return _none("none: the project is not a git repository")
-    try:
-        head = _git(project, "rev-parse", "--verify", "-q", "HEAD")
-        base = head.stdout.decode().strip() if head.returncode == 0 else _EMPTY_TREE
-        files = _tracked(project, base) + _untracked(project)
-    except (OSError, subprocess.SubprocessError, ValueError) as exc:
+        with anyio.fail_after(_TIMEOUT):
+            return await _stats(project, max_files)
+    except TimeoutError:
+        return _none(f"none: git took longer than {_TIMEOUT:g} s")
+    except WorktreeError as exc:
         return _none(f"none: git failed ({exc})")
+
+
+def _none(source: str) -> dict[str, Any]:
+    return {"source": source, "files": [], "more": 0, "uncounted": 0, "added": 0, "deleted": 0}
+
+
+async def _stats(project: Path, max_files: int) -> dict[str, Any]:
+    if not await is_git_repo(project):
+        return _none("none: the project is not a git repository")
+    head = await head_commit(project)
+    base = head if head is not None else await empty_tree(project)
+    files = await _tracked(project, base)
+    new = await untracked_files(project)
+    files += [{"path": name, "added": None, "deleted": 0} for name in new]
     files.sort(key=lambda f: f["path"])
-    where = f"HEAD {base[:12]}" if base != _EMPTY_TREE else "an empty tree (no commit yet)"
+    listed = files[:max_files]
+    untracked = set(new)
+    to_read = [f for f in listed if f["path"] in untracked]
+    lines = await anyio.to_thread.run_sync(_count_lines, project, [f["path"] for f in to_read])
+    for entry, count in zip(to_read, lines, strict=True):
+        entry["added"] = count
+    counted = [f for f in files if f["path"] not in untracked] + to_read
+    where = f"HEAD {base[:12]}" if head is not None else "an empty tree (no commit yet)"
     return {
         "source": (
             f"`git diff --numstat` of the working tree against {where}, plus untracked files, "
             "taken when this report was written: it includes any change made outside the mission"
         ),
-        "files": files[:_MAX_FILES],
-        "more": max(0, len(files) - _MAX_FILES),
-        "added": sum(f["added"] or 0 for f in files),
-        "deleted": sum(f["deleted"] or 0 for f in files),
+        "files": listed,
+        "more": len(files) - len(listed),
+        "uncounted": len(new) - len(to_read),
+        "added": sum(f["added"] or 0 for f in counted),
+        "deleted": sum(f["deleted"] or 0 for f in counted),
     }
 
 
-def _none(source: str) -> dict[str, Any]:
-    return {"source": source, "files": [], "more": 0, "added": 0, "deleted": 0}
-
-
-def _git(project: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    env = {k: v for k, v in os.environ.items() if k not in _LOCATION_VARS}
-    env |= {"GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0"}
-    return subprocess.run(
-        ["git", "-C", str(project), *args],
-        capture_output=True,
-        check=False,
-        env=env,
-        timeout=_TIMEOUT,
-    )
-
-
-def _tracked(project: Path, base: str) -> list[dict[str, Any]]:
-    result = _git(
+async def _tracked(project: Path, base: str) -> list[dict[str, Any]]:
+    result = await run_git(
         project,
-        *("diff", "--numstat", "-z", "--no-color", "--no-ext-diff", "--no-textconv"),
-        *("--no-renames", "--ignore-submodules=dirty", "--relative", base),
-        *("--", ".", ":(exclude).opencode/orchestrator"),
+        *GIT_DIFF,
+        *("--numstat", "-z", "--no-renames", "--relative", base, "--", *SCOPE),
     )
-    if result.returncode != 0:
-        raise ValueError(result.stderr.decode("utf-8", "replace").strip() or "git diff failed")
     files = []
     for entry in result.stdout.split(b"\0"):
         if not entry:
@@ -106,34 +126,31 @@ def _tracked(project: Path, base: str) -> list[dict[str, Any]]:
     return files
 
 
-def _untracked(project: Path) -> list[dict[str, Any]]:
-    result = _git(
-        project,
-        "ls-files",
-        "-z",
-        "--others",
-        "--exclude-standard",
-        "--",
-        ".",
-        ":(exclude).opencode",
-    )
-    if result.returncode != 0:
-        raise ValueError(result.stderr.decode("utf-8", "replace").strip() or "git ls-files failed")
-    files = []
-    for name in sorted(result.stdout.split(b"\0"))[:_MAX_FILES]:
-        if name:
-            lines = _lines(project / os.fsdecode(name))
-            files.append({"path": os.fsdecode(name), "added": lines, "deleted": 0})
-    return files
+def _count_lines(project: Path, names: list[str]) -> list[int | None]:
+    return [_lines(project / name) for name in names]
 
 
 def _lines(path: Path) -> int | None:
-    """A new file's lines, as numstat counts them; ``None`` for binary or unreadable."""
+    """A new file's lines, as numstat counts them; ``None`` for binary or unreadable.
+
+    A symbolic link is one line (its target), as git counts it; anything but
+    a regular file (a FIFO, a device) is never opened.
+    """
+    count, last = 0, b"\n"
     try:
+        mode = path.lstat().st_mode
+        if stat.S_ISLNK(mode):
+            return 1
+        if not stat.S_ISREG(mode):
+            return None
         with path.open("rb") as file:
-            data = file.read(_MAX_READ)
+            chunk = file.read(_CHUNK)
+            if b"\0" in chunk[:_BINARY_PROBE]:
+                return None
+            while chunk:
+                count += chunk.count(b"\n")
+                last = chunk[-1:]
+                chunk = file.read(_CHUNK)
     except OSError:
         return None
-    if b"\0" in data:
-        return None
-    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+    return count + (0 if last == b"\n" else 1)

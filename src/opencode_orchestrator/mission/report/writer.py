@@ -10,12 +10,13 @@ Everything comes from the journal in that directory, replayed in a worker
 thread (the engine's own model lets finished units' evidence go), so
 ``report.json`` is what ``status --json`` prints for the same log. The two
 pages add the project's diff stats, taken from git at that moment
-(:mod:`~opencode_orchestrator.mission.report.diffstat`).
+(:mod:`~opencode_orchestrator.mission.report.diffstat`). Each file is
+published with :func:`~opencode_orchestrator.private_files.replace_private_file`:
+whole, 0600, under a temporary name of its own.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
@@ -28,7 +29,7 @@ from opencode_orchestrator.mission.report.markdown import render_markdown
 from opencode_orchestrator.mission.report.replay import replay
 from opencode_orchestrator.mission.report.summary import mission_summary
 from opencode_orchestrator.mission.store import mission_journal
-from opencode_orchestrator.wal.paths import fsync_dir, write_private_file
+from opencode_orchestrator.private_files import replace_private_file
 
 __all__ = ["REPORT_HTML", "REPORT_JSON", "REPORT_MD", "ReportPaths", "load_summary", "write_report"]
 
@@ -49,15 +50,20 @@ async def write_report(directory: Path) -> ReportPaths:
     """Write ``report.json``, ``report.md`` and ``report.html`` into ``directory``.
 
     ``directory`` is the mission's (:func:`~opencode_orchestrator.mission.store.mission_dir`);
-    its journal is replayed and the files rendered in a worker thread. Each
-    file is replaced whole: a reader (or a crash) sees the old one or the new one.
+    its journal is replayed and the files rendered in worker threads, git's
+    figures taken by subprocesses the event loop waits for. Each file is
+    replaced whole: a reader (or a crash) sees the old one or the new one,
+    and two writers at once each publish whole files.
 
     Raises:
         MissionNotFoundError: no mission's journal in ``directory``.
         WalError: the journal could not be read back.
         OSError: a file could not be written.
     """
-    return await anyio.to_thread.run_sync(_write, directory)
+    summary = await anyio.to_thread.run_sync(load_summary, directory)
+    # Not in report.json: git's figures change with the project, the journal's do not.
+    diff = await diff_stats(Path(summary["project"]))
+    return await anyio.to_thread.run_sync(_write, directory, summary, diff)
 
 
 def load_summary(directory: Path) -> dict[str, Any]:
@@ -73,19 +79,9 @@ def load_summary(directory: Path) -> dict[str, Any]:
     return mission_summary(*replay(mission_journal(directory)))
 
 
-def _write(directory: Path) -> ReportPaths:
-    summary = load_summary(directory)
-    # Not in report.json: git's figures change with the project, the journal's do not.
-    diff = diff_stats(Path(summary["project"]))
+def _write(directory: Path, summary: dict[str, Any], diff: dict[str, Any]) -> ReportPaths:
     paths = ReportPaths(directory / REPORT_JSON, directory / REPORT_MD, directory / REPORT_HTML)
-    _replace(paths.json, orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
-    _replace(paths.markdown, render_markdown(summary, diff).encode())
-    _replace(paths.html, render_html(summary, diff).encode())
-    fsync_dir(directory)
+    replace_private_file(paths.json, orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
+    replace_private_file(paths.markdown, render_markdown(summary, diff).encode())
+    replace_private_file(paths.html, render_html(summary, diff).encode())
     return paths
-
-
-def _replace(path: Path, data: bytes) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    write_private_file(temporary, data, exclusive=False)
-    os.replace(temporary, path)
