@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import io
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TextIO
 
 import pytest
+from rich.console import Console
 
 from opencode_orchestrator.cli.live import Progress, is_live_terminal
+from opencode_orchestrator.cli.live.progress import same_terminal
 from opencode_orchestrator.mission.contracts import UnitSpec
 from opencode_orchestrator.mission.model import MissionModel, UnitModel
 from opencode_orchestrator.mission.states import MissionState, UnitState
@@ -139,3 +146,42 @@ def test_a_closed_stream_is_no_terminal() -> None:
     stream = io.StringIO()
     stream.close()
     assert not is_live_terminal(stream)
+
+
+def test_a_fresh_view_of_an_ended_mission_says_where_it_stopped() -> None:
+    model = _model()  # u1 verified, u4 failed, three not finished
+    model.state = MissionState.FAILED
+    snapshot = Progress(model, io.StringIO(), tty=False).snapshot()
+    statuses = {phase.state: phase.status.value for phase in snapshot.phases}
+    # Units were left: it stopped while they ran, not while planning.
+    assert statuses[MissionState.PLANNING] == "done"
+    assert statuses[MissionState.RUNNING] == "stopped"
+
+
+@contextmanager
+def _terminal() -> Iterator[tuple[TextIO, TextIO]]:
+    """Two streams onto one new pseudo-terminal, as a shell gives stdout and stderr."""
+    master, slave = os.openpty()
+    try:
+        with open(slave, "w", closefd=False) as out, open(slave, "w", closefd=False) as err:
+            yield out, err
+    finally:
+        os.close(slave)
+        os.close(master)
+
+
+def test_stderr_on_the_same_terminal_is_printed_above_the_view(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with _terminal() as (out, err), _terminal() as (elsewhere, _other):
+        assert same_terminal(out, err)
+        assert not same_terminal(out, elsewhere)
+        assert not same_terminal(out, io.StringIO())
+        for stderr, redirected in ((err, True), (elsewhere, False)):
+            monkeypatch.setattr(sys, "stderr", stderr)
+            console = Console(file=out, force_terminal=True, width=80, height=20)
+            progress = Progress(_model(), out, tty=True, console=console)
+            progress.update()  # the view is up
+            assert (sys.stderr is not stderr) is redirected  # rich's proxy, or left alone
+            progress.finish()
+            assert sys.stderr is stderr

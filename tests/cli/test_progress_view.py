@@ -9,7 +9,7 @@ from rich.console import Console
 
 from opencode_orchestrator.cli.live import Progress, take_snapshot
 from opencode_orchestrator.cli.live.snapshot import PhaseStatus
-from opencode_orchestrator.cli.live.view import duration, render
+from opencode_orchestrator.cli.live.view import render
 from opencode_orchestrator.mission.contracts import UnitSpec
 from opencode_orchestrator.mission.model import MissionModel, TurnModel, UnitModel
 from opencode_orchestrator.mission.records import TurnKind
@@ -204,10 +204,6 @@ def test_no_color_draws_the_same_words_without_colours() -> None:
     assert "12/20 verified · 1 failed · 4 running" in _ANSI.sub("", drawn)
 
 
-def test_durations_are_short() -> None:
-    assert [duration(s) for s in (4.25, 62, 3_600 + 125)] == ["4.2s", "1m 02s", "1h 02m"]
-
-
 def test_progress_on_a_terminal_redraws_the_view_in_place_and_ends_it() -> None:
     stream = io.StringIO()
     console = Console(file=stream, force_terminal=True, width=100, height=40)
@@ -234,3 +230,9 @@ def test_a_short_terminal_lists_fewer_running_units() -> None:
     listed = [line for line in lines if re.match(r"u1[3-6] ", line)]
     assert len(listed) == 2
     assert "and 2 more running" in _row(lines, "...")
+
+
+def test_durations_read_as_in_the_status_table_and_the_report() -> None:
+    lines = _text(_draw(_mission(), limit=1, now=CREATED + 2 * 86_400 + 5 * 3_600 + 13))
+    assert _row(lines, "u13").endswith(" 2d 05h")  # not 53h 00m
+    assert _row(lines, "wall time").endswith("2d 05h (no cap)")

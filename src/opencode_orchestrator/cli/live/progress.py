@@ -8,8 +8,11 @@ two draws), so it never reads a model mid-change. That is also why rich's own
 refresh thread is off: every redraw happens here.
 
 Which of the two renderings: the rich view (:mod:`.view`) when the stream is
-a terminal whose ``TERM`` is not ``dumb``; plain lines (:mod:`.plain`)
-otherwise. rich honours ``NO_COLOR`` (the view says everything in words too).
+a terminal whose ``TERM`` is neither ``dumb`` nor ``unknown``; plain lines
+(:mod:`.plain`) otherwise. rich honours ``NO_COLOR`` (the view says
+everything in words too). While the view is drawn, whatever is written to
+stderr (a notice, ``-v``'s log lines) is printed above it, when stderr is the
+view's stream or the same terminal.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import IO, TextIO
 
 import anyio
 from rich.console import Console
@@ -30,19 +33,34 @@ from opencode_orchestrator.cli.live.view import render
 from opencode_orchestrator.mission.model import MissionModel
 from opencode_orchestrator.mission.states import MissionState
 
-__all__ = ["Progress", "is_live_terminal"]
+__all__ = ["Progress", "is_live_terminal", "same_terminal"]
 
 _FIXED_ROWS = 13
 """Rows of the view besides the running units' (header, phases, spend, table head)."""
 
 
 def is_live_terminal(stream: TextIO) -> bool:
-    """Whether ``stream`` is a terminal that can take a redrawn view (not ``TERM=dumb``)."""
+    """Whether ``stream`` is a terminal that can take a redrawn view.
+
+    Not one whose ``TERM`` is ``dumb`` or ``unknown`` (no cursor movement to count on).
+    """
     try:
         tty = stream.isatty()
     except (AttributeError, ValueError):  # no isatty, or a closed stream
         return False
     return tty and os.environ.get("TERM", "").lower() not in ("dumb", "unknown")
+
+
+def same_terminal(first: IO[str], second: IO[str]) -> bool:
+    """Whether both streams are one terminal (``status --watch``'s stdout and stderr, say)."""
+    try:
+        one, other = first.fileno(), second.fileno()
+        if not (os.isatty(one) and os.isatty(other)):
+            return False
+        # A terminal is a character device: the same device number is the same screen.
+        return os.fstat(one).st_rdev == os.fstat(other).st_rdev
+    except (AttributeError, ValueError, OSError):  # no descriptor (a StringIO), or closed
+        return False
 
 
 class Progress:
@@ -92,7 +110,8 @@ class Progress:
         self._last_body: str | None = None
         self._last_state: MissionState | None = None
         self._last_print = float("-inf")
-        self._phase = model.state
+        # A mission already ended (FAILED, say) says nothing of where it stopped: guessed.
+        self._phase: MissionState | None = None if model.state.final else model.state
         self._finished = False
 
     def snapshot(self, limit: int | None = None) -> Snapshot:
@@ -156,13 +175,15 @@ class Progress:
     def _redraw(self, *, refresh: bool = True) -> None:
         if self._live is None:
             console = self._console or Console(file=self.stream, force_terminal=True)
+            screen = console.file is sys.stderr or same_terminal(console.file, sys.stderr)
             # Not stdout: it carries results a script may be reading. Writes to
-            # stderr (a cancel notice) are printed above the view, not through it.
+            # stderr (a cancel notice, log lines) are printed above the view, not
+            # through it, when they would land on the same screen.
             self._live = Live(
                 console=console,
                 auto_refresh=False,
                 redirect_stdout=False,
-                redirect_stderr=console.file is sys.stderr,
+                redirect_stderr=screen,
             )
             self._live.start()
         rows = max(1, self._live.console.height - _FIXED_ROWS)

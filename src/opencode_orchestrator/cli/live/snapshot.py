@@ -13,8 +13,8 @@ import enum
 import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from opencode_orchestrator.mission.figures import caps_of
 from opencode_orchestrator.mission.model import MissionModel, UnitModel
 from opencode_orchestrator.mission.records import TurnKind
 from opencode_orchestrator.mission.states import MissionState, UnitState
@@ -246,21 +246,12 @@ def _running(
 
 
 def _spend(model: MissionModel, wall: float) -> Spend:
-    budget = model.config.get("budget")
-    caps: Mapping[str, Any] = budget if isinstance(budget, Mapping) else {}
-    max_tokens = _cap(caps.get("max_tokens"))
+    caps = caps_of(model)
     return Spend(
         tokens=model.tokens,
         cost=model.cost,
         wall=wall,
-        max_tokens=None if max_tokens is None else int(max_tokens),
-        max_cost=_cap(caps.get("max_cost")),
-        max_wall=_cap(caps.get("max_wall_seconds")),
+        max_tokens=caps.tokens,
+        max_cost=caps.cost,
+        max_wall=caps.wall_seconds,
     )
-
-
-def _cap(value: object) -> float | None:
-    # The config comes from the journal: a cap that is not a positive number is no cap.
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return float(value)
-    return None

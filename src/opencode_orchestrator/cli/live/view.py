@@ -17,7 +17,8 @@ Four blocks, top to bottom::
       ...     and 3 more running
 
 Colours say the same as the words (done, stopped, waiting), so ``NO_COLOR``
-loses nothing.
+loses nothing. Durations read as in ``/mission-status`` and the report
+(:func:`~opencode_orchestrator.mission.figures.duration_text`).
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from rich.table import Table
 from rich.text import Text
 
 from opencode_orchestrator.cli.live.snapshot import Phase, PhaseStatus, Snapshot, Spend
+from opencode_orchestrator.mission.figures import duration_text
 from opencode_orchestrator.mission.states import MissionState
 
-__all__ = ["BAR_WIDTH", "duration", "render"]
+__all__ = ["BAR_WIDTH", "render"]
 
 BAR_WIDTH = 30
 """Columns of every bar: short enough for an 80-column terminal with its numbers."""
@@ -57,17 +59,6 @@ def render(snapshot: Snapshot) -> RenderableType:
     if snapshot.running:
         blocks.append(_running(snapshot))
     return Group(*blocks)
-
-
-def duration(seconds: float) -> str:
-    """``4.2s``, ``1m 02s`` or ``2h 05m``: short, and no wider than it needs to be."""
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
 
 
 def _header(snapshot: Snapshot) -> RenderableType:
@@ -158,8 +149,8 @@ def _spend_rows(spend: Spend) -> list[tuple[str, tuple[RenderableType, Renderabl
             "wall time",
             spend.wall,
             spend.max_wall,
-            duration(spend.wall),
-            duration(spend.max_wall or 0),
+            duration_text(spend.wall),
+            duration_text(spend.max_wall or 0),
         ),
     ):
         if cap is None:
@@ -182,7 +173,9 @@ def _running(snapshot: Snapshot) -> RenderableType:
     table.add_column("attempt", justify="right", no_wrap=True)
     table.add_column("elapsed", justify="right", no_wrap=True)
     for unit in snapshot.running:
-        table.add_row(unit.id, unit.title, unit.role, str(unit.attempt), duration(unit.elapsed))
+        table.add_row(
+            unit.id, unit.title, unit.role, str(unit.attempt), duration_text(unit.elapsed)
+        )
     more = snapshot.units.running - len(snapshot.running)
     if more > 0:
         table.add_row(Text("...", "dim"), Text(f"and {more} more running", "dim"), "", "", "")
