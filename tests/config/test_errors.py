@@ -73,7 +73,19 @@ def test_a_value_out_of_range_names_key_value_file_position_and_what_is_allowed(
         ),
         (
             {"limits": {"per_model": {"anthropic/claude": "x"}}},
-            'limits.per_model."anthropic/claude" = "x" is not allowed: it must be an integer',
+            'limits.per_model."anthropic/claude" = "x" is not allowed: '
+            "it must be an integer from 1 to 500",
+        ),
+        (
+            # 0 would never admit a turn of that provider: the mission would hang.
+            {"limits": {"per_model": {"anthropic": 0}}},
+            "limits.per_model.anthropic = 0 is not allowed: it must be an integer from 1 to 500",
+        ),
+        (
+            {"models": {"worker": "gpt-4.1"}},
+            'models.worker = "gpt-4.1" is not allowed: it must be a string matching '
+            r"`^[^/\s]+/\S+$` (e.g. "
+            '"anthropic/claude-sonnet-4", "openai/gpt-4.1"), or null',
         ),
         (
             {"log": {"level": "loud"}},
@@ -102,6 +114,13 @@ def test_an_unknown_key_names_the_closest_valid_ones(places: Places) -> None:
     path = write(places.dot / "orchestrator.jsonc", '{"limits": {"concurency": 4}}')
     assert str(_refused(places)) == (
         f"{path}:1:13: unknown key limits.concurency (did you mean limits.concurrency?)"
+    )
+
+
+def test_a_misspelt_role_of_models_is_refused(places: Places) -> None:
+    path = write(places.dot / "orchestrator.json", {"models": {"plannr": "anthropic/claude"}})
+    assert str(_refused(places)) == (
+        f"{path}:1:13: unknown key models.plannr (did you mean models.planner?)"
     )
 
 

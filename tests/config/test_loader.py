@@ -15,6 +15,7 @@ from opencode_orchestrator.config import (
     flag_layer,
     load_config,
 )
+from opencode_orchestrator.mission.config import ModelsConfig
 from opencode_orchestrator.wal.log import Durability
 from tests.config.support import Places, plugin_file, write
 
@@ -99,7 +100,7 @@ def test_a_value_replaced_whole_forgets_the_origins_beneath_it(places: Places) -
     write(places.user / "orchestrator.json", {"models": {"worker": "a/b", "planner": "c/d"}})
     write(places.dot / "orchestrator.json", {"checks": ["pytest"], "models": {"worker": "e/f"}})
     effective = load_config(places.project, environ=places.environ)
-    assert effective.config.models == {"worker": "e/f", "planner": "c/d"}
+    assert effective.config.models == ModelsConfig(worker="e/f", planner="c/d")
     assert effective.origin(("models", "planner")).name == str(places.user / "orchestrator.json")
     assert effective.origin(("models", "worker")).name == str(places.dot / "orchestrator.json")
 

@@ -2,7 +2,9 @@
 
 ``limits.concurrency`` → ``an integer from 1 to 500``; ``wal.fsync`` →
 ``one of "always", "interval"``. The words come from the fields' types and
-their constraints (``ge``, ``gt``, ``le``, ``lt``), so they cannot drift from
+their constraints (``ge``, ``gt``, ``le``, ``lt``, ``pattern``, and the
+``examples`` beside them), wherever they are written (on the field, or in an
+``Annotated`` type inside a dict or an optional), so they cannot drift from
 what validation enforces.
 """
 
@@ -13,7 +15,7 @@ import json
 import types
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types
 from pydantic import BaseModel
@@ -24,37 +26,32 @@ __all__ = ["Slot", "describe", "field_keys", "slot_at"]
 
 @dataclass(frozen=True, slots=True)
 class Slot:
-    """What a key path holds: its type (``None`` removed) and its constraints.
+    """What a key path holds: its type (``None`` and ``Annotated`` removed) and its constraints.
 
     Attributes:
-        annotation: the type, without ``| None``.
-        metadata: the constraints (``annotated_types.Ge`` and the like).
+        annotation: the type, without ``| None`` or ``Annotated``.
+        metadata: the constraints (``annotated_types.Ge``, a ``pattern``, ``examples``...).
         nullable: whether ``null`` is allowed.
-        field: the model field, when the path ends at one (not inside a dict or list).
     """
 
     annotation: Any
     metadata: Sequence[Any] = ()
     nullable: bool = False
-    field: FieldInfo | None = None
 
 
-def _unwrap(annotation: Any) -> tuple[Any, bool]:
+def _slot(annotation: Any, metadata: Sequence[Any] = ()) -> Slot:
+    nullable = False
     if get_origin(annotation) in (Union, types.UnionType):
         args = [a for a in get_args(annotation) if a is not type(None)]
         if len(args) == 1:
-            return args[0], len(args) < len(get_args(annotation))
-    return annotation, False
-
-
-def _bare(annotation: Any) -> Slot:
-    inner, nullable = _unwrap(annotation)
-    return Slot(inner, nullable=nullable)
-
-
-def _field_slot(info: FieldInfo) -> Slot:
-    annotation, nullable = _unwrap(info.annotation)
-    return Slot(annotation, info.metadata, nullable, info)
+            annotation, nullable = args[0], len(args) < len(get_args(annotation))
+    found = list(metadata)
+    if get_origin(annotation) is Annotated:
+        annotation, *extra = get_args(annotation)
+        for item in extra:
+            # Field(...) inside Annotated: its constraints, and itself for its examples.
+            found += [*item.metadata, item] if isinstance(item, FieldInfo) else [item]
+    return Slot(annotation, found, nullable)
 
 
 def slot_at(model: type[BaseModel], path: Sequence[str | int]) -> Slot | None:
@@ -66,11 +63,11 @@ def slot_at(model: type[BaseModel], path: Sequence[str | int]) -> Slot | None:
             info = annotation.model_fields.get(str(key))
             if info is None:
                 return None
-            slot = _field_slot(info)
+            slot = _slot(info.annotation, info.metadata)
         elif get_origin(annotation) is dict:
-            slot = _bare(get_args(annotation)[1])
+            slot = _slot(get_args(annotation)[1])
         elif get_origin(annotation) is list and isinstance(key, int):
-            slot = _bare(get_args(annotation)[0])
+            slot = _slot(get_args(annotation)[0])
         else:
             return None
     return slot
@@ -107,6 +104,18 @@ def _bounds(metadata: Sequence[Any]) -> str:
     return " and ".join(part for part in (low, high) if part)
 
 
+def _form(metadata: Sequence[Any]) -> str:
+    """``matching <pattern>`` and ``(e.g. <examples>)``, for a constrained string."""
+    pattern = next((p for item in metadata if (p := getattr(item, "pattern", None))), None)
+    examples = next(
+        (e for item in metadata if isinstance(item, FieldInfo) and (e := item.examples)), None
+    )
+    parts = [f"matching `{pattern}`"] if pattern else []
+    if examples:
+        parts.append("(e.g. " + ", ".join(json.dumps(e) for e in examples) + ")")
+    return " ".join(parts)
+
+
 def _choices(values: Sequence[Any]) -> str:
     return "one of " + ", ".join(json.dumps(v) for v in values)
 
@@ -115,9 +124,9 @@ def describe(slot: Slot) -> str:
     """What the slot allows, as a phrase (``an integer from 1 to 500``)."""
     annotation = slot.annotation
     text = _describe_type(annotation)
-    bounds = _bounds(slot.metadata)
-    if bounds:
-        text = f"{text} {bounds}"
+    for constraint in (_bounds(slot.metadata), _form(slot.metadata)):
+        if constraint:
+            text = f"{text} {constraint}"
     if slot.nullable:
         text = f"{text}, or null"
     return text
@@ -128,9 +137,9 @@ def _describe_type(annotation: Any) -> str:
     if origin is Literal:
         return _choices(get_args(annotation))
     if origin is dict:
-        return f"an object whose values are each {describe(_bare(get_args(annotation)[1]))}"
+        return f"an object whose values are each {describe(_slot(get_args(annotation)[1]))}"
     if origin is list:
-        return f"a list, each item {describe(_bare(get_args(annotation)[0]))}"
+        return f"a list, each item {describe(_slot(get_args(annotation)[0]))}"
     if isinstance(annotation, type):
         if issubclass(annotation, bool):
             return "true or false"

@@ -9,6 +9,7 @@ started with.
 from __future__ import annotations
 
 import enum
+from typing import Annotated, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +20,8 @@ __all__ = [
     "BudgetConfig",
     "LimitsConfig",
     "MissionConfig",
+    "ModelName",
+    "ModelsConfig",
     "PermissionPolicy",
     "TimeoutsConfig",
 ]
@@ -48,7 +51,7 @@ class LimitsConfig(_Frozen):
 
     concurrency: int = Field(default=8, ge=1, le=500)
     """Global limit on child sessions running at once."""
-    per_model: dict[str, int] = Field(default_factory=dict)
+    per_model: dict[str, Annotated[int, Field(ge=1, le=500)]] = Field(default_factory=dict)
     """Limits per ``provider`` or ``provider/model`` (e.g. ``{"anthropic": 4}``)."""
     max_units: int = Field(default=200, ge=1, le=100_000)
     """Units a mission may plan in all, every iteration and delegation counted."""
@@ -96,6 +99,40 @@ class TimeoutsConfig(_Frozen):
     before the mission stops with the error (its journal intact, for ``resume``)."""
 
 
+MODEL_PATTERN: Final = r"^[^/\s]+/\S+$"
+"""``provider/model``: a provider id, a slash, the model id (which may hold more slashes)."""
+
+ModelName = Annotated[
+    str, Field(pattern=MODEL_PATTERN, examples=["anthropic/claude-sonnet-4", "openai/gpt-4.1"])
+]
+"""A model as OpenCode names it: ``provider/model``."""
+
+
+def _unset(value: object) -> bool:
+    return value is None
+
+
+class ModelsConfig(_Frozen):
+    """The model each role runs on, as ``provider/model``.
+
+    A role left unset runs on the model OpenCode picks for its agent.
+    """
+
+    planner: ModelName | None = Field(default=None, exclude_if=_unset)
+    """The planner's model: it splits the goal into units."""
+    worker: ModelName | None = Field(default=None, exclude_if=_unset)
+    """The workers' model: they carry out the units."""
+    reviewer: ModelName | None = Field(default=None, exclude_if=_unset)
+    """The reviewers' model: they review each unit's work."""
+    master: ModelName | None = Field(default=None, exclude_if=_unset)
+    """The master reviewer's model: it reviews the whole at the end of an iteration."""
+
+    def of(self, role: str) -> str | None:
+        """``provider/model`` of ``role`` (``None``: unset, or no such role)."""
+        value = getattr(self, role) if role in type(self).model_fields else None
+        return value if isinstance(value, str) else None
+
+
 class PermissionPolicy(enum.StrEnum):
     """How the engine answers a permission request in one of its sessions.
 
@@ -120,8 +157,7 @@ class MissionConfig(_Frozen):
     adaptive: AdaptiveConfig = Field(default_factory=AdaptiveConfig)
     checks: list[str] = Field(default_factory=list)
     """Mission checks (e.g. the test command), run with the planner's own at the master review."""
-    models: dict[str, str] = Field(default_factory=dict)
-    """``provider/model`` per role (``planner``, ``worker``, ``reviewer``, ``master``)."""
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
     shadow_review: bool = True
     """Start each unit's reviewer as soon as its worker writes its first file."""
     permissions: PermissionPolicy = PermissionPolicy.REJECT

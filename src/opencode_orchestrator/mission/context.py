@@ -81,10 +81,10 @@ class MissionContext:
 
     def model_for(self, role: str) -> ModelRef | None:
         """The ``provider/model`` configured for ``role``, if any."""
-        spec = self.config.models.get(role)
-        if not spec or "/" not in spec:
+        spec = self.config.models.of(role)
+        if spec is None:
             return None
-        provider, model = spec.split("/", 1)
+        provider, model = spec.split("/", 1)  # validated: provider/model
         return ModelRef(provider_id=provider, model_id=model)
 
     def provider_for(self, role: str) -> str | None:
