@@ -11,8 +11,8 @@ error), and a leading byte order mark is skipped.
 The result is a concrete tree: each node has its ``start`` and ``end`` offsets
 in the text (a half-open range, in characters), and each member and element
 the offset of the comma after it, if any. Edits are made on the text at those
-offsets (:mod:`.plugin_list`), so whatever the edit does not touch, comments
-and formatting included, stays byte for byte.
+offsets (:mod:`opencode_orchestrator.cli.install.plugin_list`), so whatever the
+edit does not touch, comments and formatting included, stays byte for byte.
 
 Errors say where, as OpenCode does: line and column, both from 1, lines
 counted by ``\n``.
