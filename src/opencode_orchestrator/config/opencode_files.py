@@ -17,6 +17,12 @@ project, ``.opencode/opencode.json``, ``.opencode/opencode.jsonc``) that exists,
 and create ``opencode.json`` when none does. :class:`Scope` follows the same
 rule (``install`` edits them), and the orchestrator's configuration reads its
 plugin options from the entry :func:`is_our_entry` recognises.
+
+A :class:`Scope` holds fewer files than OpenCode reads: a project's are those of
+its own directory only (not its parents' up to the worktree root), and the
+configs that ``OPENCODE_CONFIG``, ``OPENCODE_CONFIG_DIR`` and
+``OPENCODE_CONFIG_CONTENT`` add are in no scope. docs/configuration.md says so
+to users.
 """
 
 from __future__ import annotations

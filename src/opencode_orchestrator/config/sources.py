@@ -11,8 +11,9 @@ trailing commas are allowed):
 * ``orchestrator.json`` and ``orchestrator.jsonc`` in the user's
   ``$XDG_CONFIG_HOME/opencode/`` (default ``~/.config/opencode/``) and in the
   project's ``.opencode/`` (when both names exist, ``.jsonc`` is read last);
-* OpenCode's own ``opencode.json(c)`` files, globally and in the project (the
-  files :mod:`.opencode_files` lists): the options object of the orchestrator's
+* OpenCode's own ``opencode.json(c)`` files, globally and in the project
+  directory itself (the files of a :class:`~.opencode_files.Scope`, fewer than
+  OpenCode reads): the options object of the orchestrator's
   ``plugin`` entry. Its keys that belong to the plugin shim (:data:`SHIM_OPTION_KEYS`)
   are the shim's business and skipped here.
 """
