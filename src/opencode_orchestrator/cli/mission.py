@@ -3,8 +3,9 @@
 ``run GOAL`` starts a mission in the project (``--project``, default the
 current directory); ``resume [MISSION]`` carries on one that stopped (the
 newest unfinished one when no id is given). Both need ``--server URL`` (a
-running ``opencode serve``; the password comes from ``--password`` or
-``$OPENCODE_SERVER_PASSWORD``) or ``--sim`` (the simulated OpenCode, in this
+running ``opencode serve``; the password comes from ``--password``, the URL
+(``http://opencode:PASSWORD@host:port``) or ``$OPENCODE_SERVER_PASSWORD``) or
+``--sim`` (the simulated OpenCode, in this
 process: no network, no API key; its scripted workers write placeholder
 files into the project, so give it a scratch one). With ``--sim`` the
 simulator's state lives in the mission's directory (or ``--state-dir``), and
@@ -13,8 +14,8 @@ its settings are saved there so ``resume --sim`` reuses both.
 Settings come from the project's configuration (``opencode-orchestrator
 config --show`` lists it, with where each value comes from), with the flags
 below on top; an invalid configuration is a usage error. ``resume`` keeps the
-mission's own settings (its journal has them) and takes only ``wal`` from the
-configuration.
+mission's own settings (its journal has them) and takes only ``wal`` and
+``log`` from the configuration.
 
 Output: stdout's first line is ``mission <id>``, then the outcome, the WAL
 and the report; live progress goes to stderr. ``--json``: one JSON document
@@ -33,6 +34,7 @@ import sys
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Final, NoReturn
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from opencode_orchestrator import runtime
 from opencode_orchestrator.cli.config import project_config
@@ -50,12 +52,18 @@ from opencode_orchestrator.config import Effective, KeyPath, flag_layer
 from opencode_orchestrator.mission.engine import MissionEngine, new_mission_id
 from opencode_orchestrator.mission.errors import MissionNotFoundError
 from opencode_orchestrator.mission.store import latest_unfinished, load_mission, mission_dir
-from opencode_orchestrator.opencode import OpenCodeClient
+from opencode_orchestrator.opencode import AUTH_USER, OpenCodeClient
 from opencode_orchestrator.sim import SimConfig
 from opencode_orchestrator.sim.config import PlanShape
 from opencode_orchestrator.wal.errors import WalError
 
-__all__ = ["add_parser", "add_project_argument", "existing_project", "usage_error"]
+__all__ = [
+    "add_parser",
+    "add_project_argument",
+    "existing_project",
+    "server_credentials",
+    "usage_error",
+]
 
 _LIMITS: Final = {
     "concurrency": "--concurrency",
@@ -172,6 +180,38 @@ def _check_target(args: argparse.Namespace) -> None:
         usage_error(args, f"{', '.join(sim_only)} only apply with --sim")
     if args.password is not None and args.sim:
         usage_error(args, "--password only applies with --server")
+    if args.server is not None:
+        try:
+            args.server, args.password = server_credentials(args.server, args.password)
+        except ValueError as exc:
+            usage_error(args, f"--server: {exc}")
+
+
+def server_credentials(url: str, password: str | None) -> tuple[str, str | None]:
+    """``url`` without the credentials it may hold, and the password to log in with.
+
+    ``http://opencode:pw@host:4096`` → ``("http://host:4096", "pw")``: the client
+    sends the password itself (the URL's would clash with its header).
+
+    Raises:
+        ValueError: the URL names a user other than ``opencode`` (the only one
+            the client logs in as), or a password ``password`` contradicts.
+    """
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, password
+    if parts.username is not None and unquote(parts.username) not in ("", AUTH_USER):
+        raise ValueError(
+            f"user {unquote(parts.username)!r} in the URL: the client logs in as {AUTH_USER!r}"
+        )
+    host = parts.netloc.rpartition("@")[2]
+    stripped = urlunsplit(parts._replace(netloc=host))
+    if parts.password is None:
+        return stripped, password
+    given = unquote(parts.password)
+    if password is not None and password != given:
+        raise ValueError("the URL's password and --password differ: give it once")
+    return stripped, given
 
 
 def _flags(args: argparse.Namespace) -> dict[KeyPath, tuple[str, Any]]:
