@@ -57,6 +57,9 @@ export function clientUi(client: Client, log: Logger): Ui {
   }
 }
 
+/** A post still unanswered after this long (ms) is given up: the posts after it go on. */
+export const POST_TIMEOUT_MS = 30_000
+
 /**
  * Shows the core's `mission/progress` notifications as the core says: a toast,
  * a post into the mission's session, or both. The shim decides nothing here.
@@ -64,19 +67,22 @@ export function clientUi(client: Client, log: Logger): Ui {
 export class ProgressDisplay {
   private readonly ui: Ui
   private readonly log: Logger
+  private readonly postTimeoutMs: number
   /** The last post queued per session: posts go out one after another, in order. */
   private readonly queued = new Map<string, Promise<void>>()
 
-  constructor(ui: Ui, log: Logger) {
+  constructor(ui: Ui, log: Logger, postTimeoutMs: number = POST_TIMEOUT_MS) {
     this.ui = ui
     this.log = log
+    this.postTimeoutMs = postTimeoutMs
   }
 
-  /** Resolves once shown (it never rejects: the UI calls log their failures). */
+  /** Resolves once shown; never rejects (failures are logged, a hung post given up). */
   async show(progress: ProgressParams): Promise<void> {
     const shown: Promise<void>[] = []
     if (progress.toast) {
-      shown.push(this.ui.toast(progress.text, toastVariant(progress), progressTitle(progress.missionId)))
+      const toast = this.ui.toast(progress.text, toastVariant(progress), progressTitle(progress.missionId))
+      shown.push(toast.catch((error: unknown) => this.failed("toast", progress, error)))
     }
     if (progress.post && progress.sessionId !== undefined) shown.push(this.post(progress.sessionId, progress))
     await Promise.all(shown)
@@ -84,16 +90,48 @@ export class ProgressDisplay {
 
   private post(sessionID: string, progress: ProgressParams): Promise<void> {
     // Two posts sent at once may land in either order; a phase and the progress after it must not swap.
+    // Each link settles (postOnce never rejects; the catch is for good measure), so one
+    // failed or hung post never holds back the ones after it.
     const previous = this.queued.get(sessionID) ?? Promise.resolve()
-    const next = previous.then(async () => {
-      const posted = await this.ui.postToSession(sessionID, progress.text)
-      if (!posted) this.log.warn("could not post mission progress", { missionId: progress.missionId, kind: progress.kind })
-    })
+    const next: Promise<void> = previous
+      .catch(() => {})
+      .then(() => this.postOnce(sessionID, progress))
+      .finally(() => {
+        if (this.queued.get(sessionID) === next) this.queued.delete(sessionID)
+      })
     this.queued.set(sessionID, next)
-    void next.then(() => {
-      if (this.queued.get(sessionID) === next) this.queued.delete(sessionID)
-    })
     return next
+  }
+
+  private async postOnce(sessionID: string, progress: ProgressParams): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const timedOut = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), this.postTimeoutMs)
+    })
+    const posting = Promise.resolve().then(() => this.ui.postToSession(sessionID, progress.text))
+    // Given up on, it may still fail later: that must not be an unhandled rejection.
+    posting.catch(() => {})
+    try {
+      const posted = await Promise.race([posting, timedOut])
+      if (posted === "timeout") {
+        this.log.warn("gave up on a mission progress post", {
+          missionId: progress.missionId,
+          kind: progress.kind,
+          timeoutMs: this.postTimeoutMs,
+        })
+      } else if (!posted) {
+        this.log.warn("could not post mission progress", { missionId: progress.missionId, kind: progress.kind })
+      }
+    } catch (error) {
+      this.failed("post", progress, error)
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  private failed(what: "toast" | "post", progress: ProgressParams, error: unknown): void {
+    const fields = { missionId: progress.missionId, kind: progress.kind, error: asError(error).message }
+    this.log.warn(what === "post" ? "could not post mission progress" : "could not show a mission toast", fields)
   }
 }
 

@@ -91,3 +91,66 @@ describe("ProgressDisplay", () => {
     assert.equal(toastVariant({ level: "info", state: "RUNNING" }), "info")
   })
 })
+
+describe("ProgressDisplay, when posting goes wrong", () => {
+  async function withoutUnhandledRejections(run: () => Promise<void>): Promise<void> {
+    const unhandled: unknown[] = []
+    const listener = (reason: unknown): void => {
+      unhandled.push(reason)
+    }
+    process.on("unhandledRejection", listener)
+    try {
+      await run()
+      // Unhandled rejections are reported after the microtasks of the turn that made them.
+      await new Promise((resolve) => setImmediate(resolve))
+    } finally {
+      process.off("unhandledRejection", listener)
+    }
+    assert.deepEqual(unhandled, [])
+  }
+
+  it("a post that rejects is logged, and the posts after it still go out", async () => {
+    await withoutUnhandledRejections(async () => {
+      const log = new MemoryLogger()
+      const posted: string[] = []
+      const ui = new RecordingUi()
+      ui.postToSession = async (_sessionID: string, text: string) => {
+        if (text === "first") throw new Error("the session is gone")
+        posted.push(text)
+        return true
+      }
+      ui.toast = async () => {
+        throw new Error("no TUI")
+      }
+      const display = new ProgressDisplay(ui, log)
+      const first = display.show(progress({ text: "first", post: true, sessionId: "s" }))
+      const second = display.show(progress({ text: "second", toast: false, post: true, sessionId: "s" }))
+      await Promise.all([first, second])
+      assert.deepEqual(posted, ["second"])
+      const warned = log.records.find((record) => record.message === "could not post mission progress")
+      assert.equal(warned?.fields?.error, "the session is gone")
+      assert.ok(log.has("warn", "could not show a mission toast"))
+    })
+  })
+
+  it("a post that never answers is given up after the timeout, and the next goes out", async () => {
+    await withoutUnhandledRejections(async () => {
+      const log = new MemoryLogger()
+      const posted: string[] = []
+      let fail: ((error: Error) => void) | undefined
+      const ui = new RecordingUi()
+      ui.postToSession = (_sessionID: string, text: string) => {
+        if (text === "hung") return new Promise<boolean>((_resolve, reject) => (fail = reject))
+        posted.push(text)
+        return Promise.resolve(true)
+      }
+      const display = new ProgressDisplay(ui, log, 20)
+      const hung = display.show(progress({ text: "hung", toast: false, post: true, sessionId: "s" }))
+      const next = display.show(progress({ text: "next", toast: false, post: true, sessionId: "s" }))
+      await Promise.all([hung, next])
+      assert.deepEqual(posted, ["next"])
+      assert.ok(log.has("warn", "gave up on a mission progress post"))
+      fail?.(new Error("too late")) // failing after it was given up is no unhandled rejection
+    })
+  })
+})
