@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -14,8 +15,12 @@ import pytest
 from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from opencode_orchestrator.cli import main
+from opencode_orchestrator.cli import main, status
+from opencode_orchestrator.cli.live import watch
+from opencode_orchestrator.cli.live.watch import lock_held, watch_mission
+from opencode_orchestrator.mission.model import MissionModel
 from opencode_orchestrator.mission.states import MissionState
+from opencode_orchestrator.wal.lock import DirectoryLock
 from tests.mission import journals
 
 MISSION = "m-watched"
@@ -119,14 +124,89 @@ async def test_watch_without_a_mission_follows_the_newest_unfinished_one(tmp_pat
 @pytest.mark.anyio
 async def test_ctrl_c_stops_the_watch_with_130(tmp_path: Path) -> None:
     await journals.unfinished_mission(tmp_path, MISSION)
-    with anyio.fail_after(60):
-        watcher = await _watch(tmp_path, MISSION)
-        async with watcher.process:
-            await watcher.line_with(lambda line: "] running" in line)
-            watcher.process.send_signal(signal.SIGINT)
-            code, _out, err = await watcher.exit()
+    journal = await journals.open_journal(tmp_path, MISSION)  # running: the watch goes on
+    try:
+        with anyio.fail_after(60):
+            watcher = await _watch(tmp_path, MISSION)
+            async with watcher.process:
+                await watcher.line_with(lambda line: "] running" in line)
+                watcher.process.send_signal(signal.SIGINT)
+                code, _out, err = await watcher.exit()
+    finally:
+        await journal.close()
     assert code == 130
     assert "interrupted" in err
+
+
+@pytest.mark.anyio
+async def test_a_mission_nobody_runs_ends_the_watch_with_how_to_resume_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Cut off mid-run, its journal closed: the lock is free, as after a crash.
+    await journals.unfinished_mission(tmp_path, MISSION)
+    capsys.readouterr()
+    monkeypatch.setattr(status, "WATCH_IDLE", 0.2)
+    argv = ["status", "--watch", "--interval", "0.05", "--project", str(tmp_path)]
+    with anyio.fail_after(30):  # a watch that never ends fails here instead of hanging
+        code = await anyio.to_thread.run_sync(main, argv, abandon_on_cancel=True)
+    assert code == 1
+    out = capsys.readouterr().out
+    assert f"mission    {MISSION}  RUNNING" in out
+    assert out.endswith(
+        f"mission {MISSION} is not running (no process holds its journal); resume it with:\n"
+        f"  opencode-orchestrator resume {MISSION} --project {tmp_path} --server URL\n"
+    )
+
+
+@pytest.mark.anyio
+async def test_a_quiet_mission_whose_lock_is_held_is_watched_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await journals.unfinished_mission(tmp_path, MISSION)
+    asked = anyio.Event()
+    answers: list[bool] = []
+
+    def counted(directory: Path) -> bool:
+        answers.append(lock_held(directory))
+        if len(answers) == 3:
+            anyio.from_thread.run_sync(asked.set)
+        return answers[-1]
+
+    monkeypatch.setattr(watch, "lock_held", counted)
+    journal = await journals.open_journal(tmp_path, MISSION)
+    try:
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as group:
+                ended: list[MissionModel] = []
+
+                async def watching() -> None:
+                    model = await watch_mission(
+                        tmp_path, MISSION, io.StringIO(), interval=0.02, tty=False, idle=0.05
+                    )
+                    ended.append(model)
+
+                group.start_soon(watching)
+                await asked.wait()  # asked three times: quiet, but someone holds the lock
+                assert not ended
+                await journals.verify_unit(journal, "u2")
+                await journals.seal(journal)
+    finally:
+        await journal.close()
+    assert answers[:3] == [True, True, True]
+    assert ended[0].state is MissionState.SEALED
+
+
+def test_the_lock_probe_tells_a_held_lock_from_a_free_one(tmp_path: Path) -> None:
+    directory = tmp_path / "wal"
+    directory.mkdir()
+    assert not lock_held(directory)  # no LOCK file: never opened
+    lock = DirectoryLock.acquire(directory)
+    try:
+        assert lock_held(directory)
+    finally:
+        lock.release()
+    assert not lock_held(directory)
+    DirectoryLock.acquire(directory).release()  # the probe left nothing behind
 
 
 def test_watching_an_ended_mission_prints_its_end_and_exits_at_once(

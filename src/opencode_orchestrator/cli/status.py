@@ -9,8 +9,10 @@ unit; ``status`` alone lists the project's missions, one line each.
 ``status --watch [MISSION]`` follows a mission (by default the newest one not
 ended) as it runs: the live view of ``run`` (rich on a terminal, plain lines
 elsewhere) on stdout, reading only what the journal gained, until the mission
-ends; then its summary. Exit 0 if it sealed, 1 if it ended otherwise, 130 on
-Ctrl-C.
+ends; then its summary. A mission no process runs (nothing journaled for a few
+seconds and its WAL's lock free: its process crashed or was killed) ends the
+watch too, with the command that resumes it. Exit 0 if it sealed, 1 if it
+ended otherwise or nobody runs it, 130 on Ctrl-C.
 
 ``cancel MISSION`` first leaves a cancel request next to the mission's WAL.
 A process running the mission polls for it and cancels the orderly way
@@ -29,16 +31,19 @@ import argparse
 import functools
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import orjson
 
 from opencode_orchestrator import runtime
 from opencode_orchestrator.cli.live import watch_mission
+from opencode_orchestrator.cli.live.watch import IDLE
 from opencode_orchestrator.cli.mission import add_project_argument, existing_project, usage_error
+from opencode_orchestrator.cli.runner import SIM_SETTINGS
 from opencode_orchestrator.mission.engine import cancel_request_path
 from opencode_orchestrator.mission.errors import MissionNotFoundError
 from opencode_orchestrator.mission.journal import Journal
@@ -57,10 +62,14 @@ from opencode_orchestrator.opencode.errors import OpenCodeError
 from opencode_orchestrator.wal.errors import WalError, WalLockedError
 from opencode_orchestrator.wal.paths import fsync_dir, mission_wal_dir, write_private_file
 
-__all__ = ["WATCH_INTERVAL", "add_parser"]
+__all__ = ["WATCH_IDLE", "WATCH_INTERVAL", "add_parser"]
+
+_T = TypeVar("_T")
 
 WATCH_INTERVAL = 0.25
 """``status --watch``: seconds between two reads of the journal (and two redraws)."""
+WATCH_IDLE = IDLE
+"""``status --watch``: seconds without a record before it checks that a process runs the mission."""
 
 
 def add_parser(subparsers: Any) -> None:
@@ -101,9 +110,10 @@ def add_parser(subparsers: Any) -> None:
     cancel.set_defaults(func=_cancel, parser=cancel)
 
 
-def _load(args: argparse.Namespace, project: Path) -> MissionModel | int:
+def _load(args: argparse.Namespace, read: Callable[[], _T]) -> _T | int:
+    """``read()`` the mission named in ``args``: a usage error if there is none, 1 if unreadable."""
     try:
-        return load_mission(project, args.mission)
+        return read()
     except MissionNotFoundError as exc:
         usage_error(args, str(exc))
     except WalError as exc:
@@ -119,13 +129,16 @@ def _status(args: argparse.Namespace) -> int:
         usage_error(args, "--interval goes with --watch")
     if args.mission is None:
         return _list(project, as_json=args.json)
-    model = _load(args, project)
+    if args.json:
+        summary = _load(args, lambda: load_summary(mission_dir(project, args.mission)))
+        if isinstance(summary, int):
+            return summary
+        _print_json(summary)
+        return 0
+    model = _load(args, lambda: load_mission(project, args.mission))
     if isinstance(model, int):
         return model
-    if args.json:
-        _print_json(load_summary(mission_dir(project, args.mission)))
-    else:
-        _print_mission(model)
+    _print_mission(model)
     return 0
 
 
@@ -142,10 +155,9 @@ def _watch(args: argparse.Namespace, project: Path) -> int:
     if not directory.is_dir():
         usage_error(args, f"no mission {mission_id!r} in {project}")
     interval: float = args.interval if args.interval is not None else WATCH_INTERVAL
+    watch = functools.partial(watch_mission, interval=interval, idle=WATCH_IDLE)
     try:
-        model = runtime.run(
-            functools.partial(watch_mission, interval=interval), project, mission_id, sys.stdout
-        )
+        model = runtime.run(watch, project, mission_id, sys.stdout)
     except MissionNotFoundError as exc:
         usage_error(args, str(exc))
     except WalError as exc:
@@ -153,6 +165,16 @@ def _watch(args: argparse.Namespace, project: Path) -> int:
         return 1
     print()
     _print_header(model)
+    if not model.state.final:
+        target = (
+            "--sim"
+            if (mission_dir(project, mission_id) / SIM_SETTINGS).is_file()
+            else ("--server URL")
+        )
+        print(
+            f"\nmission {mission_id} is not running (no process holds its journal); resume it "
+            f"with:\n  opencode-orchestrator resume {mission_id} --project {project} {target}"
+        )
     return 0 if model.state is MissionState.SEALED else 1
 
 
@@ -235,7 +257,7 @@ def _print_header(model: MissionModel) -> None:
 
 def _cancel(args: argparse.Namespace) -> int:
     project = existing_project(args)
-    model = _load(args, project)
+    model = _load(args, lambda: load_mission(project, args.mission))
     if isinstance(model, int):
         return model
     if model.state.final:

@@ -55,6 +55,11 @@ class JournalFollower:
         self._offset = 0
         self._next_seq = 1
 
+    @property
+    def folded(self) -> int:
+        """How many records :attr:`model` holds (it grows as the journal does)."""
+        return self._next_seq - 1
+
     def poll(self) -> MissionModel:
         """Fold in whatever was appended since the last poll; returns :attr:`model`.
 
