@@ -17,13 +17,14 @@ import orjson
 import pytest
 
 from opencode_orchestrator import runtime
-from opencode_orchestrator.cli import main
+from opencode_orchestrator.cli import main, status
 from opencode_orchestrator.mission.engine import MissionEngine, cancel_request_path
 from opencode_orchestrator.mission.states import MissionState
 from opencode_orchestrator.mission.store import load_mission, mission_dir
 from opencode_orchestrator.opencode import OpenCodeClient
 from opencode_orchestrator.sim import SimConfig, SimServer
 from opencode_orchestrator.wal.log import Durability
+from opencode_orchestrator.wal.paths import list_segments
 from tests.mission import journals
 
 
@@ -43,6 +44,8 @@ def test_run_sim_seals_a_small_mission_and_says_where_everything_is(
     assert "3 of 3 verified" in out
     directory = mission_dir(tmp_path, mission_id)
     assert f"wal       {directory / 'wal'}" in out
+    assert f"log       {directory / 'mission.log'}" in out
+    assert (directory / "mission.log").is_file()
     assert f"report    {directory / 'report.md'}" in out
     assert (directory / "report.md").is_file()
     assert (directory / "report.json").is_file()
@@ -66,6 +69,7 @@ def test_run_json_prints_one_document_and_status_json_matches_the_report(
     assert report.is_file()
     assert Path(document["files"]["report_md"]).is_file()
     assert Path(document["files"]["wal"]).is_dir()
+    assert Path(document["files"]["log"]).is_file()
 
     assert main(["status", mission_id, "--json", "--project", str(tmp_path)]) == 0
     status = orjson.loads(capsys.readouterr().out)
@@ -121,6 +125,28 @@ async def test_status_works_while_another_process_holds_the_lock(
     finally:
         await journal.close()
     assert (status["state"], status["totals"]["verified"]) == ("running", 2)
+
+
+def test_status_json_replays_the_journal_once_and_names_what_it_cannot_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime.run(journals.sealed_mission, tmp_path, "m1")
+
+    def second_read(project: Path, mission_id: str) -> None:
+        raise AssertionError("status --json read the journal a second time")
+
+    monkeypatch.setattr(status, "load_mission", second_read)
+    capsys.readouterr()
+    assert main(["status", "m1", "--json", "--project", str(tmp_path)]) == 0
+    assert orjson.loads(capsys.readouterr().out)["state"] == "sealed"
+    with pytest.raises(SystemExit) as exited:
+        main(["status", "m-nope", "--json", "--project", str(tmp_path)])
+    assert exited.value.code == 2
+    assert "m-nope" in capsys.readouterr().err
+    [(_first, segment)] = list_segments(mission_dir(tmp_path, "m1") / "wal")
+    segment.write_bytes(b"not a record\n" + segment.read_bytes())
+    assert main(["status", "m1", "--json", "--project", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.startswith("m1: ")
 
 
 def test_cancel_of_a_mission_nobody_runs_records_it_cancelled(

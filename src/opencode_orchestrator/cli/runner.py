@@ -5,7 +5,7 @@ Shared by ``run``, ``resume`` and ``demo``. Where output goes:
 * **stdout** carries results. Its first line is ``mission <id>``, printed as
   soon as the id is known, so a script can read it (to ``status`` or
   ``cancel`` the mission) while the mission runs; the outcome and the paths of
-  the WAL and the report follow when it ends. With ``--json``, stdout is one
+  the WAL, the mission's log and the report follow when it ends. With ``--json``, stdout is one
   JSON document written at the end and nothing else, and the ``mission <id>``
   line goes to stderr instead.
 * **stderr** carries the live view (rich on a terminal, plain change-driven
@@ -32,7 +32,7 @@ import orjson
 
 from opencode_orchestrator.cli.live import Progress
 from opencode_orchestrator.errors import OrchestratorError
-from opencode_orchestrator.mission.engine import MissionEngine
+from opencode_orchestrator.mission.engine import MissionEngine, mission_log_path
 from opencode_orchestrator.mission.model import MissionModel
 from opencode_orchestrator.mission.report import ReportPaths, mission_summary, write_report
 from opencode_orchestrator.mission.states import MissionState
@@ -89,6 +89,8 @@ class RunResult:
 
     mission_id: str
     wal: Path
+    log: Path | None = None
+    """The mission's own log file (``mission.log``)."""
     model: MissionModel | None = None
     state: MissionState | None = None
     report: ReportPaths | None = None
@@ -117,16 +119,18 @@ async def drive(
     on_engine: Callable[[MissionEngine], None] | None = None,
 ) -> RunResult:
     """Connect, open the engine with ``opener``, run it to an end, write the report."""
-    result = RunResult(mission_id, mission_wal_dir(options.project, mission_id))
+    project = options.project
+    result = RunResult(
+        mission_id, mission_wal_dir(project, mission_id), mission_log_path(project, mission_id)
+    )
     try:
         async with _connect(options) as client, opener(client) as engine:
             if on_engine is not None:
                 on_engine(engine)
             result.model = engine.ctx.model
             result.state = await _follow(engine, options)
-            # The engine's model let finished units' evidence go; the report
-            # (and the --json outcome) want it, so the journal is replayed.
-            result.model = await anyio.to_thread.run_sync(read_journal, result.wal)
+            # The report replays the journal itself (the engine's model let finished
+            # units' evidence go); so does print_outcome, for --json only.
             result.report = await write_report(mission_dir(options.project, mission_id))
     except (OrchestratorError, ExceptionGroup) as exc:
         result.error = _describe(exc)
@@ -233,6 +237,7 @@ def _files(result: RunResult) -> dict[str, str | None]:
     report = result.report
     return {
         "wal": str(result.wal),
+        "log": str(result.log) if result.log else None,
         "report_json": str(report.json) if report else None,
         "report_md": str(report.markdown) if report else None,
         "report_html": str(report.html) if report else None,
@@ -265,6 +270,8 @@ def _print_human(result: RunResult, resume_hint: str) -> None:
             f"{model.turns_ended} turns, {model.iteration} iteration(s), {elapsed:.1f} s"
         )
     print(f"  wal       {result.wal}")
+    if result.log is not None:
+        print(f"  log       {result.log}")
     if result.report is not None:
         print(f"  report    {result.report.markdown}")
         print(f"            {result.report.json}")
