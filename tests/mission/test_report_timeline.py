@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 
+from opencode_orchestrator.mission.errors import MissionNotFoundError
+from opencode_orchestrator.mission.records import RecordType
 from opencode_orchestrator.mission.report import mission_summary, replay
+from opencode_orchestrator.mission.report.facts import JournalFacts
 from opencode_orchestrator.mission.report.summary import human_duration
 from opencode_orchestrator.mission.report.svg import render_svg, tick_step
 from opencode_orchestrator.mission.report.timeline import build_chart, turn_outcome
@@ -111,9 +114,45 @@ async def test_checks_are_on_the_timeline_with_their_unit(tmp_path: Path) -> Non
     ]
     for c in checks:
         assert 0.0 <= c["start"] <= c["end"]
-    # A check's record is written when it ended: it began its duration earlier.
     _, facts = replay(mission_journal(mission_dir(tmp_path, "m1")))
     assert [c.end - c.start for c in facts.checks] == [pytest.approx(0.5)] * 4
+    # u2's two runs were journaled together, after the second: the first ran before it.
+    assert facts.checks[1].end == pytest.approx(facts.checks[2].start)
+
+
+def test_a_rounds_checks_run_back_to_back_ending_at_its_last_record() -> None:
+    facts = JournalFacts()
+
+    def check(unit: str | None, command: str, duration: float, ts: float) -> None:
+        data = {"unit": unit, "command": command, "exit_code": 0, "duration": duration}
+        facts.apply(RecordType.CHECK_RESULT, data, ts)
+
+    # u1's round, lint (2 s) then test (3 s), journaled once both ended; u2's in between.
+    check("u1", "lint", 2.0, 100.00)
+    check("u2", "build", 1.0, 100.01)
+    check("u1", "test", 3.0, 100.02)
+    # u1's next round starts after its next state, however soon.
+    facts.apply(RecordType.UNIT_STATE, {"unit": "u1", "state": "reviewing"}, 100.03)
+    check("u1", "test", 0.5, 100.04)
+    # The mission's checks; run again after a resume, 50 s on: a round of their own.
+    facts.apply(RecordType.MISSION_STATE, {"state": "integration_review"}, 200.0)
+    check(None, "make", 4.0, 210.0)
+    check(None, "make", 4.0, 260.0)
+    assert [(c.unit, c.command, round(c.start, 3), round(c.end, 3)) for c in facts.checks] == [
+        ("u1", "lint", 95.02, 97.02),
+        ("u2", "build", 99.01, 100.01),
+        ("u1", "test", 97.02, 100.02),
+        ("u1", "test", 99.54, 100.04),
+        (None, "make", 206.0, 210.0),
+        (None, "make", 256.0, 260.0),
+    ]
+
+
+def test_replay_says_when_there_is_no_journal(tmp_path: Path) -> None:
+    with pytest.raises(MissionNotFoundError, match="no mission journal there"):
+        replay(tmp_path / "missing")
+    with pytest.raises(MissionNotFoundError, match="no mission has been recorded there"):
+        replay(tmp_path)
 
 
 async def test_an_unended_turn_stays_open_to_the_last_record(tmp_path: Path) -> None:

@@ -112,15 +112,21 @@ def load_mission(project: Path, mission_id: str, *, keep_evidence: bool = True) 
     return read_journal(directory, keep_evidence=keep_evidence)
 
 
-def read_journal(directory: Path, *, keep_evidence: bool = True) -> MissionModel:
+def read_journal(directory: Path, *folds: Fold, keep_evidence: bool = True) -> MissionModel:
     """Rebuild the mission whose WAL is ``directory``, as :func:`load_mission` does.
 
+    ``folds`` see every record too, each right after the model (as
+    :func:`fold_journal` feeds them): a report folds the history the model
+    does not keep in the same pass.
+
     Raises:
-        MissionNotFoundError: the directory holds no mission's journal.
+        MissionNotFoundError: the directory is not there, or holds no mission's journal.
         WalError: as :func:`load_mission`.
     """
+    if not directory.is_dir():
+        raise MissionNotFoundError(f"{directory}: no mission journal there")
     model = MissionModel(keep_evidence=keep_evidence)
-    fold_journal(directory, model.apply)
+    fold_journal(directory, model.apply, *folds)
     if not model.created:
         raise MissionNotFoundError(f"{directory}: no mission has been recorded there")
     return model

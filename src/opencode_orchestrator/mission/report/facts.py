@@ -11,7 +11,7 @@ number of turns (a few hundred bytes each), which a report can afford.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from opencode_orchestrator.mission.records import RecordType, TurnKind, TurnStatus
@@ -33,6 +33,9 @@ _ROLE_OF_KIND: Final[dict[str, str]] = {
     TurnKind.REVIEW: "reviewer",
     TurnKind.MASTER_REVIEW: "master",
 }
+
+_ROUND_GAP: Final = 1.0
+"""Seconds between two check records of one round, at most (they are written together)."""
 
 _REVIEW_KINDS: Final = frozenset({TurnKind.SHADOW_REVIEW, TurnKind.REVIEW, TurnKind.MASTER_REVIEW})
 
@@ -68,7 +71,18 @@ class TurnSpan:
 
 @dataclass(frozen=True, slots=True)
 class CheckSpan:
-    """A check command that ran (``unit`` ``None``: a mission check)."""
+    """A check command that ran (``unit`` ``None``: a mission check).
+
+    ``start`` and ``end`` are laid out from the records: a round's checks run
+    one after another and are journaled together once the last one ended, so
+    the checks of one round (of one unit, or the mission's) are laid back to
+    back, each as long as its ``duration``, the last ending at the last
+    record's time. A round ends with its unit's next state (the mission's,
+    for mission checks), or at a record written more than a second, and more
+    than its own check took, after the one before: that check may have run
+    after it (a round run again after a resume), where a round's records are
+    written within milliseconds.
+    """
 
     unit: str | None
     command: str
@@ -102,23 +116,30 @@ class JournalFacts:
     _open: dict[str, TurnSpan] = field(default_factory=dict, repr=False)
     _unjudged: dict[tuple[str | None, str], TurnSpan] = field(default_factory=dict, repr=False)
     """(unit, review kind) -> its last ended review turn still waiting for its verdict."""
+    _rounds: dict[str | None, tuple[float, list[int]]] = field(default_factory=dict, repr=False)
+    """Unit (``None``: the mission) -> its last check record's time, and the indices in
+    ``checks`` of that record's round so far."""
 
     def apply(self, record_type: str, data: dict[str, Any], ts: float) -> None:
-        """Fold one record in (unknown types and malformed payloads are passed over)."""
-        try:
-            handler = _HANDLERS.get(record_type)
-            if handler is not None:
-                handler(self, data, ts)
-        except (KeyError, TypeError, ValueError):
-            # The journal was validated when written; a report must not fail on
-            # a record an older or newer engine shaped differently.
-            return
+        """Fold one record in (unknown types are passed over).
+
+        Fed after the model (:func:`~opencode_orchestrator.mission.store.read_journal`),
+        which has already refused a malformed payload of a type both know.
+        """
+        handler = _HANDLERS.get(record_type)
+        if handler is not None:
+            handler(self, data, ts)
 
     def _created(self, data: dict[str, Any], ts: float) -> None:
         self.phases.append(PhaseMark("planning", float(data.get("created_at", ts)), 1))
 
     def _state(self, data: dict[str, Any], ts: float) -> None:
         self.phases.append(PhaseMark(str(data["state"]), ts, int(data.get("iteration", 1))))
+        self._rounds.clear()  # the mission's checks run in a phase of their own
+
+    def _unit_state(self, data: dict[str, Any], ts: float) -> None:
+        # A unit runs a round of checks between two of its states.
+        self._rounds.pop(data["unit"], None)
 
     def _intent(self, data: dict[str, Any], ts: float) -> None:
         restates = data.get("restates")
@@ -157,17 +178,29 @@ class JournalFacts:
 
     def _check(self, data: dict[str, Any], ts: float) -> None:
         duration = max(0.0, float(data.get("duration") or 0.0))
-        self.checks.append(
-            CheckSpan(
-                unit=data.get("unit"),
-                command=str(data["command"]),
-                exit_code=data.get("exit_code"),
-                timed_out=bool(data.get("timed_out", False)),
-                start=ts - duration,
-                end=ts,
-                output_tail=str(data.get("output_tail", "")),
-            )
+        unit: str | None = data.get("unit")
+        span = CheckSpan(
+            unit=unit,
+            command=str(data["command"]),
+            exit_code=data.get("exit_code"),
+            timed_out=bool(data.get("timed_out", False)),
+            start=ts - duration,
+            end=ts,
+            output_tail=str(data.get("output_tail", "")),
         )
+        previous, earlier = self._rounds.get(unit, (float("-inf"), []))
+        if ts - previous >= max(duration, _ROUND_GAP):
+            earlier = []  # this check may have run after that record: a new round
+        # The earlier checks of the round ran before this one, back to back.
+        end = span.start
+        for index in reversed(earlier):
+            ran = self.checks[index]
+            length = ran.end - ran.start
+            self.checks[index] = replace(ran, start=end - length, end=end)
+            end -= length
+        earlier.append(len(self.checks))
+        self._rounds[unit] = (ts, earlier)
+        self.checks.append(span)
 
     def _review(self, data: dict[str, Any], ts: float) -> None:
         unit: str | None = data.get("unit")
@@ -195,6 +228,7 @@ class JournalFacts:
 _HANDLERS = {
     RecordType.MISSION_CREATED.value: JournalFacts._created,
     RecordType.MISSION_STATE.value: JournalFacts._state,
+    RecordType.UNIT_STATE.value: JournalFacts._unit_state,
     RecordType.TURN_INTENT.value: JournalFacts._intent,
     RecordType.TURN_ENDED.value: JournalFacts._ended,
     RecordType.CHECK_RESULT.value: JournalFacts._check,
