@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,9 @@ from opencode_orchestrator.mission.records import RecordType
 from opencode_orchestrator.mission.report import mission_summary, replay
 from opencode_orchestrator.mission.report.facts import JournalFacts
 from opencode_orchestrator.mission.report.summary import human_duration
-from opencode_orchestrator.mission.report.svg import render_svg, tick_step
+from opencode_orchestrator.mission.report.svg import WIDTH, render_svg, tick_step
 from opencode_orchestrator.mission.report.timeline import build_chart, turn_outcome
+from opencode_orchestrator.mission.states import MissionState
 from opencode_orchestrator.mission.store import mission_dir, mission_journal
 from tests.mission import journals, reportjournals
 
@@ -238,6 +240,26 @@ async def test_the_svg_draws_one_rect_per_bar_with_its_colour(tmp_path: Path) ->
     assert svg.count('fill="#be123c"') == 1  # u2's failed check
     assert "SEALED" in svg
     assert ">0.0" in svg or ">0 s" in svg  # the time axis starts at zero
+
+
+async def test_the_final_state_is_labelled_whole_inside_the_chart(tmp_path: Path) -> None:
+    await journals.unfinished_mission(tmp_path, "m1")
+    journal = await journals.open_journal(tmp_path, "m1")
+    try:
+        await journals.finish(journal, MissionState.BUDGET_EXCEEDED, "max_tokens reached")
+    finally:
+        await journal.close()
+    svg = render_svg(build_chart(await _summary(tmp_path)))
+    line = re.search(r'<line x1="([\d.]+)" y1="\d+" x2="\1"[^>]*stroke-width="2"/>', svg)
+    label = re.search(r'<text x="([\d.]+)"[^>]*>BUDGET_EXCEEDED</text>', svg)
+    assert line is not None, svg
+    assert label is not None, svg
+    # Its end at the line, its start well inside the chart: never cut at the edge.
+    assert 'text-anchor="end"' in label.group()
+    assert float(label.group(1)) == pytest.approx(float(line.group(1)) - 4)
+    assert float(line.group(1)) < WIDTH
+    # Fifteen bold capitals, at most ~9 px each, clear of the lanes' labels (150 px).
+    assert float(label.group(1)) - 9 * len("BUDGET_EXCEEDED") > 150
 
 
 def test_durations_read_as_people_say_them() -> None:

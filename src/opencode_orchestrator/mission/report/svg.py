@@ -20,11 +20,16 @@ __all__ = ["render_svg", "tick_step"]
 
 WIDTH: Final = 1100
 _LABEL_W: Final = 150
-_RIGHT: Final = 70
+_RIGHT: Final = 30
+"""Room right of the plot: half the last tick's label (the final state's is left of its line)."""
 _AXIS_H: Final = 22
 _PHASE_H: Final = 16
 _ROW_H: Final = 20
 _MIN_BAR: Final = 2.0
+_CHAR_W: Final = 7
+"""About the width of a character of the 11 px labels, in pixels."""
+_BOLD_CAP_W: Final = 8.5
+"""About the width of a bold capital of the final state's label (BUDGET_EXCEEDED and all)."""
 _BANDS: Final = {"full": (3, 14), "top": (2, 9), "bottom": (12, 6)}
 """Band -> (offset from the row's top, height), in pixels."""
 
@@ -57,6 +62,10 @@ def render_svg(chart: Chart) -> str:
             f"<title>{escape(row.title)}</title>{escape(_clip(row.label, 22))}</text>"
         )
     out.extend(_axis(span, top, height, x))
+    end = x(span)
+    final = chart.state.upper() if chart.final else ""
+    # The final state's label ends at its line, inside the plot: no phase name under it.
+    free_until = end - 8 - _BOLD_CAP_W * len(final) if final else float(WIDTH)
     for phase in chart.phases:
         left, right = x(phase["start"]), x(phase["end"])
         tint = PHASES.get(phase["state"], "#f1f5f9")
@@ -67,19 +76,19 @@ def render_svg(chart: Chart) -> str:
             "</title></rect>"
         )
         name = phase["state"].replace("_", " ")
-        if right - left > 7 * len(name):
+        if right - left > _CHAR_W * len(name) and left + 4 + _CHAR_W * len(name) < free_until:
             out.append(
                 f'<text x="{left + 4:.1f}" y="{_AXIS_H + 12}" fill="#475569">{escape(name)}</text>'
             )
     out.extend(_bar(bar, top, x) for bar in chart.bars)
-    if chart.final:
+    if final:
         colour = STATE_COLOURS.get(chart.state, "#334155")
-        end = x(span)
         out.append(
             f'<line x1="{end:.1f}" y1="{_AXIS_H}" x2="{end:.1f}" y2="{height - _AXIS_H}" '
             f'stroke="{colour}" stroke-width="2"/>'
-            f'<text x="{end + 4:.1f}" y="{_AXIS_H + 12}" fill="{colour}" font-weight="700">'
-            f"{escape(chart.state.upper())}</text>"
+            f'<text x="{end - 4:.1f}" y="{_AXIS_H + 12}" text-anchor="end" fill="{colour}" '
+            'font-weight="700" stroke="#ffffff" stroke-width="3" paint-order="stroke">'
+            f"{escape(final)}</text>"
         )
     out.append("</svg>")
     return "\n".join(out)
