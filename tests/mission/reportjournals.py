@@ -229,3 +229,51 @@ async def reviewed_mission(
         await journal.write(_R.MISSION_STATE, {"state": "sealed", "reason": "every seal condition"})
     finally:
         await journal.close()
+
+
+async def raced_mission(project: Path, mission_id: str) -> None:
+    """u1 raced by two strategies (u1.r2 wins, u1.r1 is cancelled), u2 plain; sealed."""
+    journal = await journals.open_journal(project, mission_id)
+    try:
+        await journals.create(journal, mission_id, project, created_at=journal.now())
+        specs = [{"id": "u1", "title": "raced", "race": 2}, {"id": "u2", "title": "plain"}]
+        await journal.write(_R.PLAN_ACCEPTED, {"iteration": 1, "summary": "race", "units": specs})
+        await journal.write(_R.MISSION_STATE, {"state": "running", "reason": "plan accepted"})
+        await unit_state(journal, "u1", "ready")
+        strategies = [{"id": f"u1.r{n}", "title": f"raced, approach {n}"} for n in (1, 2)]
+        await journal.write(
+            _R.PLAN_ACCEPTED,
+            {
+                "iteration": 1,
+                "parent_unit": "u1",
+                "units": strategies,
+                "race": True,
+                "directories": {"u1.r1": "/wt/r1", "u1.r2": "/wt/r2"},
+            },
+        )
+        await unit_state(journal, "u1", "delegated")
+        for n in (1, 2):
+            await unit_state(journal, f"u1.r{n}", "ready")
+            await unit_state(journal, f"u1.r{n}", "dispatched", attempt=1)
+            await session(journal, f"ses_r{n}", "worker", f"u1.r{n}")
+        await turn(journal, "work", unit="u1.r2", session="ses_r2", answer=report("u1.r2"))
+        await unit_state(journal, "u1.r2", "accepted")
+        await unit_state(journal, "u1.r2", "reported")
+        await unit_state(journal, "u1.r2", "reviewing")
+        await verdict(journal, "u1.r2", "pass")
+        await unit_state(journal, "u1.r2", "verified", reason="passed")
+        await unit_state(journal, "u1.r1", "cancelled", reason="u1.r2 won")
+        await journal.write(_R.RACE_WON, {"unit": "u1", "attempt": 2, "directory": "/wt/r2"})
+        await unit_state(journal, "u1", "verified", reason="race won by u1.r2")
+        await unit_state(journal, "u2", "ready")
+        await unit_state(journal, "u2", "dispatched", attempt=1)
+        await session(journal, "ses_u2", "worker", "u2")
+        await turn(journal, "work", unit="u2", session="ses_u2", answer=report("u2"))
+        await unit_state(journal, "u2", "accepted")
+        await unit_state(journal, "u2", "reported")
+        await unit_state(journal, "u2", "reviewing")
+        await verdict(journal, "u2", "pass")
+        await unit_state(journal, "u2", "verified", reason="passed")
+        await journals.seal(journal)
+    finally:
+        await journal.close()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from html.parser import HTMLParser
 from pathlib import Path
 
 import anyio.from_thread
 import orjson
 import pytest
+from markdown_it import MarkdownIt
 
 from opencode_orchestrator.mission.report import (
     ReportPaths,
@@ -20,7 +22,7 @@ from opencode_orchestrator.mission.report import (
 )
 from opencode_orchestrator.mission.states import MissionState
 from opencode_orchestrator.mission.store import load_mission, mission_dir, mission_journal
-from tests.mission import journals
+from tests.mission import journals, reportjournals
 
 pytestmark = pytest.mark.anyio
 
@@ -38,6 +40,7 @@ async def test_the_summary_has_the_mission_its_units_and_its_evidence(tmp_path: 
         "units": 2,
         "verified": 2,
         "states": {"verified": 2},
+        "strategies": 0,
         "attempts": 3,
         "review_rounds": 2,
         "turns": 3,
@@ -198,5 +201,69 @@ def test_markdown_escapes_table_cells() -> None:
     }
     markdown = render_markdown(summary)
     assert "| u1 | a \\| b c | skipped |" in markdown
-    assert "### u1: a | b c (skipped)" in markdown
+    assert "### u1: a \\| b c (skipped)" in markdown
     assert "- dependency failed" in markdown
+
+
+MARKDOWN_HOSTILE = (
+    "![x](https://evil.example/a.png) <img src=https://evil.example/b.png> "
+    "[link](https://evil.example/c) ``two`` `one` *em* _em_ &amp; | ~~del~~"
+)
+
+
+class _Page(HTMLParser):
+    """What a Markdown viewer makes of the report: its tags, attributes and text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.attributes: list[tuple[str, str | None]] = []
+        self.text: list[str] = []
+        self.code: list[str] = []
+        self._in_code = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.attributes.extend(attrs)
+        self._in_code += tag == "code"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_code -= tag == "code"
+
+    def handle_data(self, data: str) -> None:
+        (self.code if self._in_code else self.text).append(data)
+
+
+def _viewed(markdown: str) -> _Page:
+    viewer = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+    page = _Page()
+    page.feed(viewer.render(markdown))
+    page.close()
+    return page
+
+
+async def test_markdown_shows_hostile_text_and_fetches_nothing(tmp_path: Path) -> None:
+    await reportjournals.reviewed_mission(
+        tmp_path,
+        "m1",
+        goal=f"goal {MARKDOWN_HOSTILE}\n# not a heading",
+        title=f"title {MARKDOWN_HOSTILE}",
+        finding=f"finding {MARKDOWN_HOSTILE}",
+        file_name="src/``odd` name.py",
+    )
+    model, facts = replay(mission_journal(mission_dir(tmp_path, "m1")))
+    summary = mission_summary(model, facts)
+    summary["sealed_evidence"] = {"note": "```\n# not a heading either"}
+    page = _viewed(render_markdown(summary))
+    # Only the report's own markup: no image, link, raw tag, emphasis or extra heading.
+    assert not {"img", "a", "em", "del", "script"} & set(page.tags)
+    assert not [name for name, _ in page.attributes if name in ("src", "href")]
+    assert page.tags.count("h1") == 1
+    assert page.tags.count("strong") == 2  # **Goal:** and **Why it ended:**
+    text = "".join(page.text)
+    for prefix in ("goal ", "title ", "finding "):
+        assert prefix + MARKDOWN_HOSTILE in text
+    assert "goal " + MARKDOWN_HOSTILE + " # not a heading" in text
+    # Backticks in a file name: still one code span, the name whole.
+    assert "src/``odd` name.py" in page.code
+    assert '"note": "```\\n# not a heading either"' in "".join(page.code)

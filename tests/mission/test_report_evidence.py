@@ -9,8 +9,16 @@ from typing import Any
 import orjson
 import pytest
 
-from opencode_orchestrator.mission.report import mission_summary, replay, write_report
+from opencode_orchestrator.mission.report import (
+    mission_summary,
+    render_html,
+    render_markdown,
+    replay,
+    write_report,
+)
 from opencode_orchestrator.mission.report.diffstat import diff_stats
+from opencode_orchestrator.mission.report.html import MAX_DIFF_ROWS as HTML_DIFF_ROWS
+from opencode_orchestrator.mission.report.markdown import MAX_DIFF_ROWS
 from opencode_orchestrator.mission.report.summary import ending_text
 from opencode_orchestrator.mission.states import MissionState
 from opencode_orchestrator.mission.store import load_mission, mission_dir, mission_journal
@@ -72,7 +80,8 @@ async def test_the_budget_is_shown_against_its_caps(tmp_path: Path) -> None:
     paths = await write_report(mission_dir(tmp_path, "m1"))
     markdown = paths.markdown.read_text()
     assert "| tokens | 3,000 | 10,000 | 30% |" in markdown
-    assert "| wall seconds |" in markdown
+    assert "| wall time\\* |" in markdown
+    assert "includes the time it was stopped, which its budget does not count" in markdown
     assert "| no cap | - |" in markdown
     assert "| worker | 4 | 2,110 | $0.0210 |" in markdown
 
@@ -134,7 +143,8 @@ async def test_diff_stats_come_from_git_and_say_so(tmp_path: Path) -> None:
     (project / "src" / "gone.py").unlink()
     (project / "src" / "u1_extra.py").write_text("new\nfile")
     (project / "blob.bin").write_bytes(b"\0\1\2")
-    await reportjournals.reviewed_mission(project, "m1")  # its files under .opencode/
+    # u1's worker reports blob.bin (and src/u1_extra.py); the journal goes under .opencode/.
+    await reportjournals.reviewed_mission(project, "m1", file_name="blob.bin")
     diff = await diff_stats(project)
     assert diff["source"].startswith("`git diff --numstat` of the working tree against HEAD ")
     assert "includes any change made outside the mission" in diff["source"]
@@ -150,10 +160,12 @@ async def test_diff_stats_come_from_git_and_say_so(tmp_path: Path) -> None:
     assert "diff" not in orjson.loads(paths.json.read_bytes())
     assert "includes any change made outside the mission" in paths.html.read_text()
     markdown = paths.markdown.read_text()
-    assert "- changed `src/u1.py` (+2 -1)" in markdown
+    assert "- changed `blob.bin` (+binary -0)" in markdown
     assert "- changed `src/u1_extra.py` (+2 -0)" in markdown
+    assert "| src/u1.py | 2 | 1 |" in markdown
     assert "| src/gone.py | 0 | 2 |" in markdown
     assert "| blob.bin | binary | 0 |" in markdown
+    assert "4 file(s), +4 -3" in markdown
 
 
 async def test_no_diff_stats_outside_a_git_repository(
@@ -215,3 +227,60 @@ async def test_a_long_list_is_cut_but_every_file_is_counted(tmp_path: Path) -> N
     # not read, the tracked one's figures come with git's diff.
     assert (stats["more"], stats["uncounted"]) == (3, 2)
     assert (stats["added"], stats["deleted"]) == (3 * 10 + 2, 0)
+
+
+async def test_a_cut_diff_list_says_how_many_files_are_not_listed(tmp_path: Path) -> None:
+    await reportjournals.reviewed_mission(tmp_path, "m1")
+    summary = await _summary(tmp_path)
+    listed = max(MAX_DIFF_ROWS, HTML_DIFF_ROWS) + 5
+    files = [{"path": f"f{i:03d}", "added": 1, "deleted": 0} for i in range(listed)]
+    diff = {"source": "git", "files": files, "more": 7, "uncounted": 2, "added": 99, "deleted": 0}
+    markdown = render_markdown(summary, diff)
+    total = len(files) + 7
+    assert f"{total} file(s), +99 -0 (not counting the lines of 2 untracked files" in markdown
+    assert f"({total - MAX_DIFF_ROWS} more files changed, not listed)" in markdown
+    html = render_html(summary, diff)
+    assert f"<p>{total} file(s), +99 -0" in html
+    assert f"{total - HTML_DIFF_ROWS} more files changed, not listed." in html
+    # Git's figures are never in report.json: no page may send the reader there for them.
+    for page in (markdown, html):
+        assert "files in report.json" not in page
+
+
+async def test_a_cap_passed_shows_by_how_much_and_only_the_bar_stops(tmp_path: Path) -> None:
+    await reportjournals.reviewed_mission(tmp_path, "m1", budget={"max_tokens": 2000})
+    summary = await _summary(tmp_path)
+    assert summary["budget"]["tokens"] == {"used": 3000, "cap": 2000}
+    html = render_html(summary)
+    assert '<span class="bar"><i style="width:100%"></i></span> 150%' in html
+    assert "| tokens | 3,000 | 2,000 | 150% |" in render_markdown(summary)
+
+
+async def test_racing_strategies_are_not_units_and_a_loser_is_no_problem(tmp_path: Path) -> None:
+    await reportjournals.raced_mission(tmp_path, "m1")
+    summary = await _summary(tmp_path)
+    totals = summary["totals"]
+    # As the seal counts: the two units of the plan, both verified; the strategies apart.
+    assert (totals["units"], totals["verified"], totals["strategies"]) == (2, 2, 2)
+    assert totals["states"] == {"verified": 2}
+    assert {u["id"]: u["race_of"] for u in summary["units"]} == {
+        "u1": None,
+        "u2": None,
+        "u1.r1": "u1",
+        "u1.r2": "u1",
+    }
+    paths = await write_report(mission_dir(tmp_path, "m1"))
+    markdown = paths.markdown.read_text()
+    assert "- units verified: 2 of 2 (and 2 racing strategies)" in markdown
+    # Each strategy right after the unit it raced for, the loser said plainly.
+    headings = [line for line in markdown.splitlines() if line.startswith("### ")]
+    assert headings == [
+        "### u1: raced (verified)",
+        "### u1.r1: raced, approach 1 (cancelled; race strategy of u1, lost)",
+        "### u1.r2: raced, approach 2 (verified; race strategy of u1)",
+        "### u2: plain (verified)",
+    ]
+    html = paths.html.read_text()
+    assert "<b>2 / 2</b><span>units verified</span>" in html
+    assert "<details open>" not in html  # nothing went wrong: nothing is opened
+    assert "race strategy of u1, lost" in html

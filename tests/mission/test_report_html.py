@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from opencode_orchestrator.mission.figures import duration_text
 from opencode_orchestrator.mission.journal import Journal
 from opencode_orchestrator.mission.records import RecordType
-from opencode_orchestrator.mission.report import write_report
+from opencode_orchestrator.mission.report import load_summary, write_report
 from opencode_orchestrator.mission.store import mission_dir
 from tests.mission import journals, reportjournals
 
@@ -82,7 +83,8 @@ async def test_the_page_fetches_nothing(tmp_path: Path) -> None:
 
 async def test_the_page_has_every_section(tmp_path: Path) -> None:
     await reportjournals.reviewed_mission(tmp_path, "m1", budget={"max_cost": 0.5})
-    html = (await write_report(mission_dir(tmp_path, "m1"))).html.read_text()
+    directory = mission_dir(tmp_path, "m1")
+    html = (await write_report(directory)).html.read_text()
     text = "".join(_parse(html).text)
     for heading in (
         "Timeline",
@@ -100,6 +102,9 @@ async def test_the_page_has_every_section(tmp_path: Path) -> None:
     assert "E   assert 1 == 2" in text  # its output
     assert '<span class="bar"><i style="width:' in html  # the cost against its cap
     assert "<details open>" in html  # u2 had a failure: its evidence is open
+    # Durations read as everywhere else (the live view, /mission-status).
+    elapsed = duration_text(load_summary(directory)["elapsed"])
+    assert f"<b>{elapsed}</b><span>elapsed</span>" in html
 
 
 async def _big_mission(project: Path, units: int) -> None:
@@ -153,4 +158,4 @@ async def test_a_thousand_units_make_a_bounded_usable_page(tmp_path: Path) -> No
     assert "each row merges 7 consecutive units" in html
     # The tables still have every unit.
     assert html.count("<tr><td><code>u0") == 1000
-    assert "more verified units without findings" in html
+    assert "800 more units with nothing to report" in html

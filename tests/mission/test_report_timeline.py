@@ -13,7 +13,6 @@ from opencode_orchestrator.mission.errors import MissionNotFoundError
 from opencode_orchestrator.mission.records import RecordType
 from opencode_orchestrator.mission.report import mission_summary, replay
 from opencode_orchestrator.mission.report.facts import JournalFacts
-from opencode_orchestrator.mission.report.summary import human_duration
 from opencode_orchestrator.mission.report.svg import WIDTH, render_svg, tick_step
 from opencode_orchestrator.mission.report.timeline import build_chart, turn_outcome
 from opencode_orchestrator.mission.states import MissionState
@@ -260,11 +259,3 @@ async def test_the_final_state_is_labelled_whole_inside_the_chart(tmp_path: Path
     assert float(line.group(1)) < WIDTH
     # Fifteen bold capitals, at most ~9 px each, clear of the lanes' labels (150 px).
     assert float(label.group(1)) - 9 * len("BUDGET_EXCEEDED") > 150
-
-
-def test_durations_read_as_people_say_them() -> None:
-    assert human_duration(12.34) == "12.3 s"
-    assert human_duration(245.0) == "4 min 5 s"
-    assert human_duration(3 * 3600 + 12 * 60 + 7) == "3 h 12 min"
-    assert human_duration(2 * 86400 + 5 * 3600) == "2 d 5 h"
-    assert human_duration(7200.0) == "2 h"

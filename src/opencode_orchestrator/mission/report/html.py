@@ -13,15 +13,22 @@ from typing import Any, Final
 
 import orjson
 
+from opencode_orchestrator.mission.checks import record_passed
+from opencode_orchestrator.mission.figures import duration_text
+from opencode_orchestrator.mission.report.evidence import (
+    detailed_units,
+    has_problem,
+    in_race_order,
+    race_note,
+)
 from opencode_orchestrator.mission.report.palette import OUTCOMES, STATE_COLOURS
 from opencode_orchestrator.mission.report.style import CSS
-from opencode_orchestrator.mission.report.summary import ending_text, human_duration
+from opencode_orchestrator.mission.report.summary import WALL_NOTE, ending_text
 from opencode_orchestrator.mission.report.svg import render_svg
 from opencode_orchestrator.mission.report.timeline import build_chart
 
 __all__ = ["render_html"]
 
-MAX_DETAILED_UNITS: Final = 200
 MAX_DIFF_ROWS: Final = 300
 
 
@@ -71,7 +78,7 @@ def _cards(summary: dict[str, Any]) -> str:
     totals = summary["totals"]
     cards = [
         (f"{totals['verified']} / {totals['units']}", "units verified"),
-        (human_duration(summary["elapsed"]), "elapsed"),
+        (duration_text(summary["elapsed"]), "elapsed"),
         (f"{totals['turns']:,}", "turns"),
         (f"{totals['tokens']:,}", "tokens"),
         (f"${totals['cost']:.4f}", "cost"),
@@ -107,22 +114,29 @@ def _budget(budget: dict[str, Any] | None) -> str:
     if not budget:
         return ""
     rows = []
-    for name, fmt in (("tokens", "{:,.0f}"), ("cost", "${:.4f}"), ("wall_seconds", "{:.1f} s")):
+    for name, label, fmt in (
+        ("tokens", "tokens", "{:,.0f}"),
+        ("cost", "cost", "${:.4f}"),
+        ("wall_seconds", "wall time*", "{:.1f} s"),
+    ):
         used, cap = budget[name]["used"], budget[name]["cap"]
-        share = min(1.0, used / cap) if cap else None
+        share = used / cap if cap else None
         bar = (
-            f'<span class="bar"><i style="width:{share * 100:.0f}%"></i></span> {share:.0%}'
+            # Only the bar stops at its end: the figure says by how much a cap was passed.
+            f'<span class="bar"><i style="width:{min(share, 1.0) * 100:.0f}%"></i></span> '
+            f"{share:.0%}"
             if share is not None
             else "-"
         )
         limit = fmt.format(cap) if cap is not None else "no cap"
         rows.append(
-            f"<tr><td>{e(name.replace('_', ' '))}</td><td class=n>{e(fmt.format(used))}</td>"
+            f"<tr><td>{e(label)}</td><td class=n>{e(fmt.format(used))}</td>"
             f"<td class=n>{e(limit)}</td><td>{bar}</td></tr>"
         )
     return (
         "<section><h2>Budget</h2><table><tr><th></th><th class=n>used</th><th class=n>cap</th>"
-        f"<th>share</th></tr>{''.join(rows)}</table></section>"
+        f'<th>share</th></tr>{"".join(rows)}</table><p class="note">* {e(WALL_NOTE)}</p>'
+        "</section>"
     )
 
 
@@ -145,14 +159,17 @@ def _units(units: list[dict[str, Any]]) -> str:
     if not units:
         return '<section><h2>Units</h2><p class="note">No unit was planned.</p></section>'
     rows = []
-    for u in units:
+    for u in in_race_order(units):
         duration = "-" if u["duration"] is None else f"{u['duration']:.1f} s"
+        note = race_note(u)
         by_role = u.get("usage") or {}
         worker = by_role.get("worker", {}).get("tokens")
         reviews = sum(by_role.get(r, {}).get("tokens", 0) for r in ("reviewer", "shadow_reviewer"))
         split = f"{worker:,} / {reviews:,}" if worker is not None else "-"
         rows.append(
-            f"<tr><td><code>{e(u['id'])}</code></td><td>{e(u['title'])}</td>"
+            f"<tr><td><code>{e(u['id'])}</code></td><td>{e(u['title'])}"
+            + (f' <span class="note">({e(note)})</span>' if note else "")
+            + "</td>"
             f'<td class="state {e(u["state"])}">{e(u["state"])}</td>'
             f"<td class=n>{u['attempts']}</td><td class=n>{u['rounds']}</td>"
             f"<td class=n>{len(u.get('files_changed', ()))}</td>"
@@ -167,22 +184,18 @@ def _units(units: list[dict[str, Any]]) -> str:
     )
 
 
-def _problem(u: dict[str, Any]) -> bool:
-    failed = any(c["exit_code"] != 0 or c["timed_out"] for c in u["checks"])
-    findings = (u["verdict"] or {}).get("findings")
-    return bool(u["failures"] or findings or failed or u["state"] != "verified")
-
-
 def _evidence(units: list[dict[str, Any]], diff: dict[str, Any] | None) -> str:
-    stats = {f["path"]: f for f in (diff or {}).get("files", ())}
-    problems = [u for u in units if _problem(u)]
-    rest = [u for u in units if not _problem(u)][: max(0, MAX_DETAILED_UNITS - len(problems))]
-    shown = {u["id"] for u in problems + rest}
-    blocks = [_unit_evidence(u, stats) for u in units if u["id"] in shown]
     if not units:
         return ""
-    more = len(units) - len(shown)
-    note = f'<p class="note">{more} more verified units without findings.</p>' if more else ""
+    stats = {f["path"]: f for f in (diff or {}).get("files", ())}
+    shown, more = detailed_units(units)
+    blocks = [_unit_evidence(u, stats) for u in shown]
+    note = (
+        f'<p class="note">{more} more units with nothing to report (verified without '
+        "findings, or racing strategies that lost).</p>"
+        if more
+        else ""
+    )
     return f"<section><h2>Evidence per unit</h2>{''.join(blocks)}{note}</section>"
 
 
@@ -194,12 +207,12 @@ def _unit_evidence(u: dict[str, Any], stats: dict[str, dict[str, Any]]) -> str:
     if checks:
         rows = "".join(
             f"<tr><td><code>{e(c['command'])}</code></td>"
-            f'<td class="n {"pass" if c["exit_code"] == 0 and not c["timed_out"] else "fail"}">'
+            f'<td class="n {"pass" if record_passed(c) else "fail"}">'
             f"{e(c['exit_code'])}{' (timed out)' if c['timed_out'] else ''}</td>"
             f"<td class=n>{_seconds(c['duration'])}</td></tr>"
             + (
                 f"<tr><td colspan=3><pre>{e(c['output_tail'])}</pre></td></tr>"
-                if c["output_tail"] and (c["exit_code"] != 0 or c["timed_out"])
+                if c["output_tail"] and not record_passed(c)
                 else ""
             )
             for c in checks
@@ -237,11 +250,14 @@ def _unit_evidence(u: dict[str, Any], stats: dict[str, dict[str, Any]]) -> str:
             "<h3>Files changed (as the worker reported them)</h3><table><tr><th>file</th>"
             f"<th class=n>added</th><th class=n>deleted</th></tr>{rows}</table>"
         )
-    opened = " open" if _problem(u) else ""
+    opened = " open" if has_problem(u) else ""
+    note = race_note(u)
     return (
         f"<details{opened}><summary><code>{e(u['id'])}</code> {e(u['title'])} · "
-        f'<span class="state {e(u["state"])}">{e(u["state"])}</span></summary>'
-        f"{''.join(body) or '<p class=note>No evidence recorded.</p>'}</details>"
+        f'<span class="state {e(u["state"])}">{e(u["state"])}</span>'
+        + (f" · {e(note)}" if note else "")
+        + "</summary>"
+        + f"{''.join(body) or '<p class=note>No evidence recorded.</p>'}</details>"
     )
 
 
@@ -266,11 +282,21 @@ def _diff(diff: dict[str, Any] | None) -> str:
         f"<tr><td><code>{e(f['path'])}</code></td>{_stat_cells(f)}</tr>"
         for f in files[:MAX_DIFF_ROWS]
     )
-    more = len(files) - MAX_DIFF_ROWS + diff.get("more", 0)
-    tail = f'<p class="note">{more} more files in report.json.</p>' if more > 0 else ""
+    total = len(files) + diff["more"]
+    shown = min(len(files), MAX_DIFF_ROWS)
+    tail = (
+        f'<p class="note">{total - shown} more files changed, not listed.</p>'
+        if total > shown
+        else ""
+    )
+    uncounted = (
+        f" (not counting the lines of {diff['uncounted']} untracked files not listed)"
+        if diff["uncounted"]
+        else ""
+    )
     return (
-        f"<section><h2>Diff stats</h2><p>{len(files)} file(s), +{diff['added']} "
-        f"-{diff['deleted']}</p><table><tr><th>file</th><th class=n>added</th>"
+        f"<section><h2>Diff stats</h2><p>{total} file(s), +{diff['added']} "
+        f"-{diff['deleted']}{e(uncounted)}</p><table><tr><th>file</th><th class=n>added</th>"
         f"<th class=n>deleted</th></tr>{rows}</table>{head}{tail}</section>"
     )
 

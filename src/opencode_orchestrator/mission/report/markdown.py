@@ -3,24 +3,36 @@
 Sections: the outcome and why it ended, the budget, usage per role, the
 units, the timeline (as tables), each unit's evidence, the project's diff
 stats, the mission checks and the master review. Long lists are cut with a
-note saying how much more ``report.json`` holds.
+note saying how much more there is.
+
+Every text that came from a model, a user or the project (goal, titles,
+reasons, findings, commands, file names) is written so that no Markdown
+viewer reads markup in it: on one line, with each character Markdown or HTML
+could take for syntax backslash-escaped (no link, image or tag can start), or
+as a code span whose fence is longer than any run of backticks inside.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import orjson
 
-from opencode_orchestrator.mission.report.summary import ending_text
+from opencode_orchestrator.mission.checks import record_passed
+from opencode_orchestrator.mission.report.evidence import detailed_units, in_race_order, race_note
+from opencode_orchestrator.mission.report.summary import WALL_NOTE, ending_text
 from opencode_orchestrator.mission.report.timeline import turn_outcome
 
 __all__ = ["render_markdown"]
 
 MAX_TURN_ROWS: Final = 400
-MAX_DETAILED_UNITS: Final = 200
 MAX_DIFF_ROWS: Final = 200
+_SPECIAL: Final = re.compile(r"[\\`*_\[\]<>!&|~#]")
+"""What Markdown (CommonMark and GitHub's tables) or HTML could read as syntax."""
+_BACKTICKS: Final = re.compile(r"`+")
 
 
 def render_markdown(summary: dict[str, Any], diff: dict[str, Any] | None = None) -> str:
@@ -29,15 +41,17 @@ def render_markdown(summary: dict[str, Any], diff: dict[str, Any] | None = None)
     ``diff``: the project's diff stats (:func:`~.diffstat.diff_stats`), if taken.
     """
     totals = summary["totals"]
+    strategies = totals.get("strategies", 0)
+    raced = f" (and {strategies} racing strategies)" if strategies else ""
     lines = [
-        f"# Mission {summary['mission_id']}: {summary['state'].upper()}",
+        f"# Mission {_text(summary['mission_id'])}: {summary['state'].upper()}",
         "",
-        f"**Goal:** {summary['goal']}",
+        f"**Goal:** {_text(summary['goal'])}",
         "",
-        f"**Why it ended:** {ending_text(summary)}",
+        f"**Why it ended:** {_text(ending_text(summary))}",
         "",
         f"- iterations: {summary['iterations']}",
-        f"- units verified: {totals['verified']} of {totals['units']}",
+        f"- units verified: {totals['verified']} of {totals['units']}{raced}",
         f"- attempts: {totals['attempts']}, review rounds: {totals['review_rounds']}, "
         f"turns: {totals['turns']}, sessions: {totals['sessions']}",
         f"- tokens: {totals['tokens']:,}, cost: ${totals['cost']:.4f}",
@@ -59,11 +73,16 @@ def _budget(budget: dict[str, Any] | None) -> list[str]:
     if not budget:
         return []
     out = ["", "## Budget", "", "| | used | cap | share |", "|---|--:|--:|--:|"]
-    for name, fmt in (("tokens", "{:,.0f}"), ("cost", "${:.4f}"), ("wall_seconds", "{:.1f} s")):
+    for name, label, fmt in (
+        ("tokens", "tokens", "{:,.0f}"),
+        ("cost", "cost", "${:.4f}"),
+        ("wall_seconds", "wall time\\*", "{:.1f} s"),
+    ):
         used, cap = budget[name]["used"], budget[name]["cap"]
         share = f"{used / cap:.0%}" if cap else "-"
         limit = fmt.format(cap) if cap is not None else "no cap"
-        out.append(f"| {name.replace('_', ' ')} | {fmt.format(used)} | {limit} | {share} |")
+        out.append(f"| {label} | {fmt.format(used)} | {limit} | {share} |")
+    out += ["", f"\\* {WALL_NOTE}"]
     return out
 
 
@@ -88,10 +107,12 @@ def _units(units: list[dict[str, Any]]) -> list[str]:
         "| unit | title | state | attempts | rounds | sessions | tokens | cost | duration |",
         "|---|---|---|--:|--:|--:|--:|--:|--:|",
     ]
-    for unit in units:
+    for unit in in_race_order(units):
         duration = "-" if unit["duration"] is None else f"{unit['duration']:.1f} s"
+        note = race_note(unit)
+        title = _text(unit["title"], 80) + (f" ({_text(note)})" if note else "")
         out.append(
-            f"| {_cell(unit['id'])} | {_cell(unit['title'])} | {unit['state']} "
+            f"| {_text(unit['id'], 80)} | {title} | {_text(unit['state'])} "
             f"| {unit['attempts']} | {unit['rounds']} | {len(unit['sessions'])} "
             f"| {unit['tokens']:,} | ${unit['cost']:.4f} | {duration} |"
         )
@@ -102,7 +123,7 @@ def _timeline(timeline: dict[str, Any]) -> list[str]:
     out = ["", "## Timeline", "", "Seconds since the mission was created.", ""]
     out += ["| phase | iteration | from | to |", "|---|--:|--:|--:|"]
     out.extend(
-        f"| {p['state']} | {p['iteration']} | {p['start']:.3f} | {p['end']:.3f} |"
+        f"| {_text(p['state'])} | {p['iteration']} | {p['start']:.3f} | {p['end']:.3f} |"
         for p in timeline["phases"]
     )
     turns = timeline["turns"]
@@ -118,70 +139,84 @@ def _timeline(timeline: dict[str, Any]) -> list[str]:
         end = "-" if turn["end"] is None else f"{turn['end']:.3f}"
         outcome = turn_outcome(turn).replace("_", " ")
         out.append(
-            f"| {_cell(lane)} | {turn['kind']} | {turn['attempt']} | {turn['start']:.3f} "
-            f"| {end} | {outcome} | {turn['tokens']:,} | ${turn['cost']:.4f} |"
+            f"| {_text(lane, 80)} | {_text(turn['kind'])} | {turn['attempt']} "
+            f"| {turn['start']:.3f} | {end} | {outcome} | {turn['tokens']:,} "
+            f"| ${turn['cost']:.4f} |"
         )
     if len(turns) > MAX_TURN_ROWS:
         out += ["", f"({len(turns) - MAX_TURN_ROWS} more turns in report.json)"]
     return out
 
 
-def _has_problem(unit: dict[str, Any]) -> bool:
-    failed = [c for c in unit["checks"] if c["exit_code"] != 0 or c["timed_out"]]
-    findings = (unit["verdict"] or {}).get("findings", [])
-    return bool(unit["failures"] or findings or failed or unit["state"] != "verified")
-
-
 def _evidence_per_unit(units: list[dict[str, Any]], diff: dict[str, Any] | None) -> list[str]:
     stats = {f["path"]: f for f in (diff or {}).get("files", ())}
-    chosen = [u for u in units if _has_problem(u)]
-    chosen += [u for u in units if not _has_problem(u)][: max(0, MAX_DETAILED_UNITS - len(chosen))]
-    order = {u["id"]: i for i, u in enumerate(units)}
-    chosen.sort(key=lambda u: order[u["id"]])
+    chosen, more = detailed_units(units)
     out = ["", "## Evidence per unit"]
     for unit in chosen:
-        title = " ".join(unit["title"].split())
-        out += ["", f"### {unit['id']}: {title} ({unit['state']})", ""]
+        note = race_note(unit)
+        state = _text(unit["state"]) + (f"; {_text(note)}" if note else "")
+        out += ["", f"### {_text(unit['id'])}: {_text(unit['title'])} ({state})", ""]
         if unit["reason"]:
-            out.append(f"- {unit['reason']}")
-        out.extend(f"- {failure}" for failure in unit["failures"])
+            out.append(f"- {_text(unit['reason'])}")
+        out.extend(f"- {_text(failure)}" for failure in unit["failures"])
         for check in unit.get("check_runs", unit["checks"]):
-            mark = "passed" if check["exit_code"] == 0 and not check["timed_out"] else "failed"
+            mark = "passed" if record_passed(check) else "failed"
             timed = " (timed out)" if check["timed_out"] else ""
-            out.append(f"- check {mark} (exit {check['exit_code']}{timed}): `{check['command']}`")
-        for review in unit.get("reviews", ()):
-            kind = "shadow review" if review["shadow"] else "review"
-            out.append(f"- {kind} round {review['round']}: {review['verdict']}")
-        findings = (unit["verdict"] or {}).get("findings", [])
-        out.extend(
-            f"- finding ({f.get('severity', '?')}): {f.get('message', '')}"
-            + (f" [{f['file']}]" if f.get("file") else "")
-            for f in findings
-        )
+            out.append(
+                f"- check {mark} (exit {_text(check['exit_code'])}{timed}): "
+                f"{_code(check['command'])}"
+            )
+        if "reviews" in unit:
+            for review in unit["reviews"]:
+                kind = "shadow review" if review["shadow"] else "review"
+                out.append(f"- {kind} round {review['round']}: {_text(review['verdict'])}")
+                out += _findings(review["findings"], indent="  ")
+        else:  # a summary without history: the final verdict alone
+            out += _findings((unit["verdict"] or {}).get("findings") or ())
         for name in unit.get("files_changed", ()):
             stat = stats.get(name)
-            figures = f" (+{stat['added']} -{stat['deleted']})" if stat else ""
-            out.append(f"- changed `{name}`{figures}")
-    if len(chosen) < len(units):
-        out += ["", f"({len(units) - len(chosen)} more verified units without findings)"]
+            figures = f" (+{_figure(stat['added'])} -{_figure(stat['deleted'])})" if stat else ""
+            out.append(f"- changed {_code(name)}{figures}")
+    if more:
+        out += [
+            "",
+            f"({more} more units with nothing to report: verified without findings, "
+            "or racing strategies that lost)",
+        ]
     return out
+
+
+def _findings(findings: Iterable[object], *, indent: str = "") -> list[str]:
+    return [
+        f"{indent}- finding ({_text(f.get('severity', '?'))}): {_text(f.get('message', ''))}"
+        + (f" in {_code(f['file'])}" if f.get("file") else "")
+        for f in findings
+        if isinstance(f, dict)
+    ]
 
 
 def _diff(diff: dict[str, Any] | None) -> list[str]:
     if diff is None:
         return []
-    out = ["", "## Diff stats", "", f"Source: {diff['source']}"]
-    files = diff.get("files", [])
+    out = ["", "## Diff stats", "", f"Source: {_text(diff['source'])}"]
+    files = diff["files"]
     if not files:
         return out
-    out += ["", f"{len(files)} file(s), +{diff['added']} -{diff['deleted']}", ""]
+    total = len(files) + diff["more"]
+    uncounted = (
+        f" (not counting the lines of {diff['uncounted']} untracked files not listed)"
+        if diff["uncounted"]
+        else ""
+    )
+    out += ["", f"{total} file(s), +{diff['added']} -{diff['deleted']}{uncounted}", ""]
     out += ["| file | added | deleted |", "|---|--:|--:|"]
     out.extend(
-        f"| {_cell(f['path'], 120)} | {_figure(f['added'])} | {_figure(f['deleted'])} |"
+        f"| {_text(f['path'], 120)} | {_figure(f['added'])} | {_figure(f['deleted'])} |"
         for f in files[:MAX_DIFF_ROWS]
     )
-    if len(files) > MAX_DIFF_ROWS:
-        out += ["", f"({len(files) - MAX_DIFF_ROWS} more files in report.json)"]
+    shown = min(len(files), MAX_DIFF_ROWS)
+    if total > shown:
+        out += ["", f"({total - shown} more files changed, not listed)"]
     return out
 
 
@@ -190,26 +225,51 @@ def _mission_evidence(summary: dict[str, Any]) -> list[str]:
     if summary["checks"]:
         out += ["", "## Mission checks", ""]
         out.extend(
-            f"- `{c['command']}`: exit {c['exit_code']}"
+            f"- {_code(c['command'])}: exit {_text(c['exit_code'])}"
             + (" (timed out)" if c["timed_out"] else "")
             for c in summary["checks"]
         )
     verdict = summary["master_verdict"]
     if verdict is not None:
-        out += ["", "## Master review", "", f"verdict: {verdict.get('verdict', '?')}"]
-        out.extend(f"- {f.get('message', '')}" for f in verdict.get("findings", []))
+        out += ["", "## Master review", "", f"verdict: {_text(verdict.get('verdict', '?'))}"]
+        out.extend(
+            f"- {_text(f.get('message', ''))}"
+            for f in verdict.get("findings", [])
+            if isinstance(f, dict)
+        )
     if summary["sealed_evidence"] is not None:
         body = orjson.dumps(summary["sealed_evidence"], option=orjson.OPT_INDENT_2).decode()
-        out += ["", "## Seal evidence", "", "```json", body, "```"]
+        fence = "`" * max(3, _longest_backticks(body) + 1)
+        out += ["", "## Seal evidence", "", f"{fence}json", body, fence]
     return out
+
+
+def _text(value: object, limit: int | None = None) -> str:
+    """``value`` as Markdown that is only text: one line, every special character escaped.
+
+    ``limit``: cut to that many characters (before escaping, so no escape is cut in half).
+    """
+    text = " ".join(str(value).split())
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return _SPECIAL.sub(lambda match: "\\" + match.group(), text)
+
+
+def _code(value: object) -> str:
+    """``value`` as a code span on one line: its fence is longer than any backtick run in it."""
+    text = " ".join(str(value).splitlines()) or " "
+    fence = "`" * (_longest_backticks(text) + 1)
+    # A viewer strips one space from each end when both are there: pad so it strips ours.
+    pad = " " if text[0] in "` " or text[-1] in "` " else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _longest_backticks(text: str) -> int:
+    return max((len(run) for run in _BACKTICKS.findall(text)), default=0)
 
 
 def _figure(value: int | None) -> str:
     return "binary" if value is None else str(value)
-
-
-def _cell(text: str, limit: int = 80) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")[:limit]
 
 
 def _when(ts: float) -> str:

@@ -13,15 +13,23 @@ mission was created, to the millisecond.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from collections.abc import Iterable
+from typing import Any, Final, TypeVar
 
+from opencode_orchestrator.mission.figures import caps_of
 from opencode_orchestrator.mission.model import MissionModel, UnitModel
-from opencode_orchestrator.mission.report.facts import ROLES, JournalFacts, TurnSpan
+from opencode_orchestrator.mission.report.facts import ROLES, CheckSpan, JournalFacts, TurnSpan
 
-__all__ = ["UNIT_ROLES", "ending_text", "human_duration", "mission_summary"]
+__all__ = ["UNIT_ROLES", "WALL_NOTE", "ending_text", "mission_summary"]
 
 UNIT_ROLES: Final = ("worker", "shadow_reviewer", "reviewer")
 """The roles whose turns belong to a unit."""
+WALL_NOTE: Final = (
+    "Wall time runs from the mission's creation to its last record. For a mission that "
+    "was stopped and resumed it includes the time it was stopped, which its budget does "
+    "not count (the journal does not record when a run resumed)."
+)
+"""What the budget's ``wall_seconds.used`` is, for the pages to say."""
 
 _ENDINGS: Final = {
     "sealed": "Sealed: every unit verified, the mission checks passed and the master review "
@@ -42,8 +50,18 @@ def mission_summary(model: MissionModel, facts: JournalFacts | None = None) -> d
     """
     if not model.keep_evidence:
         raise ValueError("the model keeps no evidence of finished units: replay the journal")
-    units = [_unit(unit, facts) for unit in model.units.values()]
-    counts = model.counts()
+    turns = _by_unit(facts.turns if facts is not None else ())
+    checks = _by_unit(facts.checks if facts is not None else ())
+    units = [
+        _unit(unit, facts, turns.get(unit.id, []), checks.get(unit.id, []))
+        for unit in model.units.values()
+    ]
+    # Racing strategies are not units of the plan: the seal does not count them
+    # (the losers end CANCELLED by design), and neither do the totals.
+    planned = [unit for unit in model.units.values() if unit.race_of is None]
+    states: dict[str, int] = {}
+    for unit in planned:
+        states[unit.state.value] = states.get(unit.state.value, 0) + 1
     elapsed = max(0.0, model.last_ts - model.created_at)
     summary: dict[str, Any] = {
         "mission_id": model.mission_id,
@@ -57,9 +75,10 @@ def mission_summary(model: MissionModel, facts: JournalFacts | None = None) -> d
         "updated_at": model.last_ts,
         "elapsed": elapsed,
         "totals": {
-            "units": len(units),
-            "verified": counts.get("verified", 0),
-            "states": counts,
+            "units": len(planned),
+            "verified": states.get("verified", 0),
+            "states": states,
+            "strategies": len(model.units) - len(planned),
             "attempts": sum(u.attempt for u in model.units.values()),
             "review_rounds": sum(u.rounds for u in model.units.values()),
             "turns": model.turns_ended,
@@ -93,23 +112,20 @@ def ending_text(summary: dict[str, Any]) -> str:
     return f"{head} Reason recorded: {reason}" if reason else head
 
 
-def human_duration(seconds: float) -> str:
-    """``12.3 s``, ``4 min 5 s``, ``3 h 12 min``, ``2 d 5 h``: two units at most."""
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    whole = round(seconds)
-    for size, name, smaller, small_name in (
-        (86400, "d", 3600, "h"),
-        (3600, "h", 60, "min"),
-        (60, "min", 1, "s"),
-    ):
-        if whole >= size:
-            rest = (whole % size) // smaller
-            return f"{whole // size} {name}" + (f" {rest} {small_name}" if rest else "")
-    return f"{seconds:.1f} s"  # pragma: no cover - 60 s and more always matched above
+_Span = TypeVar("_Span", TurnSpan, CheckSpan)
 
 
-def _unit(unit: UnitModel, facts: JournalFacts | None) -> dict[str, Any]:
+def _by_unit(spans: Iterable[_Span]) -> dict[str | None, list[_Span]]:
+    """``spans`` grouped by unit, in their order: one pass, however many units."""
+    grouped: dict[str | None, list[_Span]] = {}
+    for span in spans:
+        grouped.setdefault(span.unit, []).append(span)
+    return grouped
+
+
+def _unit(
+    unit: UnitModel, facts: JournalFacts | None, turns: list[TurnSpan], checks: list[CheckSpan]
+) -> dict[str, Any]:
     ended = unit.ended_at is not None and unit.started_at is not None
     out: dict[str, Any] = {
         "id": unit.id,
@@ -118,6 +134,7 @@ def _unit(unit: UnitModel, facts: JournalFacts | None) -> dict[str, Any]:
         "reason": unit.reason,
         "iteration": unit.iteration,
         "parent": unit.parent,
+        "race_of": unit.race_of,
         "depth": unit.depth,
         "attempts": unit.attempt,
         "rounds": unit.rounds,
@@ -143,12 +160,11 @@ def _unit(unit: UnitModel, facts: JournalFacts | None) -> dict[str, Any]:
                 "duration": round(c.end - c.start, 3),
                 "output_tail": c.output_tail,
             }
-            for c in facts.checks
-            if c.unit == unit.id
+            for c in checks
         ]
         out["files_changed"] = list(facts.files.get(unit.id, ()))
         out["reviews"] = list(facts.reviews.get(unit.id, ()))
-        out["usage"] = _usage([t for t in facts.turns if t.unit == unit.id], UNIT_ROLES)
+        out["usage"] = _usage(turns, UNIT_ROLES)
     return out
 
 
@@ -163,15 +179,15 @@ def _check(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _budget(model: MissionModel, elapsed: float) -> dict[str, Any]:
-    caps = model.config.get("budget") or {}
+    caps = caps_of(model)
     return {
-        "tokens": {"used": model.tokens, "cap": caps.get("max_tokens")},
-        "cost": {"used": model.cost, "cap": caps.get("max_cost")},
-        "wall_seconds": {"used": elapsed, "cap": caps.get("max_wall_seconds")},
+        "tokens": {"used": model.tokens, "cap": caps.tokens},
+        "cost": {"used": model.cost, "cap": caps.cost},
+        "wall_seconds": {"used": elapsed, "cap": caps.wall_seconds},
     }
 
 
-def _usage(turns: list[TurnSpan], roles: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+def _usage(turns: Iterable[TurnSpan], roles: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {
         role: {"turns": 0, "tokens": 0, "cost": 0.0} for role in roles
     }

@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from opencode_orchestrator.mission.checks import record_passed
 from opencode_orchestrator.mission.report.palette import OUTCOMES
 
 __all__ = ["MAX_UNIT_ROWS", "Bar", "Chart", "Row", "build_chart", "turn_outcome"]
@@ -73,8 +74,7 @@ def turn_outcome(turn: dict[str, Any]) -> str:
 
 
 def _check_outcome(check: dict[str, Any]) -> str:
-    passed = check.get("exit_code") == 0 and not check.get("timed_out")
-    return "check_pass" if passed else "check_fail"
+    return "check_pass" if record_passed(check) else "check_fail"
 
 
 def build_chart(summary: dict[str, Any], *, max_unit_rows: int = MAX_UNIT_ROWS) -> Chart:
