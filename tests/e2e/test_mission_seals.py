@@ -6,7 +6,8 @@ shim spawns the core and registers the mission agents; the test types
 OpenCode calls the scenario fake LLM, which plays the planner, the workers
 (real ``write``/``edit``/``bash`` tool calls, so files land on disk through
 OpenCode) and the reviewers. The user hears of it in that session: a toast and
-a ``noReply`` post for each phase, and ``/mission-status``'s table.
+a ``noReply`` post for each phase (the end's post saying where the report is),
+and ``/mission-status``'s table.
 """
 
 from __future__ import annotations
@@ -147,11 +148,16 @@ async def _told_in_the_session(world: ShimWorld, session: str, mission_id: str) 
     # In order; a rate-limited progress line ("2/4 units verified, …") may come between.
     told = [next(t for t in texts if t.startswith(phase)) for phase in phases]
     assert [texts.index(t) for t in told] == sorted(texts.index(t) for t in told), texts
+    # The end's post says where the report is; the toast does not.
+    report = Path(".opencode", "orchestrator", "missions", mission_id, "report.html")
+    assert told[-1].endswith(f"\nReport: {report}"), told[-1]
+    assert (world.project / report).is_file()
     others = [t for t in texts[1:] if t not in told]
     assert all(t.startswith(f"Mission {mission_id}: ") and "units verified" in t for t in others)
     toasts = [toast["message"] for toast in world.toasts()]
     for phase in phases:
         assert any(message.startswith(phase) for message in toasts), (phase, toasts)
+    assert not any("Report: " in message for message in toasts), toasts
 
     # /mission-status without an id: this session's mission, a row for every unit.
     requests = len(world.player.requests)

@@ -14,7 +14,8 @@ open, every record logged in its task tree carries the ``mission_id`` and also
 goes to the mission's ``mission.log`` (:func:`mission_log_path`). Around the phases run
 the event router, a wall-time watchdog and a cancel watcher; a budget breach
 or a cancel aborts every busy child session of the mission before the final
-state is journaled.
+state is journaled. The final state is the engine's last record: a cancel
+asked for once the mission is ending is not journaled.
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ class MissionEngine:
         """Use :meth:`create` or :meth:`resume`."""
         self.ctx = ctx
         self._cancel = anyio.Event()
+        self._finishing = False
+        """Set once a final state is being journaled: a cancel has nothing left to stop."""
 
     # -- construction -----------------------------------------------------------------
 
@@ -331,6 +334,7 @@ class MissionEngine:
     async def _finish(self, state: MissionState, reason: str) -> None:
         if self.ctx.model.state.final:
             return
+        self._finishing = True
         _log.info("mission.finished", mission=self.ctx.mission_id, state=str(state), reason=reason)
         await self._close_open_turns(state)
         await self._set(state, reason)
@@ -364,6 +368,10 @@ class MissionEngine:
 
     async def _cancel_on_request(self, scope: anyio.CancelScope) -> None:
         await self._cancel.wait()
+        if self._finishing or self.ctx.model.state.final:
+            # The mission is ending its own way: the final state is the last record,
+            # and a cancel now would only interrupt the journaling of it.
+            return
         if not self.ctx.model.cancel_requested:
             await self.ctx.journal.write(RecordType.MISSION_CANCEL, {})
         scope.cancel()

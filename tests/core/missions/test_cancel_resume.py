@@ -8,17 +8,20 @@ the simulator ends the hung turns, as a restart of OpenCode does.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
 from opencode_orchestrator.core import CoreServer
 from opencode_orchestrator.core.errors import CoreErrorCode
-from opencode_orchestrator.mission.engine import cancel_request_path
+from opencode_orchestrator.mission.engine import MissionEngine, cancel_request_path
 from opencode_orchestrator.mission.journal import Journal
 from opencode_orchestrator.mission.records import RecordType
 from opencode_orchestrator.mission.states import MissionState
+from opencode_orchestrator.mission.store import mission_dir
 from opencode_orchestrator.sim import FaultConfig
+from opencode_orchestrator.testing.mission_e2e import wal_records
 from opencode_orchestrator.wal.paths import mission_wal_dir
 from tests.core.missions.harness import BOUND, core_session, disk_model
 from tests.mission.enginesupport import GOAL, Sim, Tap, sim_config, simulated
@@ -149,6 +152,7 @@ async def test_resume_refuses_ended_and_locked_missions(tmp_path: Path) -> None:
             cancel = await shim.call("mission/cancel", {"missionId": stopped})
             assert cancel["state"] == "CANCELLED"
             assert "was not running" in cancel["message"]
+            assert (mission_dir(sim.project, stopped) / "report.html").is_file()
             ended = await shim.refused("mission/resume", {"missionId": stopped})
             assert ended.code == CoreErrorCode.MISSION_ENDED
             assert ended.data == {"missionId": stopped, "state": "CANCELLED"}
@@ -200,3 +204,35 @@ async def test_an_error_that_stops_a_mission_is_told_and_kept_for_status(tmp_pat
         assert entry["endedAt"] is None  # unfinished: resumable
         assert entry["error"] == mission.error
         assert "stopped by an error" in (await shim.call("mission/status"))["text"]
+
+
+async def test_a_cancel_asked_while_the_end_is_journaled_leaves_the_end_the_last_record(
+    tmp_path: Path,
+) -> None:
+    asked: list[str] = []
+
+    def cancel_at_the_end(engine: MissionEngine) -> None:
+        journal = engine.ctx.journal
+        write = journal.write
+
+        async def cancelling(record_type: RecordType, data: dict[str, Any]) -> None:
+            if record_type is RecordType.MISSION_STATE and MissionState(data["state"]).final:
+                asked.append(data["state"])
+                engine.request_cancel()
+                await anyio.wait_all_tasks_blocked()  # the cancel watcher acts now, if it would
+            await write(record_type, data)
+
+        setattr(journal, "write", cancelling)  # noqa: B010 - as the core's own hook does
+
+    def observe(server: CoreServer) -> None:
+        server.missions.on_engine = cancel_at_the_end
+
+    async with simulated(tmp_path) as sim, core_session(sim, on_server=observe) as shim:
+        mid = (await shim.call("mission/start", {"goal": GOAL}))["missionId"]
+        await shim.wait_state(mid, "SEALED")
+    assert asked == ["sealed"]
+    records = wal_records(sim.project, mid)
+    assert records[-1].type == RecordType.MISSION_STATE
+    assert records[-1].data["state"] == "sealed"
+    assert not [r for r in records if r.type == RecordType.MISSION_CANCEL]
+    assert disk_model(sim.project, mid).state is MissionState.SEALED

@@ -1,4 +1,4 @@
-"""``mission/status`` over the registry: what it lists, and how often it reads a WAL."""
+"""Status, resume and auto-resume over the registry, on journals written by hand."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from typing import Any
 import anyio
 import pytest
 
+from opencode_orchestrator.core.errors import MissionEndedError
 from opencode_orchestrator.core.missions import control
 from opencode_orchestrator.core.missions.registry import MissionRegistry
 from opencode_orchestrator.core.missions.views import STATUS_LIMIT, read_entry
 from opencode_orchestrator.mission.config import MissionConfig
 from opencode_orchestrator.mission.model import MissionModel
 from opencode_orchestrator.mission.records import RecordType
+from opencode_orchestrator.mission.store import mission_dir
 from tests.mission import journals
 
 pytestmark = pytest.mark.anyio
@@ -85,3 +87,28 @@ async def test_status_of_a_mission_not_running_here_reads_its_wal_once(
     assert result.text.startswith("### Mission m00 — RUNNING")
     assert "| u1 | PENDING |" in result.text
     assert reads == ["m00"]
+
+
+async def test_an_ended_mission_found_without_its_report_gets_it(
+    tmp_path: Path, registry: MissionRegistry
+) -> None:
+    # Ended, but the core that ran them stopped before writing their reports.
+    await journals.sealed_mission(tmp_path, "m-bare")
+    await journals.sealed_mission(tmp_path, "m-reported")
+    kept = mission_dir(tmp_path, "m-reported") / "report.html"
+    kept.write_text("the report written at its end")
+
+    await control.auto_resume(registry, tmp_path)
+
+    assert (mission_dir(tmp_path, "m-bare") / "report.html").is_file()
+    assert (mission_dir(tmp_path, "m-bare") / "report.json").is_file()
+    assert kept.read_text() == "the report written at its end"  # not written again
+
+
+async def test_resuming_an_ended_mission_is_refused_and_writes_its_missing_report(
+    tmp_path: Path, registry: MissionRegistry
+) -> None:
+    await journals.sealed_mission(tmp_path, "m-bare")
+    with pytest.raises(MissionEndedError):
+        await control.resume(registry, tmp_path, "m-bare")
+    assert (mission_dir(tmp_path, "m-bare") / "report.html").is_file()

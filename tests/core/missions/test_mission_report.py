@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -19,6 +20,15 @@ pytestmark = pytest.mark.anyio
 HANG = sim_config(faults={"hang_rate": 1.0})
 
 
+def _ends(progress: list[dict[str, Any]], mission_id: str) -> list[dict[str, Any]]:
+    """The notifications of the mission's end."""
+    return [
+        p
+        for p in progress
+        if p["missionId"] == mission_id and p["kind"] == "phase" and p["state"] == "SEALED"
+    ]
+
+
 def _report(project: Path, mission_id: str) -> dict[str, object]:
     directory = mission_dir(project, mission_id)
     for name in ("report.md", "report.html"):
@@ -33,6 +43,20 @@ async def test_a_sealed_mission_has_its_report_when_the_end_is_announced(tmp_pat
         await shim.wait_state(mid, "SEALED")
         # Written before the notification of the end went out: no waiting needed.
         report = _report(sim.project, mid)
+        # The end: a toast, then the post into the mission's session, which says
+        # where the report is (relative to the project).
+        await shim.wait_for(lambda: len(_ends(shim.progress, mid)) == 2)
+        toast, post = _ends(shim.progress, mid)
+        assert (toast["toast"], toast["post"], post["toast"], post["post"]) == (
+            True,
+            False,
+            False,
+            True,
+        )
+        relative = Path(".opencode", "orchestrator", "missions", mid, "report.html")
+        assert post["text"] == f"{toast['text']}\nReport: {relative}"
+        assert (sim.project / relative).is_file()
+        assert "Report" not in toast["text"]
         assert report["state"] == "sealed"
         assert report["timeline"]
         html = (mission_dir(sim.project, mid) / "report.html").read_text()
@@ -62,6 +86,9 @@ async def test_a_report_that_fails_is_logged_and_the_mission_still_ends(
             mid = (await shim.call("mission/start", {"goal": GOAL}))["missionId"]
             note = await shim.wait_state(mid, "SEALED")
             assert note["level"] == "info"
+            # No report to point to: the end is one toast and post, as any phase.
+            assert (note["kind"], note["toast"], note["post"]) == ("phase", True, True)
+            assert "Report" not in note["text"]
     assert disk_model(sim.project, mid).state.value == "sealed"
     assert not (mission_dir(sim.project, mid) / "report.json").exists()
     failed = [entry for entry in logs if entry["event"] == "mission.report.failed"]

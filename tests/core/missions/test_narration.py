@@ -37,34 +37,54 @@ class Told:
         return due
 
 
+REPORT = ".opencode/orchestrator/missions/m-test1234/report.html"
+
+
 def test_each_phase_change_is_a_toast_and_a_post_into_the_mission_session() -> None:
     told = Told(journaled(["a", "b"], running=False))
     book = told.book
     book.state("running")
     book.run_unit("a")
     book.run_unit("b")
-    for state in ("barrier", "integration_review", "sealed"):
-        book.state(state, reason="every seal condition verified" if state == "sealed" else "")
+    for state in ("barrier", "integration_review"):
+        book.state(state)
     phases = [p for p in told.said if p.kind == "phase"]
-    assert [p.state for p in phases] == ["RUNNING", "BARRIER", "INTEGRATION_REVIEW", "SEALED"]
+    assert [p.state for p in phases] == ["RUNNING", "BARRIER", "INTEGRATION_REVIEW"]
     assert all(p.toast and p.post and p.session_id == "ses_parent" for p in phases)
     assert phases[0].text == "Mission m-test1234: plan accepted, 2 units; workers running"
-    sealed = phases[-1]
-    assert sealed.variant == "success"
-    assert sealed.level == "info"
-    assert sealed.text.startswith("Mission m-test1234 SEALED: 2 of 2 units verified")
-    assert "2.0k tokens, $0.02" in sealed.text
+
+
+def test_the_end_waits_for_the_report_and_its_post_says_where_the_report_is() -> None:
+    told = Told(journaled(["a", "b"]))
+    told.book.run_unit("a")
+    told.book.run_unit("b")
+    told.said.clear()
+    told.book.state("sealed", reason="every seal condition verified")
+    assert told.said == []  # the report is written first
+    toast, post = told.narrator.ended(REPORT)
+    assert (toast.kind, toast.state, post.kind, post.state) == ("phase", "SEALED") * 2
+    assert (toast.toast, toast.post, post.toast, post.post) == (True, False, False, True)
+    assert (toast.variant, toast.level) == ("success", "info")
+    assert toast.text.startswith("Mission m-test1234 SEALED: 2 of 2 units verified")
+    assert "2.0k tokens, $0.02" in toast.text
+    assert post.text == f"{toast.text}\nReport: {REPORT}"
+    assert post.session_id == "ses_parent"
+    # Without a report, one notification: a toast and a post of the same text.
+    [alone] = told.narrator.ended(None)
+    assert (alone.toast, alone.post, alone.text) == (True, True, toast.text)
 
 
 def test_a_final_failure_is_an_error_toast_and_without_a_session_nothing_is_posted() -> None:
     told = Told(journaled(["a"], parent=None))
     told.book.state("failed", reason="not sealed after 5 iteration(s)")
-    [failed] = told.said
+    assert told.said == []
+    [failed] = told.narrator.ended(REPORT)  # nowhere to post where the report is
     assert failed.kind == "phase"
     assert (failed.level, failed.variant, failed.toast) == ("error", "error", True)
     assert failed.post is False
     assert failed.session_id is None
     assert failed.text.startswith("Mission m-test1234 FAILED: not sealed after 5 iteration(s)")
+    assert "Report" not in failed.text
 
 
 def test_failures_close_together_are_told_in_one_notification() -> None:
@@ -90,7 +110,12 @@ def test_failures_are_told_before_the_phase_that_follows_them() -> None:
     told.said.clear()
     told.book.run_unit("a", end="failed")
     told.book.state("failed", reason="unit a failed")
-    assert [p.kind for p in told.said] == ["failures", "phase"]
+    told.said += told.narrator.ended(REPORT)
+    assert [(p.kind, p.toast) for p in told.said] == [
+        ("failures", True),
+        ("phase", True),
+        ("phase", False),
+    ]
     assert told.narrator.deadline() is None
 
 
@@ -149,5 +174,6 @@ def test_nothing_is_held_back_once_the_mission_ended() -> None:
     told.book.unit("a", "ready")
     told.book.state("cancelled", reason="cancelled on request")
     assert told.narrator.finished
+    assert [p.state for p in told.narrator.ended()] == ["CANCELLED"]
     assert told.narrator.deadline() is None
     assert told.tick(1000.0) == []

@@ -11,7 +11,7 @@ Cancel, the orderly way:
   ``cancel`` command does;
 * a mission **nobody runs** is recorded CANCELLED in its own journal (the
   sessions of its open turns are aborted first when OpenCode is known), so
-  that no later core resumes it.
+  that no later core resumes it, and its report is written.
 """
 
 from __future__ import annotations
@@ -25,12 +25,14 @@ import anyio
 from opencode_orchestrator.core.errors import (
     AmbiguousMissionError,
     CoreError,
+    MissionEndedError,
     MissionLockedError,
     MissionNotFoundError,
     MissionNotRunningError,
     MissionUnreadableError,
 )
 from opencode_orchestrator.core.missions.registry import MissionRegistry
+from opencode_orchestrator.core.missions.running import report_if_missing, write_mission_report
 from opencode_orchestrator.core.missions.table import mission_table
 from opencode_orchestrator.core.missions.views import (
     STATUS_LIMIT,
@@ -150,7 +152,11 @@ async def resume(
         mission_id = await anyio.to_thread.run_sync(latest_unfinished, project)
         if mission_id is None:
             raise MissionNotFoundError(f"no unfinished mission in {project} to resume")
-    mission, already = await registry.resume(project, mission_id)
+    try:
+        mission, already = await registry.resume(project, mission_id)
+    except MissionEndedError:
+        await report_if_missing(project, mission_id)  # ended before its report was written
+        raise
     state = wire_state(mission.state) if mission.state is not None else "UNKNOWN"
     if already:
         message = f"Mission {mission_id} is already running here ({state}); nothing to do."
@@ -250,6 +256,7 @@ async def _record_cancel(
         },
     )
     _log.info("mission.cancelled.idle", mission=mid, sessions=len(sessions), aborted=aborted)
+    await write_mission_report(project, mid)  # as the `cancel` command does
     message = f"Mission {mid} was not running: recorded it CANCELLED."
     if sessions:
         message += f" Aborted {aborted} of its {len(sessions)} open session(s)."
@@ -279,7 +286,9 @@ def _write_cancel_request(project: Path, mission_id: str) -> None:
 async def auto_resume(registry: MissionRegistry, project: Path) -> None:
     """Resume every unfinished mission of ``project`` no other process holds.
 
-    Runs as a task of the missions' group (on ``initialized``): whatever goes wrong is logged here.
+    Then write the report of each ended mission that has none (the core that ran
+    it stopped between its end and its report). Runs as a task of the missions'
+    group (on ``initialized``): whatever goes wrong is logged here.
     """
     try:
         await _auto_resume(registry, project)
@@ -314,3 +323,6 @@ async def _auto_resume(registry: MissionRegistry, project: Path) -> None:
             )
         else:
             _log.info("missions.auto_resumed", mission=info.mission_id)
+    for info in infos:
+        if info.state.final and not registry.reserved(info.mission_id):
+            await report_if_missing(project, info.mission_id)

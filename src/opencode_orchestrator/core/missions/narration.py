@@ -2,8 +2,10 @@
 
 From the records its journal writes, a :class:`MissionNarrator` decides:
 
-* a **phase change** (every ``mission.state``: RUNNING, BARRIER, …, a final
-  state) is a toast and a post into the mission's session, at once;
+* a **phase change** (every ``mission.state``: RUNNING, BARRIER, …) is a
+  toast and a post into the mission's session, at once; a **final state**
+  waits for the mission's report (:meth:`MissionNarrator.ended`), so that its
+  post can say where the report is;
 * **failed units** are a toast and a post too, but those failing within
   :attr:`NarrationPolicy.failure_window` of the first are told together
   ("3 units failed: a, b, c"), so a wave of failures is one toast, not a storm;
@@ -37,6 +39,7 @@ __all__ = [
     "PROGRESS_INTERVAL",
     "MissionNarrator",
     "NarrationPolicy",
+    "ended_progress",
     "state_progress",
 ]
 
@@ -110,6 +113,20 @@ def state_progress(model: MissionModel) -> ProgressParams:
     )
 
 
+def ended_progress(model: MissionModel, report: str | None) -> list[ProgressParams]:
+    """The end of a mission in a final state: its phase notification, saying where its report is.
+
+    With a ``report`` (its path) and a session, two notifications: the toast,
+    then the post with the report's path (a notification has one text for
+    both). Otherwise one, as for any phase.
+    """
+    told = state_progress(model)
+    if report is None or not told.post:
+        return [told]
+    post = told.model_copy(update={"toast": False, "text": f"{told.text}\nReport: {report}"})
+    return [told.model_copy(update={"post": False}), post]
+
+
 class MissionNarrator:
     """Turns one mission's records into notifications (see the module's docstring)."""
 
@@ -139,7 +156,8 @@ class MissionNarrator:
         self.ledger.observe(record_type, data)
         if record_type == RecordType.MISSION_STATE:
             told = self._failures()
-            told.append(state_progress(self.model))
+            if not self.model.state.final:  # the end is told by ended(), after the report
+                told.append(state_progress(self.model))
             self._last_post = self._clock()
             self._changed = False
             return told
@@ -152,6 +170,12 @@ class MissionNarrator:
         elif record_type == RecordType.TURN_ENDED:
             self._changed = True
         return []
+
+    def ended(self, report: str | None = None) -> list[ProgressParams]:
+        """The mission's end, once its report is written (``report``: where; ``None``: none)."""
+        if not self.model.state.final:
+            return []
+        return [*self._failures(), *ended_progress(self.model, report)]
 
     def deadline(self) -> float | None:
         """When :meth:`due` has something to send (clock time), ``None``: nothing waits."""

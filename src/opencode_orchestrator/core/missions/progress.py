@@ -10,7 +10,8 @@ What to tell is decided per mission by a
 :class:`~opencode_orchestrator.core.missions.narration.MissionNarrator`, fed
 every record the mission's journal writes (:meth:`ProgressSender.observe`);
 what it holds back for a moment (coalesced failures, the rate-limited
-progress post) a second task sends when due.
+progress post) a second task sends when due. The end of a mission is told
+once its report is written (:meth:`ProgressSender.ended`).
 """
 
 from __future__ import annotations
@@ -93,6 +94,19 @@ class ProgressSender:
             self.emit(params)
         if narrator.deadline() != before:
             self._wake.set()
+
+    def ended(self, model: MissionModel, report: str | None = None) -> None:
+        """Tell the end of ``model``'s mission, in a final state (``report``: its path)."""
+        narrator = self._narrators.get(model.mission_id)
+        if narrator is None or narrator.model is not model:
+            narrator = MissionNarrator(model, self.policy, self._clock)
+        try:
+            told = narrator.ended(report)
+        except Exception:  # noqa: BLE001 - as in _tell_when_due
+            _log.exception("mission.progress.narrator_failed", mission=model.mission_id)
+            return
+        for params in told:
+            self.emit(params)
 
     def ledger(self, mission_id: str) -> UnitLedger | None:
         """The unit figures of a mission this core runs (``None``: none seen)."""

@@ -3,6 +3,7 @@
 ::
 
     start/resume ──► reserved ──journal open──► running ──engine.run() ends──► gone
+                                                        (final: report, then its end told)
                                                    │
                          stop() (shutdown) ────────┴──► cancelled where it stands:
                                                         WAL closed, resumable (not CANCELLED)
@@ -37,7 +38,11 @@ from opencode_orchestrator.core.missions.opening import (
     translate_open_error,
 )
 from opencode_orchestrator.core.missions.progress import Notify, ProgressSender
-from opencode_orchestrator.core.missions.running import RunningMission, observe_journal
+from opencode_orchestrator.core.missions.running import (
+    RunningMission,
+    observe_journal,
+    write_mission_report,
+)
 from opencode_orchestrator.core.missions.scopes import SessionScopes
 from opencode_orchestrator.core.missions.views import goal_line, wire_state
 from opencode_orchestrator.core.missions.wire import ProgressParams
@@ -271,6 +276,8 @@ class MissionRegistry:
         except Exception as exc:
             if not opened:
                 raise
+            if mission.engine is not None and mission.engine.ctx.model.state.final:
+                await self._ended(mission, mission.engine)  # ended, then something failed
             self._stopped_by(mission, exc)
         finally:
             if self._missions.get(mid) is mission:
@@ -296,6 +303,19 @@ class MissionRegistry:
         _log.info("mission.ended", mission=mission.mission_id, state=str(state))
         if state.final:
             self.scopes.forget_mission(mission.mission_id)
+            await self._ended(mission, engine)
+
+    async def _ended(self, mission: RunningMission, engine: MissionEngine) -> None:
+        """Write the report of a mission that ended, then tell its end (saying where it is)."""
+        html = await write_mission_report(mission.project, mission.mission_id)
+        shown: str | None = None
+        if html is not None:
+            shown = (
+                str(html.relative_to(mission.project))
+                if html.is_relative_to(mission.project)
+                else str(html)
+            )
+        self.progress.ended(engine.ctx.model, shown)
 
     def _stopped_by(self, mission: RunningMission, exc: Exception) -> None:
         mid = mission.mission_id

@@ -3,15 +3,19 @@
 The core hears of a mission's progress from its journal: every record the
 engine writes passes :func:`observe_journal`'s hook right after it is durable
 and applied, before the engine acts on it. That is where ``session.created``
-files a session for ``scope/check`` and ``mission.state`` becomes a
-``mission/progress`` notification. A hook that fails is logged and never
-reaches the engine.
+files a session for ``scope/check``, and where every record feeds the
+mission's narrator (phases, failed units, the periodic progress post, the
+ledger of each unit's figures: :mod:`.narration`). A hook that fails is logged
+and never reaches the engine.
 
-When the record is the mission's final state (sealed, failed, blocked,
-budget exceeded, cancelled: the engine's last record), the mission's report
-(``report.json``, ``report.md``, ``report.html``) is written first, in a
-worker thread, so the notification of the end finds it there. A report that
-cannot be written is logged; the mission's end stands.
+Once the engine's run returns in a final state (sealed, failed, blocked,
+budget exceeded, cancelled), the mission's task writes its report
+(``report.json``, ``report.md``, ``report.html``: :func:`write_mission_report`,
+replayed in a worker thread), then tells the end, so the notification of the
+end can say where the report is. A report that cannot be written is logged;
+the mission's end stands. A mission found ended without its report (the core
+stopped in between) gets it when it is next looked for
+(:func:`report_if_missing`).
 """
 
 from __future__ import annotations
@@ -27,11 +31,17 @@ from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.mission.engine import MissionEngine
 from opencode_orchestrator.mission.model import MissionModel
 from opencode_orchestrator.mission.records import RecordType
-from opencode_orchestrator.mission.report import write_report
+from opencode_orchestrator.mission.report import REPORT_HTML, write_report
 from opencode_orchestrator.mission.states import MissionState
 from opencode_orchestrator.mission.store import mission_dir
 
-__all__ = ["RecordHook", "RunningMission", "observe_journal"]
+__all__ = [
+    "RecordHook",
+    "RunningMission",
+    "observe_journal",
+    "report_if_missing",
+    "write_mission_report",
+]
 
 _log = get_logger(__name__)
 
@@ -75,8 +85,6 @@ def observe_journal(engine: MissionEngine, hook: RecordHook) -> None:
 
     async def observed(record_type: RecordType, data: dict[str, Any]) -> None:
         await write(record_type, data)
-        if record_type is RecordType.MISSION_STATE and MissionState(data["state"]).final:
-            await _report(engine)
         try:
             hook(record_type.value, data)
         except Exception:  # noqa: BLE001 - an observer's bug must not stop the mission
@@ -85,12 +93,23 @@ def observe_journal(engine: MissionEngine, hook: RecordHook) -> None:
     setattr(journal, "write", observed)  # noqa: B010 - shadows the method on this instance
 
 
-async def _report(engine: MissionEngine) -> None:
-    """Write the ended mission's report; a failure is logged, never raised."""
-    ctx = engine.ctx
+async def write_mission_report(project: Path, mission_id: str) -> Path | None:
+    """Write the mission's report; its ``report.html``, or ``None`` if it could not be written.
+
+    A failure is logged, never raised: the mission ended whatever happens to its report.
+    """
     try:
-        paths = await write_report(mission_dir(ctx.project, ctx.mission_id))
+        paths = await write_report(mission_dir(project, mission_id))
     except Exception:  # noqa: BLE001 - the mission ended whatever happens to its report
-        _log.exception("mission.report.failed", mission=ctx.mission_id)
-        return
-    _log.info("mission.report.written", mission=ctx.mission_id, html=str(paths.html))
+        _log.exception("mission.report.failed", mission=mission_id)
+        return None
+    _log.info("mission.report.written", mission=mission_id, html=str(paths.html))
+    return paths.html
+
+
+async def report_if_missing(project: Path, mission_id: str) -> None:
+    """Write the report of an ended mission that has none (the core stopped before it)."""
+    html = mission_dir(project, mission_id) / REPORT_HTML
+    if not await anyio.to_thread.run_sync(html.exists):
+        _log.info("mission.report.missing", mission=mission_id)
+        await write_mission_report(project, mission_id)
