@@ -74,3 +74,12 @@ def test_credentials_the_client_cannot_use_are_a_usage_error(
     err = capsys.readouterr().err
     assert f"opencode-orchestrator run: error: --server: {message}" in err
     assert not (tmp_path / ".opencode").exists()  # nothing was started
+
+
+def test_cancel_refuses_a_url_naming_another_user(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["cancel", "m1", "--server", "http://bob:pw@127.0.0.1:1", "--project", str(tmp_path)])
+    assert caught.value.code == 2
+    assert "--server: user 'bob' in the URL" in capsys.readouterr().err

@@ -41,6 +41,7 @@ from opencode_orchestrator.cli.runner import (
     save_sim_settings,
 )
 from opencode_orchestrator.log import configure_logging
+from opencode_orchestrator.log.settings import LEVEL_VARIABLE
 from opencode_orchestrator.mission.engine import MissionEngine, new_mission_id
 from opencode_orchestrator.mission.store import mission_dir
 from opencode_orchestrator.opencode import OpenCodeClient
@@ -110,7 +111,7 @@ def _run(args: argparse.Namespace) -> int:
     project = project.resolve()
     if args.foundation:
         return run_foundation(project)
-    if "OPENCODE_ORCHESTRATOR_LOG_LEVEL" not in os.environ:
+    if not os.environ.get(LEVEL_VARIABLE):  # empty counts as unset, as everywhere
         # The demo provokes rate limits on purpose; their warnings would only
         # interleave with the progress line. The setting still wins when given.
         configure_logging("error")

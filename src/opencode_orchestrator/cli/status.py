@@ -42,7 +42,12 @@ import orjson
 from opencode_orchestrator import runtime
 from opencode_orchestrator.cli.live import watch_mission
 from opencode_orchestrator.cli.live.watch import IDLE
-from opencode_orchestrator.cli.mission import add_project_argument, existing_project, usage_error
+from opencode_orchestrator.cli.mission import (
+    add_project_argument,
+    existing_project,
+    server_credentials,
+    usage_error,
+)
 from opencode_orchestrator.cli.runner import SIM_SETTINGS
 from opencode_orchestrator.mission.engine import cancel_request_path
 from opencode_orchestrator.mission.errors import MissionNotFoundError
@@ -257,6 +262,11 @@ def _print_header(model: MissionModel) -> None:
 
 def _cancel(args: argparse.Namespace) -> int:
     project = existing_project(args)
+    if args.server is not None:
+        try:
+            args.server, args.password = server_credentials(args.server, args.password)
+        except ValueError as exc:
+            usage_error(args, f"--server: {exc}")
     model = _load(args, lambda: load_mission(project, args.mission))
     if isinstance(model, int):
         return model
