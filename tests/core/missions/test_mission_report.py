@@ -94,3 +94,25 @@ async def test_a_report_that_fails_is_logged_and_the_mission_still_ends(
     failed = [entry for entry in logs if entry["event"] == "mission.report.failed"]
     assert [entry["mission"] for entry in failed] == [mid]
     assert failed[0]["log_level"] == "error"
+
+
+FAILING = sim_config(planner={"units": 1}, worker={"tool_error_rate": 1.0})
+"""Every attempt of the one unit fails: the mission ends FAILED."""
+
+
+async def test_a_failed_mission_has_its_report_with_what_went_wrong(tmp_path: Path) -> None:
+    async with simulated(tmp_path, FAILING) as sim, core_session(sim) as shim:
+        mid = (await shim.call("mission/start", {"goal": GOAL}))["missionId"]
+        await shim.wait_state(mid, "FAILED")
+        report = _report(sim.project, mid)
+        assert report["state"] == "failed"
+        units = report["units"]
+        assert isinstance(units, list)
+        [unit] = units
+        assert unit["state"] == "failed"
+        assert len(unit["failures"]) == 3  # one per attempt, each with its reason
+        directory = mission_dir(sim.project, mid)
+        markdown = (directory / "report.md").read_text()
+        assert markdown.startswith(f"# Mission {mid}: FAILED\n")
+        assert f"### {unit['id']}: " in markdown  # a unit with a problem is detailed
+        assert "<details open>" in (directory / "report.html").read_text()
