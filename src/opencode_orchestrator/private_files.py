@@ -14,7 +14,15 @@ import secrets
 from pathlib import Path
 from typing import Final
 
-__all__ = ["DIR_MODE", "FILE_MODE", "ensure_private_dir", "replace_private_file"]
+__all__ = [
+    "DIR_MODE",
+    "FILE_MODE",
+    "ensure_private_dir",
+    "fsync_dir",
+    "replace_private_file",
+    "write_all",
+    "write_private_file",
+]
 
 FILE_MODE: Final = 0o600
 DIR_MODE: Final = 0o700
@@ -58,29 +66,37 @@ def replace_private_file(path: Path, data: bytes, *, temporary_prefix: str | Non
     prefix = f".{path.name}." if temporary_prefix is None else temporary_prefix
     temporary = path.with_name(f"{prefix}{secrets.token_hex(8)}.tmp")
     try:
-        _write_new(temporary, data)
+        write_private_file(temporary, data, exclusive=True)
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
-def _write_new(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+def fsync_dir(directory: Path) -> None:
+    """Make creations, renames and removals in ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        os.fchmod(fd, FILE_MODE)  # the mode passes through the umask
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+def write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until every byte of ``data`` is written (short writes happen)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def write_private_file(path: Path, data: bytes, *, exclusive: bool) -> None:
+    """Write ``data`` to a 0600 file at ``path`` and fsync it (not its directory)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_EXCL if exclusive else os.O_TRUNC)
+    fd = os.open(path, flags, FILE_MODE)
     try:
+        os.fchmod(fd, FILE_MODE)  # the mode passes through the umask
+        write_all(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)

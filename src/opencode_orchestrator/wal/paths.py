@@ -1,4 +1,4 @@
-"""Where a log lives and what its files are called; private files and directories.
+"""Where a log lives and what its files are called (private file helpers come from private_files).
 
 Layout of one log directory (see ``docs/wal-format.md``)::
 
@@ -18,7 +18,14 @@ import re
 from pathlib import Path
 from typing import Final
 
-from opencode_orchestrator.private_files import DIR_MODE, FILE_MODE, ensure_private_dir
+from opencode_orchestrator.private_files import (
+    DIR_MODE,
+    FILE_MODE,
+    ensure_private_dir,
+    fsync_dir,
+    write_all,
+    write_private_file,
+)
 
 __all__ = [
     "DIR_MODE",
@@ -96,31 +103,3 @@ def broken_path_for(path: Path) -> Path:
         counter += 1
         candidate = path.with_name(f"{path.name}.broken.{counter}")
     return candidate
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make creations, renames and removals in ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_all(fd: int, data: bytes) -> None:
-    """``os.write`` until every byte of ``data`` is written (short writes happen)."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def write_private_file(path: Path, data: bytes, *, exclusive: bool) -> None:
-    """Write ``data`` to a 0600 file at ``path`` and fsync it (not its directory)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_EXCL if exclusive else os.O_TRUNC)
-    fd = os.open(path, flags, FILE_MODE)
-    try:
-        os.fchmod(fd, FILE_MODE)
-        write_all(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
