@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+from opencode_orchestrator.mission.contracts import UnitSpec
 from opencode_orchestrator.mission.knowledge import KnowledgeFile
+from opencode_orchestrator.mission.model import MissionModel, UnitModel
+from opencode_orchestrator.mission.racing import finish_race
 from opencode_orchestrator.mission.records import RecordType
 from opencode_orchestrator.mission.states import MissionState, UnitState
 from tests.mission.enginesupport import Sim, run_mission, sim_config, simulated
@@ -98,3 +103,54 @@ async def test_learnings_reach_the_project_knowledge_file(tmp_path: Path) -> Non
     assert model.plan_learnings  # the simulated planner always notes one
     for entry in learned + model.plan_learnings:
         assert entry in after
+
+
+class _RaceJournal:
+    """The model changes once a record is written, as the real journal's does."""
+
+    def __init__(self, model: MissionModel) -> None:
+        self.model = model
+        self.written: list[tuple[str, dict[str, Any]]] = []
+
+    async def write(self, record_type: RecordType, data: dict[str, Any]) -> None:
+        self.written.append((record_type.value, data))
+        if record_type is RecordType.UNIT_STATE:
+            self.model.units[data["unit"]].state.check(UnitState(data["state"]))
+            self.model.units[data["unit"]].state = UnitState(data["state"])
+
+
+async def test_a_strategy_verified_while_it_is_being_stopped_keeps_its_end() -> None:
+    # Seen in CI: r2 won, and r1's verified record landed while the race stopped
+    # r1's runner; journaling r1 CANCELLED after it was refused (verified -> cancelled).
+    model = MissionModel()
+    parent = UnitModel(spec=UnitSpec(id="u1", title="u1"), state=UnitState.DELEGATED)
+    parent.children = ("u1.r1", "u1.r2")
+    model.units["u1"] = parent
+    for n, state in ((1, UnitState.REVIEWING), (2, UnitState.VERIFIED)):
+        uid = f"u1.r{n}"
+        model.units[uid] = UnitModel(
+            spec=UnitSpec(id=uid, title=uid), state=state, race_of="u1", ended_at=float(n)
+        )
+    journal = _RaceJournal(model)
+
+    async def cancel_unit(uid: str) -> None:
+        await journal.write(RecordType.UNIT_STATE, {"unit": uid, "state": "verified"})
+
+    ctx = SimpleNamespace(
+        model=model,
+        journal=journal,
+        project=Path("."),
+        cancel_unit=cancel_unit,
+        client_for=lambda directory: (None, None),
+    )
+    ended: list[UnitState] = []
+
+    async def transition(state: UnitState, reason: str) -> None:
+        ended.append(state)
+
+    runner = SimpleNamespace(ctx=ctx, unit=parent, transition=transition)
+    await finish_race(runner)  # type: ignore[arg-type]
+    assert model.units["u1.r1"].state is UnitState.VERIFIED
+    assert ("race.won", {"unit": "u1", "attempt": 2, "directory": ""}) in journal.written
+    assert not [d for t, d in journal.written if d.get("state") == "cancelled"]
+    assert ended == [UnitState.VERIFIED]

@@ -124,6 +124,10 @@ async def finish_race(runner: UnitRunner) -> None:
         if strategy is not winner and not strategy.state.final:
             await ctx.cancel_unit(strategy.id)
             await _abort_sessions(runner, strategy.id)
+            if units[strategy.id].state.final:  # re-read: the awaits above let it move on
+                # It ended while its runner was being stopped (verified a moment
+                # after the winner, say): it lost all the same, and keeps its end.
+                continue
             await runner.ctx.journal.write(
                 RecordType.UNIT_STATE,
                 {"unit": strategy.id, "state": "cancelled", "reason": f"{winner.id} won"},
