@@ -208,20 +208,25 @@ class MissionEngine:
             await tg.start(ctx.router.run)
             tg.start_soon(self._watch_cancel_file)
             try:
-                with anyio.CancelScope() as scope:
-                    tg.start_soon(self._cancel_on_request, scope)
-                    await self._phases(knowledge)
-                if scope.cancelled_caught:
-                    outcome, reason = _M.CANCELLED, "cancelled on request"
-            except* BudgetExceededError as group:
-                outcome, reason = _M.BUDGET_EXCEEDED, str(_innermost(group))
-            if outcome is not None:
-                await self._abort_all()
-                if ctx.model.cancel_requested is False and outcome is _M.CANCELLED:
-                    await ctx.journal.write(RecordType.MISSION_CANCEL, {})
-                await self._finish(outcome, reason)
-            for directory in list(ctx.extra_clients):
-                await ctx.detach_directory(directory)
+                try:
+                    with anyio.CancelScope() as scope:
+                        tg.start_soon(self._cancel_on_request, scope)
+                        await self._phases(knowledge)
+                    if scope.cancelled_caught:
+                        outcome, reason = _M.CANCELLED, "cancelled on request"
+                except* BudgetExceededError as group:
+                    outcome, reason = _M.BUDGET_EXCEEDED, str(_innermost(group))
+                if outcome is not None:
+                    await self._abort_all()
+                    if ctx.model.cancel_requested is False and outcome is _M.CANCELLED:
+                        await ctx.journal.write(RecordType.MISSION_CANCEL, {})
+                    await self._finish(outcome, reason)
+            finally:
+                # Worktrees' clients are closed however the run ends (an error too),
+                # or their connection pools outlive the engine.
+                with anyio.CancelScope(shield=True):
+                    for directory in list(ctx.extra_clients):
+                        await ctx.detach_directory(directory)
             tg.cancel_scope.cancel()
         return ctx.model.state
 
