@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import shlex
+import sys
 import tempfile
 import time
 from contextlib import AbstractAsyncContextManager
@@ -42,6 +44,7 @@ from opencode_orchestrator.cli.runner import (
 )
 from opencode_orchestrator.log import configure_logging
 from opencode_orchestrator.log.settings import LEVEL_VARIABLE
+from opencode_orchestrator.mission.config import MissionConfig
 from opencode_orchestrator.mission.engine import MissionEngine, new_mission_id
 from opencode_orchestrator.mission.store import mission_dir
 from opencode_orchestrator.opencode import OpenCodeClient
@@ -52,6 +55,11 @@ from opencode_orchestrator.sim.config import PlanShape
 __all__ = ["GOAL", "add_parser", "demo_sim_config"]
 
 GOAL = "Demo: lay out the sample project the planner designs, one unit per module, reviewed."
+_PYTHON = shlex.quote(sys.executable)
+UNIT_CHECK = f"{_PYTHON} -m py_compile src/{{unit}}/mod1.py"
+"""Each unit's check: the module its worker wrote compiles (real commands, real exit codes)."""
+MISSION_CHECK = f"{_PYTHON} -m compileall -q src"
+"""The mission's check at the master review: the whole tree compiles."""
 
 
 def add_parser(subparsers: Any) -> None:
@@ -87,14 +95,20 @@ def add_parser(subparsers: Any) -> None:
 
 
 def demo_sim_config(*, units: int = 20, shape: str = "random", seed: int = 42) -> SimConfig:
-    """The demo's simulator: quick agents, a review loop to show, a few 429s."""
+    """The demo's simulator: quick agents, a review loop to show, a few 429s, real checks."""
     return SimConfig.model_validate(
         {
             "seed": seed,
             "retry_delay": 0.02,
             "cost_per_1k_tokens": 0.003,
             "latency": {"mean": 0.02, "jitter": 0.015},
-            "planner": {"units": units, "shape": shape, "width": 4, "edge_probability": 0.15},
+            "planner": {
+                "units": units,
+                "shape": shape,
+                "width": 4,
+                "edge_probability": 0.15,
+                "unit_checks": [UNIT_CHECK],
+            },
             "reviewer": {"fail_rate": 0.15},
             "faults": {"rate_limit_rate": 0.02},
         }
@@ -139,7 +153,8 @@ def _mission(args: argparse.Namespace, project: Path) -> int:
         engine.ctx.router.observe(count_retries)
 
     def opener(client: OpenCodeClient) -> AbstractAsyncContextManager[MissionEngine]:
-        return MissionEngine.create(project, GOAL, client, mission_id=mission_id)
+        config = MissionConfig(checks=[MISSION_CHECK])
+        return MissionEngine.create(project, GOAL, client, config=config, mission_id=mission_id)
 
     result = runtime.run(functools.partial(drive, on_engine=watch), options, mission_id, opener)
     hint = f"opencode-orchestrator resume {mission_id} --project {project} --sim"

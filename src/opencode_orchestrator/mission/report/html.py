@@ -115,9 +115,9 @@ def _budget(budget: dict[str, Any] | None) -> str:
         return ""
     rows = []
     for name, label, fmt in (
-        ("tokens", "tokens", "{:,.0f}"),
-        ("cost", "cost", "${:.4f}"),
-        ("wall_seconds", "wall time*", "{:.1f} s"),
+        ("tokens", "tokens", "{:,.0f}".format),
+        ("cost", "cost", "${:.4f}".format),
+        ("wall_seconds", "wall time*", duration_text),
     ):
         used, cap = budget[name]["used"], budget[name]["cap"]
         share = used / cap if cap else None
@@ -128,9 +128,9 @@ def _budget(budget: dict[str, Any] | None) -> str:
             if share is not None
             else "-"
         )
-        limit = fmt.format(cap) if cap is not None else "no cap"
+        limit = fmt(cap) if cap is not None else "no cap"
         rows.append(
-            f"<tr><td>{e(label)}</td><td class=n>{e(fmt.format(used))}</td>"
+            f"<tr><td>{e(label)}</td><td class=n>{e(fmt(used))}</td>"
             f"<td class=n>{e(limit)}</td><td>{bar}</td></tr>"
         )
     return (
@@ -160,7 +160,7 @@ def _units(units: list[dict[str, Any]]) -> str:
         return '<section><h2>Units</h2><p class="note">No unit was planned.</p></section>'
     rows = []
     for u in in_race_order(units):
-        duration = "-" if u["duration"] is None else f"{u['duration']:.1f} s"
+        duration = "-" if u["duration"] is None else duration_text(u["duration"])
         note = race_note(u)
         by_role = u.get("usage") or {}
         worker = by_role.get("worker", {}).get("tokens")

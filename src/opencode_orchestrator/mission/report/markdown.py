@@ -22,6 +22,7 @@ from typing import Any, Final
 import orjson
 
 from opencode_orchestrator.mission.checks import record_passed
+from opencode_orchestrator.mission.figures import duration_text
 from opencode_orchestrator.mission.report.evidence import detailed_units, in_race_order, race_note
 from opencode_orchestrator.mission.report.summary import WALL_NOTE, ending_text
 from opencode_orchestrator.mission.report.timeline import turn_outcome
@@ -56,7 +57,7 @@ def render_markdown(summary: dict[str, Any], diff: dict[str, Any] | None = None)
         f"turns: {totals['turns']}, sessions: {totals['sessions']}",
         f"- tokens: {totals['tokens']:,}, cost: ${totals['cost']:.4f}",
         f"- started: {_when(summary['created_at'])}, last record: {_when(summary['updated_at'])} "
-        f"({summary['elapsed']:.1f} s)",
+        f"({duration_text(summary['elapsed'])})",
     ]
     lines += _budget(summary.get("budget"))
     lines += _usage(summary.get("usage"))
@@ -74,14 +75,14 @@ def _budget(budget: dict[str, Any] | None) -> list[str]:
         return []
     out = ["", "## Budget", "", "| | used | cap | share |", "|---|--:|--:|--:|"]
     for name, label, fmt in (
-        ("tokens", "tokens", "{:,.0f}"),
-        ("cost", "cost", "${:.4f}"),
-        ("wall_seconds", "wall time\\*", "{:.1f} s"),
+        ("tokens", "tokens", "{:,.0f}".format),
+        ("cost", "cost", "${:.4f}".format),
+        ("wall_seconds", "wall time\\*", duration_text),
     ):
         used, cap = budget[name]["used"], budget[name]["cap"]
         share = f"{used / cap:.0%}" if cap else "-"
-        limit = fmt.format(cap) if cap is not None else "no cap"
-        out.append(f"| {label} | {fmt.format(used)} | {limit} | {share} |")
+        limit = fmt(cap) if cap is not None else "no cap"
+        out.append(f"| {label} | {fmt(used)} | {limit} | {share} |")
     out += ["", f"\\* {WALL_NOTE}"]
     return out
 
@@ -108,7 +109,7 @@ def _units(units: list[dict[str, Any]]) -> list[str]:
         "|---|---|---|--:|--:|--:|--:|--:|--:|",
     ]
     for unit in in_race_order(units):
-        duration = "-" if unit["duration"] is None else f"{unit['duration']:.1f} s"
+        duration = "-" if unit["duration"] is None else duration_text(unit["duration"])
         note = race_note(unit)
         title = _text(unit["title"], 80) + (f" ({_text(note)})" if note else "")
         out.append(
