@@ -53,6 +53,8 @@ def test_chromium_paints_the_chart_of_a_simulated_mission(
     # most far wider): thousands of pixels, not the legend's hundred.
     assert done > 20 * LEGEND_SWATCH, counts
     assert passed > 10 * LEGEND_SWATCH, counts
+    # The demo's checks are real commands: each unit's and the mission's are drawn too.
+    assert counts[COLOURS["check_pass"]] > 10 * LEGEND_SWATCH, counts
     assert done < 1280 * 1400 // 10, counts  # bars, not a page painted blue
     # Nothing failed, was aborted or left open in a sealed demo: only the legend's swatch.
     for name in ("error", "aborted", "open", "check_fail"):
