@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
+from opencode_orchestrator.mission import units as units_module
 from opencode_orchestrator.mission.contracts import UnitSpec
+from opencode_orchestrator.mission.engine import MissionEngine
 from opencode_orchestrator.mission.knowledge import KnowledgeFile
 from opencode_orchestrator.mission.model import MissionModel, UnitModel
 from opencode_orchestrator.mission.racing import finish_race
@@ -154,3 +156,24 @@ async def test_a_strategy_verified_while_it_is_being_stopped_keeps_its_end() -> 
     assert ("race.won", {"unit": "u1", "attempt": 2, "directory": ""}) in journal.written
     assert not [d for t, d in journal.written if d.get("state") == "cancelled"]
     assert ended == [UnitState.VERIFIED]
+
+
+async def test_an_engine_that_fails_closes_its_worktrees_clients(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A bug in the engine (here: crowning a race) ends its run with the error; the
+    # worktrees' clients it opened must still be closed, not left to the GC.
+    async def broken(runner: object) -> None:
+        raise RuntimeError("a bug while crowning the race")
+
+    monkeypatch.setattr(units_module, "finish_race", broken)
+    engines: list[MissionEngine] = []
+    config = sim_config(planner={"units": 2, "shape": "chain", "race": {"u01": 2}})
+    async with simulated(tmp_path, config) as sim:
+        _repository(sim)
+        with pytest.raises(RuntimeError, match="crowning the race"):
+            await run_mission(sim, setup=engines.append)
+    [engine] = engines
+    assert engine.ctx.extra_clients == {}
+    opened = [u.directory for u in engine.ctx.model.units.values() if u.directory]
+    assert len(opened) == 2  # both strategies had a worktree, and so a client
