@@ -94,7 +94,7 @@ def test_a_snapshot_lists_the_longest_running_units_first_with_their_roles() -> 
 def test_a_snapshot_reads_the_caps_and_ignores_malformed_ones() -> None:
     budget = {"max_tokens": 500_000, "max_cost": 1.0, "max_wall_seconds": 600}
     spend = take_snapshot(_mission(budget=budget), now=CREATED + 60).spend
-    assert (spend.tokens, spend.max_tokens, spend.max_cost, spend.max_wall) == (
+    assert (spend.tokens, spend.caps.tokens, spend.caps.cost, spend.caps.wall_seconds) == (
         123_456,
         500_000,
         1.0,
@@ -104,9 +104,9 @@ def test_a_snapshot_reads_the_caps_and_ignores_malformed_ones() -> None:
     bad = _mission()
     bad.config = {"budget": {"max_tokens": "lots", "max_cost": True, "max_wall_seconds": -1}}
     spend = take_snapshot(bad, now=CREATED + 60).spend
-    assert (spend.max_tokens, spend.max_cost, spend.max_wall) == (None, None, None)
+    assert (spend.caps.tokens, spend.caps.cost, spend.caps.wall_seconds) == (None, None, None)
     bad.config = {"budget": None}
-    assert take_snapshot(bad, now=CREATED + 60).spend.max_tokens is None
+    assert take_snapshot(bad, now=CREATED + 60).spend.caps.tokens is None
 
 
 def test_phases_follow_the_mission_and_an_unsealed_end_marks_where_it_stopped() -> None:

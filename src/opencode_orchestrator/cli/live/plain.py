@@ -22,11 +22,11 @@ def plain_body(snapshot: Snapshot) -> str:
     """The line without its clock: state, units, usage (and its caps)."""
     units, spend = snapshot.units, snapshot.spend
     tokens = f"tokens {spend.tokens:,}"
-    if spend.max_tokens is not None:
-        tokens += f"/{spend.max_tokens:,}"
+    if spend.caps.tokens is not None:
+        tokens += f"/{spend.caps.tokens:,}"
     cost = f"${spend.cost:.4f}"
-    if spend.max_cost is not None:
-        cost += f"/${spend.max_cost:.2f}"
+    if spend.caps.cost is not None:
+        cost += f"/${spend.caps.cost:.2f}"
     line = (
         f"{snapshot.state.value}  iteration {snapshot.iteration}  "
         f"verified {units.verified}/{units.total}  in flight {units.running}  "
@@ -39,6 +39,6 @@ def plain_line(snapshot: Snapshot) -> str:
     """The whole line: the mission's wall time (and its cap) first, then :func:`plain_body`."""
     spend = snapshot.spend
     wall = f"{spend.wall:6.1f}s"
-    if spend.max_wall is not None:
-        wall += f" of {spend.max_wall:g}s"
+    if spend.caps.wall_seconds is not None:
+        wall += f" of {spend.caps.wall_seconds:g}s"
     return f"[{wall}] {plain_body(snapshot)}"

@@ -12,9 +12,9 @@ from __future__ import annotations
 import enum
 import heapq
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from opencode_orchestrator.mission.figures import caps_of
+from opencode_orchestrator.mission.figures import Caps, caps_of
 from opencode_orchestrator.mission.model import MissionModel, UnitModel
 from opencode_orchestrator.mission.records import TurnKind
 from opencode_orchestrator.mission.states import MissionState, UnitState
@@ -109,14 +109,12 @@ class RunningUnit:
 
 @dataclass(frozen=True, slots=True)
 class Spend:
-    """Tokens, cost and wall time spent, each with its cap (``None``: no cap)."""
+    """Tokens, cost and wall time spent, and the mission's caps on them."""
 
     tokens: int
     cost: float
     wall: float
-    max_tokens: int | None = None
-    max_cost: float | None = None
-    max_wall: float | None = None
+    caps: Caps = field(default_factory=Caps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,12 +244,4 @@ def _running(
 
 
 def _spend(model: MissionModel, wall: float) -> Spend:
-    caps = caps_of(model)
-    return Spend(
-        tokens=model.tokens,
-        cost=model.cost,
-        wall=wall,
-        max_tokens=caps.tokens,
-        max_cost=caps.cost,
-        max_wall=caps.wall_seconds,
-    )
+    return Spend(tokens=model.tokens, cost=model.cost, wall=wall, caps=caps_of(model))

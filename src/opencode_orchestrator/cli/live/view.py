@@ -140,17 +140,17 @@ def _spend_rows(spend: Spend) -> list[tuple[str, tuple[RenderableType, Renderabl
         (
             "tokens",
             spend.tokens,
-            spend.max_tokens,
+            spend.caps.tokens,
             f"{spend.tokens:,}",
-            f"{spend.max_tokens or 0:,}",
+            f"{spend.caps.tokens or 0:,}",
         ),
-        ("cost", spend.cost, spend.max_cost, f"${spend.cost:.4f}", f"${spend.max_cost or 0:.2f}"),
+        ("cost", spend.cost, spend.caps.cost, f"${spend.cost:.4f}", f"${spend.caps.cost or 0:.2f}"),
         (
             "wall time",
             spend.wall,
-            spend.max_wall,
+            spend.caps.wall_seconds,
             duration_text(spend.wall),
-            duration_text(spend.max_wall or 0),
+            duration_text(spend.caps.wall_seconds or 0),
         ),
     ):
         if cap is None:
