@@ -34,6 +34,7 @@ from opencode_orchestrator.mission.turns import TurnRequest, follow_turn
 from opencode_orchestrator.opencode.errors import OpenCodeError
 
 if TYPE_CHECKING:
+    from opencode_orchestrator.mission.model import UnitModel
     from opencode_orchestrator.mission.units import UnitRunner
 
 __all__ = ["ShadowReview", "parse_verdict", "review_turn"]
@@ -52,17 +53,33 @@ def parse_verdict(answer: dict[str, Any] | None, error: str | None) -> ReviewVer
         return None
 
 
+class _SupersededReview(Exception):  # noqa: N818 - control flow inside this module, never raised out
+    """The unit went on to a new attempt while a review of the old one ran.
+
+    Only a shadow review can meet it: it runs beside the worker, whose lost
+    turn may start a new attempt meanwhile (seen after a resume, in the crash
+    campaign). Its verdict would belong to no attempt, so it ends unrecorded.
+    """
+
+
+def _check_current(unit: UnitModel, attempt: int) -> None:
+    if unit.attempt != attempt:
+        raise _SupersededReview(f"unit {unit.id}: attempt {attempt} was superseded")
+
+
 async def review_turn(runner: UnitRunner, *, shadow: bool) -> ReviewVerdict:
     """Run (or adopt) a review turn of the runner's unit and journal its verdict."""
     ctx = runner.ctx
     unit = runner.unit
     kind = TurnKind.SHADOW_REVIEW if shadow else TurnKind.REVIEW
-    session = await ensure_session(ctx, unit, "reviewer", unit.attempt)
+    attempt = unit.attempt
+    session = await ensure_session(ctx, unit, "reviewer", attempt)
     report = None if shadow else unit.report
     verdict: ReviewVerdict | None = None
     error = "no answer"
     tries = lost = 0
     while tries < _TRIES and lost <= _TRIES * 3:
+        _check_current(unit, attempt)
         request = TurnRequest(
             session=session,
             kind=kind,
@@ -79,7 +96,7 @@ async def review_turn(runner: UnitRunner, *, shadow: bool) -> ReviewVerdict:
             output=ReviewVerdict,
             role="reviewer",
             unit=unit.id,
-            attempt=unit.attempt,
+            attempt=attempt,
             priority=runner.priority + 0.5,
             directory=unit.directory,
         )
@@ -97,6 +114,7 @@ async def review_turn(runner: UnitRunner, *, shadow: bool) -> ReviewVerdict:
             verdict=Verdict.FAIL,
             findings=[Finding(severity=Severity.BLOCKER, message=f"reviewer failed: {error}")],
         )
+    _check_current(unit, attempt)
     await ctx.journal.write(
         RecordType.REVIEW_VERDICT,
         {
@@ -142,6 +160,8 @@ class ShadowReview:
             await review_turn(self._runner, shadow=True)
         except OpenCodeError as exc:  # a shadow review is advisory; the final one decides
             _log.warning("mission.shadow_review.failed", unit=self._runner.unit_id, error=str(exc))
+        except _SupersededReview as exc:
+            _log.info("mission.shadow_review.superseded", unit=self._runner.unit_id, why=str(exc))
         finally:
             self._done.set()
 

@@ -188,7 +188,9 @@ async def follow_turn(
         original = request.kind
         outcome = await run_turn(ctx, request)
     restated = 0
-    while outcome.status is TurnStatus.LOST and restated < _RESTATES:
+    while (
+        outcome.status is TurnStatus.LOST and restated < _RESTATES and not _superseded(ctx, request)
+    ):
         restated += 1
         if outcome.error_name == _INTERRUPTED:
             # Cut off mid-answer (OpenCode stopped): there is nothing to repeat,
@@ -203,6 +205,11 @@ async def follow_turn(
     for kind in kinds:
         pending.pop(kind.value, None)  # in the caller's hands now
     return outcome
+
+
+def _superseded(ctx: MissionContext, request: TurnRequest) -> bool:
+    """Whether ``request``'s unit went on to a new attempt: nothing is asked for an old one."""
+    return request.unit is not None and ctx.model.units[request.unit].attempt != request.attempt
 
 
 _RESTATES = 2
