@@ -7,6 +7,7 @@ import os
 import stat
 import sys
 import threading
+import time
 from pathlib import Path
 
 import anyio
@@ -427,3 +428,33 @@ def test_log_settings_refuse_a_file_that_would_never_rotate() -> None:
     with pytest.raises(ValidationError):
         LogSettings(level="loud")  # type: ignore[arg-type]
     assert LogSettings() == LogSettings(level="info", max_bytes=10 * 1024 * 1024, backups=5)
+
+
+@pytest.mark.anyio
+async def test_a_line_reaches_the_file_once_the_listener_is_idle_without_a_flush(
+    tmp_path: Path,
+) -> None:
+    # Lines are not flushed one by one any more: the listener flushes when it
+    # has caught up, so nothing waits in a buffer while the mission is quiet.
+    configure_logging("warning")
+    path = tmp_path / "m1" / "mission.log"
+    async with mission_log("m1", path):
+        get_logger("tests.log").info("quiet", n=1)
+        with anyio.fail_after(5):
+            while not (path.exists() and path.read_text().endswith("\n")):
+                await anyio.sleep(0.01)
+        assert _file_lines(path)[-1]["event"] == "quiet"
+
+
+def test_the_timestamp_is_when_the_record_was_made_not_when_it_is_written(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure_logging("info")
+    log = get_logger("tests.log")
+    with monkeypatch.context() as patched:
+        patched.setattr(time, "time", lambda: 1_000_000_000.25)
+        log.info("made")
+        logging.getLogger("httpx").warning("foreign")
+    assert flush_logging()
+    stamps = [r["timestamp"] for r in _lines(capsys.readouterr().err)[-2:]]
+    assert stamps == ["2001-09-09T01:46:40.250000Z"] * 2

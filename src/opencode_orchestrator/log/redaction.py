@@ -32,20 +32,57 @@ _SECRET_VALUE = re.compile(
 
 def redact(value: Any) -> Any:
     """Return ``value`` with secrets replaced by :data:`REDACTED`, recursively."""
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind is str:
+        return _scrub(value)
+    if kind in _PLAIN:
+        return value
+    if kind is dict or isinstance(value, Mapping):
         return {k: (REDACTED if _is_secret(k, v) else redact(v)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     if isinstance(value, str):
-        return _SECRET_VALUE.sub(REDACTED, value)
+        return _scrub(value)
     return value
 
 
+def _scrub(text: str) -> str:
+    # Every string of every record passes here: most hold none of the words a
+    # credential follows, and finding that out is 5x cheaper than the regex.
+    if len(text) < _SHORTEST_SECRET:
+        return text
+    folded = text.lower()
+    if "sk-" not in folded and "basic" not in folded and "bearer" not in folded:
+        return text
+    return _SECRET_VALUE.sub(REDACTED, text)
+
+
+_SHORTEST_SECRET: Final = len("Basic x")
+_PLAIN: Final = frozenset({int, float, bool, type(None)})
+_INNOCENT, _SECRET, _SECRET_UNLESS_COUNT = 0, 1, 2
+# Every record is redacted, and its keys come from a few hundred call sites:
+# a key's verdict is looked up once (bounded, in case keys are ever made up).
+_KEY_VERDICTS: dict[str, int] = {}
+_KEY_VERDICTS_MAX: Final = 4096
+
+
 def _is_secret(key: object, value: object) -> bool:
-    if not isinstance(key, str) or not _SECRET_KEY.search(key):
+    if not isinstance(key, str):
         return False
-    is_count = value is None or (isinstance(value, int | float) and not isinstance(value, bool))
-    return not (is_count and _TOKEN_COUNT.fullmatch(key))
+    verdict = _KEY_VERDICTS.get(key)
+    if verdict is None:
+        if not _SECRET_KEY.search(key):
+            verdict = _INNOCENT
+        elif _TOKEN_COUNT.fullmatch(key):
+            verdict = _SECRET_UNLESS_COUNT
+        else:
+            verdict = _SECRET
+        if len(_KEY_VERDICTS) < _KEY_VERDICTS_MAX:
+            _KEY_VERDICTS[key] = verdict
+    if verdict == _SECRET_UNLESS_COUNT:
+        is_count = value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+        return not is_count
+    return verdict == _SECRET
 
 
 def redact_processor(
