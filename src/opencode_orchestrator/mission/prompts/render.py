@@ -13,6 +13,7 @@ instead of the real one. The master's prompt carries none.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from string import Template
@@ -40,15 +41,33 @@ _BACKTICKS: Final = re.compile(r"`+")
 
 
 def _fill(role: str, name: str, **values: str) -> str:
-    kept = []
-    for line in section(role, name).split("\n"):
+    text = section(role, name)
+    dropped = frozenset(
+        placeholder
+        for _, placeholder in _lines(text)
+        if placeholder is not None and values.get(placeholder) == ""
+    )
+    return _template(text, dropped).substitute(values)
+
+
+# A unit's turns fill about ten sections; each section is split and matched
+# once, and each of its variants (which optional lines are left out) is built
+# once. Keyed by the section's text, so a changed template is a new entry.
+@functools.lru_cache(maxsize=256)
+def _lines(text: str) -> tuple[tuple[str, str | None], ...]:
+    """Each line of ``text``, with the placeholder it holds alone (or None)."""
+    lines = []
+    for line in text.split("\n"):
         match = _PLACEHOLDER_LINE.fullmatch(line.strip())
-        if match is not None and values.get(match.group(1) or match.group(2)) == "":
-            continue
-        kept.append(line)
+        lines.append((line, None if match is None else (match.group(1) or match.group(2))))
+    return tuple(lines)
+
+
+@functools.lru_cache(maxsize=1024)
+def _template(text: str, dropped: frozenset[str]) -> Template:
+    kept = [line for line, placeholder in _lines(text) if placeholder not in dropped]
     # Blank runs are squeezed in the template only: the values stay byte for byte.
-    template = _BLANK_RUNS.sub("\n\n", "\n".join(kept)).strip("\n")
-    return Template(template).substitute(values)
+    return Template(_BLANK_RUNS.sub("\n\n", "\n".join(kept)).strip("\n"))
 
 
 def _block(role: str, name: str, value: str) -> str:
