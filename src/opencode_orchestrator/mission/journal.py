@@ -37,6 +37,7 @@ _BRIEF_KEYS: Final = (
     "state", "reason", "iteration", "unit", "attempt", "role", "session", "turn", "kind",
     "status", "error", "command", "exit_code", "shadow", "round", "tokens", "cost", "goal",
 )  # fmt: skip
+_BRIEF_SET: Final = frozenset(_BRIEF_KEYS)
 
 
 class Journal:
@@ -113,10 +114,11 @@ class Journal:
 
 def _brief(data: dict[str, Any]) -> dict[str, Any]:
     """What a log line needs of a record: its short fields, no prompts or answers."""
+    # A record holds a few keys and there are many brief ones: walk the record.
     brief = {
-        k: (v[:300] if isinstance(v, str) else v)
-        for k in _BRIEF_KEYS
-        if (v := data.get(k)) is not None and isinstance(v, str | int | float | bool)
+        k: (v[:300] if type(v) is str else v)
+        for k, v in data.items()
+        if k in _BRIEF_SET and isinstance(v, str | int | float | bool)
     }
     if isinstance(data.get("units"), list):
         brief["units"] = len(data["units"])
