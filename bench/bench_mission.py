@@ -418,6 +418,8 @@ class MissionResult:
     realised: Ideal
     expected: Ideal
     core_cpu: float
+    threads: dict[str, float]
+    """The core's CPU seconds by kind of thread, opening to final state."""
     shares: dict[str, float]
     """Share of one CPU while RUNNING: core, simulator, everything else on the machine."""
     samples: list[Sample]
@@ -457,6 +459,10 @@ async def bench_mission(
         realised=ideal(records, transcripts),
         expected=ideal(records, None),
         core_cpu=final["cpu"] - opened["cpu"],
+        threads={
+            kind: seconds - opened["threads"].get(kind, 0.0)
+            for kind, seconds in final["threads"].items()
+        },
         shares=_shares(run.samples, start, end),
         samples=run.samples,
     )
@@ -489,6 +495,12 @@ def report_mission(result: MissionResult) -> None:
         f"   core CPU {result.core_cpu:.1f} s = {per_unit:.1f} ms/unit "
         f"(target ≤ 2 ms: {_verdict(per_unit <= 2)}); while running, of one CPU: {shares}"
     )
+    by_thread = ", ".join(
+        f"{kind} {seconds / result.units * 1000:.2f}"
+        for kind, seconds in sorted(result.threads.items(), key=lambda kv: -kv[1])
+        if seconds > 0
+    )
+    print(f"   core CPU by thread, ms/unit: {by_thread}")
 
 
 def report_rss(result: MissionResult) -> None:

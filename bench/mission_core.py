@@ -27,6 +27,9 @@ stdout carries one flushed JSON object per line:
 ``{"event": "final", "state": S, "wall": T, "cpu": S, ...}``
     ``run()`` returned
 
+``opened`` and ``final`` also carry ``threads``: CPU seconds per kind of thread
+(:func:`thread_cpu`), so the benchmark can say where the core's CPU went.
+
 ``cpu`` is this process's user + system CPU seconds (``getrusage``), ``wall``
 is ``time.time()``. ``--profile FILE`` runs the whole process under cProfile.
 """
@@ -35,8 +38,10 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import os
 import resource
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +63,38 @@ def cpu_seconds() -> float:
     """User + system CPU seconds of this process so far."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds so far of each kind of live thread (``/proc/self/task``), and the rest.
+
+    The kinds: the event loop, the WAL's flusher, the log listener, anyio's
+    worker threads; "ended" is what threads no longer alive used.
+    """
+    kinds: dict[str, float] = {}
+    for thread in threading.enumerate():
+        try:
+            stat = Path(f"/proc/self/task/{thread.native_id}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        seconds = (int(fields[11]) + int(fields[12])) / _TICK
+        if thread is threading.main_thread():
+            kind = "event loop"
+        elif thread.name.startswith("wal-flusher"):
+            kind = "WAL flusher"
+        elif thread.name.endswith("(_monitor)"):
+            kind = "log listener"
+        elif thread.name.startswith("AnyIO worker"):
+            kind = "worker threads"
+        else:
+            kind = "other threads"
+        kinds[kind] = kinds.get(kind, 0.0) + seconds
+    kinds["ended"] = max(0.0, cpu_seconds() - sum(kinds.values()))
+    return kinds
 
 
 def say(event: str, **fields: Any) -> None:
@@ -146,6 +183,7 @@ async def _drive(args: argparse.Namespace) -> None:
                 open_units=len({t.unit for t in open_turns if t.unit is not None}),
                 accepted=sum(1 for t in open_turns if t.accepted),
                 records=journal.wal.last_seq,
+                threads=thread_cpu(),
             )
             state = await engine.run()
             model = engine.ctx.model
@@ -157,6 +195,7 @@ async def _drive(args: argparse.Namespace) -> None:
                 cpu=cpu_seconds(),
                 units=model.counts(),
                 maxrss_kib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                threads=thread_cpu(),
             )
 
 
