@@ -1,4 +1,4 @@
-"""The aiohttp-backed transport, over real sockets: do its errors say if a request was sent?
+"""The aiohttp wire, over real sockets: do its errors say if a request was sent?
 
 The retry policy (:mod:`opencode_orchestrator.opencode.http`) resends a prompt
 only when it certainly never reached the server; these tests serve raw TCP so
@@ -8,9 +8,8 @@ the failure happens exactly where each one needs it.
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 
+import aiohttp
 import anyio
 import httpx
 import pytest
@@ -23,46 +22,12 @@ from opencode_orchestrator.opencode import (
     RetryPolicy,
     Timeouts,
 )
-from opencode_orchestrator.opencode.transport import OpenCodeTransport
+from opencode_orchestrator.opencode.transport import map_error
+from tests.opencode.rawserver import raw_server as _server
 
 pytestmark = pytest.mark.anyio
 
-Handler = Callable[[SocketStream], Awaitable[None]]
 NO_PAUSE = RetryPolicy(max_attempts=3, base_delay=0.0, max_delay=0.0)
-
-
-async def _read_request(stream: SocketStream) -> bytes:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        data += await stream.receive()
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":", 1)[1])
-    while len(body) < length:
-        body += await stream.receive()
-    return head
-
-
-@asynccontextmanager
-async def _server(handler: Handler) -> AsyncIterator[tuple[str, list[bytes]]]:
-    """A raw TCP server on 127.0.0.1; yields its URL and the request heads it read."""
-    heads: list[bytes] = []
-
-    async def serve(stream: SocketStream) -> None:
-        async with stream:
-            heads.append(await _read_request(stream))
-            await handler(stream)
-
-    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
-    port = listener.extra(anyio.abc.SocketAttribute.local_port)
-    async with listener, anyio.create_task_group() as tg:
-        tg.start_soon(listener.serve, serve)
-        try:
-            yield f"http://127.0.0.1:{port}", heads
-        finally:
-            tg.cancel_scope.cancel()
 
 
 async def _hang_up(stream: SocketStream) -> None:
@@ -87,7 +52,7 @@ def _client(url: str, *, read: float = 5.0) -> OpenCodeClient:
     )
 
 
-async def test_requests_go_through_aiohttp_and_answer_as_httpx_responses() -> None:
+async def test_requests_go_through_aiohttp() -> None:
     async with _server(_ok) as (url, heads), _client(url) as client:
         health = await client.health()
     assert health.healthy is True
@@ -128,7 +93,7 @@ async def test_no_answer_within_the_read_timeout_is_a_timeout_not_a_connect_fail
     assert len(heads) == 1
 
 
-async def test_a_body_cut_short_surfaces_as_an_httpx_transport_error() -> None:
+async def test_an_event_stream_cut_short_surfaces_as_an_httpx_transport_error() -> None:
     async def cut(stream: SocketStream) -> None:
         await stream.send(
             b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
@@ -137,11 +102,36 @@ async def test_a_body_cut_short_surfaces_as_an_httpx_transport_error() -> None:
 
     async with (
         _server(cut) as (url, _heads),
-        httpx.AsyncClient(transport=OpenCodeTransport()) as client,
-        client.stream("GET", f"{url}/event") as response,
+        _client(url) as client,
+        client.http.open_sse("/event") as source,
     ):
-        assert response.status_code == 200
+        assert source.response.status_code == 200
         with pytest.raises(httpx.TransportError) as caught:
-            async for _chunk in response.aiter_raw():
+            async for _chunk in source.response.aiter_raw():
                 pass
     assert isinstance(caught.value, httpx.ReadError | httpx.RemoteProtocolError)
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        (aiohttp.ConnectionTimeoutError(), httpx.ConnectTimeout),
+        (aiohttp.SocketTimeoutError(), httpx.ReadTimeout),
+        (TimeoutError(), httpx.ReadTimeout),
+        (aiohttp.ServerDisconnectedError(), httpx.RemoteProtocolError),
+        (aiohttp.ClientPayloadError("cut"), httpx.ReadError),
+        (aiohttp.ClientOSError(104, "reset"), httpx.ReadError),
+        (aiohttp.InvalidURL("nowhere"), httpx.UnsupportedProtocol),
+        (aiohttp.ClientConnectionError("odd"), httpx.ProtocolError),
+    ],
+)
+def test_each_aiohttp_failure_maps_to_the_httpx_error_that_says_if_it_was_sent(
+    failure: BaseException, expected: type[httpx.TransportError]
+) -> None:
+    mapped = map_error(failure)
+    assert type(mapped) is expected
+    assert type(failure).__name__ in str(mapped)
+
+
+def test_an_error_that_is_not_aiohttps_is_not_mapped() -> None:
+    assert map_error(ValueError("mine")) is None

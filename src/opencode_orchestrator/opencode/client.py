@@ -67,7 +67,8 @@ class OpenCodeClient(MessageCalls, ProjectCalls):
         password: Basic-auth password (user ``opencode``); defaults to
             ``$OPENCODE_SERVER_PASSWORD``, no auth when neither is set.
         directory: The project every request addresses (``?directory=``).
-        transport: Replaces the network, e.g. ``httpx.MockTransport`` in tests.
+        transport: Replaces the network, e.g. ``httpx.MockTransport`` in tests;
+            without one, requests go straight to aiohttp (:mod:`.transport`).
         timeouts: Connect/read/prompt timeouts (:class:`Timeouts`).
         retry: Attempts and backoff of retryable failures (:class:`RetryPolicy`).
         sleep: The sleep between retries; injectable for tests.

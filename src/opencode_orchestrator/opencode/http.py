@@ -1,12 +1,12 @@
 """The pooled HTTP connection to one OpenCode server: auth, timeouts, retries, error mapping.
 
-One pooled transport per server keeps connections alive between calls.
-Ordinary calls hand an :class:`httpx.Request` straight to it; only the event
-stream goes through an :class:`httpx.AsyncClient` (on the same transport).
-The client's own machinery (URL merging, auth flow, cookie jar, redirects)
-was half of the CPU a call cost and none of it is needed here: the URL, query
-and auth header are built once or by :meth:`OpenCodeHttp._target`, OpenCode
-sets no cookies and does not redirect its API.
+Requests go out through a :class:`~.wire.Wire`: aiohttp's pool
+(:class:`~.transport.AiohttpWire`) when the client owns its network, or an
+injected httpx transport (:class:`~.wire.HttpxWire`, e.g. ``httpx.MockTransport``
+in tests). Neither is an :class:`httpx.AsyncClient`: its machinery (URL merging,
+auth flow, cookie jar, redirects) was half of the CPU a call cost and none of
+it is needed here: the URL, query and auth header are built once or by
+:meth:`OpenCodeHttp._target`, OpenCode sets no cookies and does not redirect its API.
 
 Every request carries ``?directory=`` when a directory is set, and basic auth
 (user ``opencode``) when a password is given or ``OPENCODE_SERVER_PASSWORD`` is
@@ -26,14 +26,13 @@ import os
 import random
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlencode
 
 import anyio
 import httpx
 import orjson
-from httpx_sse import EventSource, aconnect_sse
+from httpx_sse import EventSource
 
 from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.opencode.errors import (
@@ -44,7 +43,8 @@ from opencode_orchestrator.opencode.errors import (
     http_error_for,
 )
 from opencode_orchestrator.opencode.retry import RandomSource, RetryPolicy, Sleep, parse_retry_after
-from opencode_orchestrator.opencode.transport import OpenCodeTransport
+from opencode_orchestrator.opencode.transport import AiohttpWire
+from opencode_orchestrator.opencode.wire import HttpxWire, Reply, Timeouts, Wire
 
 __all__ = ["AUTH_USER", "PASSWORD_ENV", "OpenCodeHttp", "Timeouts"]
 
@@ -59,41 +59,15 @@ _JSON_HEADERS: Final = {"content-type": "application/json"}
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
-@dataclass(frozen=True)
-class Timeouts:
-    """Seconds to wait, per phase of a request.
-
-    Attributes:
-        connect: Establishing the TCP connection; small, so a dead server is seen quickly.
-        read: Waiting for a response to an ordinary call.
-        write: Sending the request.
-        pool: Waiting for a free pooled connection.
-        prompt: Reading the answer of a call that runs a whole turn (blocking prompt,
-            shell, command). 30 minutes: long enough for an agent turn with tools,
-            bounded so a wedged server is reported rather than waited on forever.
-            ``None`` waits forever.
-    """
-
-    connect: float = 2.0
-    read: float = 30.0
-    write: float = 30.0
-    pool: float = 10.0
-    prompt: float | None = 1800.0
-
-    def httpx(self, read: float | None = None, *, long: bool = False) -> httpx.Timeout:
-        """The :class:`httpx.Timeout` for an ordinary (or, with ``long``, a turn-long) call."""
-        chosen = read if read is not None else (self.prompt if long else self.read)
-        return httpx.Timeout(connect=self.connect, read=chosen, write=self.write, pool=self.pool)
-
-
 class OpenCodeHttp:
-    """Requests to one server through one pooled transport.
+    """Requests to one server through one pooled wire.
 
     Args:
         base_url: e.g. ``http://127.0.0.1:4096``.
         password: Basic-auth password; defaults to ``$OPENCODE_SERVER_PASSWORD``.
         directory: Project directory sent as ``?directory=`` on every request.
-        transport: Replaces the network (``httpx.MockTransport`` in tests).
+        transport: Replaces the network (``httpx.MockTransport`` in tests); without
+            one, requests go straight to aiohttp.
         timeouts: Per-phase timeouts.
         retry: Attempts and backoff for retryable failures.
         sleep: The sleep between attempts (injectable for tests).
@@ -120,21 +94,12 @@ class OpenCodeHttp:
         self._sleep = sleep
         self._rand = rand
         self._directory_query = f"?{urlencode({'directory': directory})}" if directory else ""
-        # Request extensions carry the timeout as httpx's client would set it.
-        self._call_timeouts = {
-            False: {"timeout": self.timeouts.httpx().as_dict()},
-            True: {"timeout": self.timeouts.httpx(long=True).as_dict()},
-        }
+        self._wire: Wire = (
+            AiohttpWire(self.timeouts) if transport is None else HttpxWire(transport, self.timeouts)
+        )
         auth = httpx.BasicAuth(AUTH_USER, secret) if secret else None
-        self._transport = transport if transport is not None else OpenCodeTransport()
         self._headers = _auth_headers(auth)
         self._json_headers = {**self._headers, **_JSON_HEADERS}
-        self._client = httpx.AsyncClient(
-            base_url=self.base_url,
-            auth=auth,
-            transport=self._transport,
-            timeout=self.timeouts.httpx(),
-        )
 
     def _params(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
         merged = {k: v for k, v in (params or {}).items() if v is not None}
@@ -169,8 +134,8 @@ class OpenCodeHttp:
         json: Any = None,
         params: Mapping[str, Any] | None = None,
         long: bool = False,
-    ) -> httpx.Response:
-        """Send a request with retries; return the 2xx response or raise a mapped error.
+    ) -> Reply:
+        """Send a request with retries; return the 2xx reply (body read) or raise a mapped error.
 
         Args:
             method: HTTP method.
@@ -187,7 +152,6 @@ class OpenCodeHttp:
         """
         url = self.url(path)
         target = self._target(path, params)
-        extensions = self._call_timeouts[long]
         body = None if json is None else orjson.dumps(json)
         headers = self._headers if body is None else self._json_headers
         attempt = 0
@@ -195,10 +159,8 @@ class OpenCodeHttp:
             attempt += 1
             may_retry = attempt < self.retry.max_attempts
             try:
-                response = await self._send(
-                    httpx.Request(
-                        method, target, content=body, headers=headers, extensions=extensions
-                    )
+                response = await self._wire.send(
+                    method, target, body=body, headers=headers, long=long
                 )
             except _NOT_SENT as exc:
                 if not may_retry:
@@ -218,7 +180,7 @@ class OpenCodeHttp:
                     ) from exc
                 await self._pause(method, url, attempt, _describe(exc))
                 continue
-            status = response.status_code
+            status = response.status
             if status == 429:
                 retry_after = parse_retry_after(response.headers.get("retry-after"))
                 if not may_retry:
@@ -234,16 +196,6 @@ class OpenCodeHttp:
             if status >= 400:
                 raise http_error_for(method, url, status, _body(response))
             return response
-
-    async def _send(self, request: httpx.Request) -> httpx.Response:
-        """One round trip: the response with its body read, the connection back in the pool."""
-        response = await self._transport.handle_async_request(request)
-        try:
-            await response.aread()
-        finally:
-            await response.aclose()
-        response.request = request
-        return response
 
     async def request_json(
         self,
@@ -282,24 +234,18 @@ class OpenCodeHttp:
             OpenCodeHTTPError: The server answered the subscription with an error status.
         """
         url = self.url(path)
-        timeout = httpx.Timeout(
-            connect=self.timeouts.connect, read=None, write=self.timeouts.write, pool=None
-        )
         try:
-            async with aconnect_sse(
-                self._client, "GET", path, params=self._params(None), timeout=timeout
-            ) as source:
-                response = source.response
+            async with self._wire.stream(self._target(path, None), self._headers) as response:
                 if response.status_code >= 400:
-                    await response.aread()
-                    raise http_error_for("GET", url, response.status_code, _body(response))
-                yield source
+                    reply = Reply(response.status_code, response.headers, await response.aread())
+                    raise http_error_for("GET", url, reply.status, _body(reply))
+                yield EventSource(response)
         except (httpx.ConnectError, httpx.TimeoutException) as exc:
             raise OpenCodeConnectionError(url, 1, _describe(exc)) from exc
 
     async def aclose(self) -> None:
         """Close the pooled connections."""
-        await self._client.aclose()  # closes the shared transport too
+        await self._wire.aclose()
 
     async def _pause(
         self, method: str, url: str, attempt: int, reason: str, delay: float | None = None
@@ -329,7 +275,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _body(response: httpx.Response) -> object:
+def _body(response: Reply) -> object:
     try:
         return response.json()
     except ValueError:
