@@ -4,7 +4,8 @@ Layers, each knowing only the ones below::
 
     errors, retry        the error tree with stable codes; backoff and Retry-After
     models               pydantic models of sessions, messages, parts, events
-    http                 one pooled httpx client per server: auth, timeouts, retries
+    wire, transport      what a request goes out through: aiohttp's pool (or an injected httpx transport)
+    http                 the pooled connection to one server: auth, timeouts, retries
     structured           json_schema output format in, validated model out
     events               the SSE stream: reconnect, watchdog, resync
     calls                the message and project calls, as mixins over ``http``
