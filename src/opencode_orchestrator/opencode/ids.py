@@ -12,7 +12,8 @@ OpenCode whether that exact message arrived (404 = never delivered).
 from __future__ import annotations
 
 import enum
-import secrets
+import os
+import random
 import threading
 import time
 from typing import Final
@@ -64,6 +65,13 @@ class _Clock:
 
 _CLOCK: Final = _Clock()
 _TAIL_SPACE: Final = 62**_RANDOM_CHARS
+# The tail keeps ids of different processes apart; the clock already orders a
+# process's own. It needs no secrecy, so it comes from a generator seeded once
+# from the OS (again in a forked child): ``secrets`` made a ``getrandom`` call
+# per id, and that call lets go of the GIL, which the event loop then waited
+# to get back from the log and WAL threads.
+_TAIL: Final = random.Random()  # noqa: S311 (unique, not secret)
+os.register_at_fork(after_in_child=_TAIL.seed)
 
 
 def new_id(kind: IdKind) -> str:
@@ -72,8 +80,7 @@ def new_id(kind: IdKind) -> str:
     if kind.descending:
         number = ~number & _MASK_48
     head = (number & _MASK_48).to_bytes(6, "big").hex()
-    # One draw for the whole tail (a system call per character was measurable).
-    draw = secrets.randbelow(_TAIL_SPACE)
+    draw = _TAIL.randrange(_TAIL_SPACE)
     chars = []
     for _ in range(_RANDOM_CHARS):
         draw, digit = divmod(draw, 62)
