@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pydantic
+import pytest
+
 from opencode_orchestrator.opencode.errors import OpenCodeContextOverflowError
 from opencode_orchestrator.opencode.models import (
     AssistantMessage,
@@ -16,9 +19,11 @@ from opencode_orchestrator.opencode.models import (
     UnknownEvent,
     UnknownMessage,
     UnknownPart,
+    UnparsedEvent,
     UserMessage,
     parse_event,
 )
+from opencode_orchestrator.opencode.models.events import unparsed_event
 from tests.opencode.fakes import assistant, session, text_part, user
 
 
@@ -99,3 +104,34 @@ def test_a_known_type_with_a_drifted_shape_degrades_to_unknown() -> None:
     assert drifted.type == "session.idle"
     spoofed = parse_event({"type": "client.reconnected", "properties": {}})
     assert isinstance(spoofed, UnknownEvent)
+
+
+def test_an_unparsed_event_is_built_as_model_construct_builds_it() -> None:
+    sent = {
+        "id": "evt_1",
+        "type": "session.updated",
+        "properties": {"sessionID": "ses_1", "info": {"id": "ses_1"}},
+        "directory": "/p",
+        "project": "prj",
+    }
+    fast = unparsed_event("session.updated", sent)
+    slow = UnparsedEvent.model_construct(
+        type="session.updated",
+        properties=sent["properties"],
+        id="evt_1",
+        directory="/p",
+        project="prj",
+        synthetic=False,
+    )
+    assert fast == slow
+    assert repr(fast) == repr(slow)
+    assert fast.model_fields_set == slow.model_fields_set
+    assert (fast.model_extra, fast.__pydantic_private__) == (slow.model_extra, None)
+    assert fast.model_dump(exclude_unset=True) == slow.model_dump(exclude_unset=True)
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
+        fast.type = "other"
+
+
+def test_an_unparsed_event_keeps_only_fields_of_the_right_type() -> None:
+    odd = unparsed_event("x.y", {"type": "x.y", "id": 7, "properties": [1], "project": None})
+    assert (odd.id, odd.properties, odd.directory, odd.project) == (None, {}, None, None)

@@ -11,9 +11,9 @@ degraded to :class:`UnknownEvent` too (and logged by :func:`parse_event`).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
-from pydantic import Discriminator, Field, Tag, TypeAdapter, ValidationError
+from pydantic import Discriminator, Field, Tag, ValidationError
 
 from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.opencode.models.base import OpenCodeModel
@@ -49,6 +49,7 @@ __all__ = [
     "UnknownEvent",
     "UnparsedEvent",
     "parse_event",
+    "unparsed_event",
 ]
 
 _log = get_logger(__name__)
@@ -361,8 +362,6 @@ Event = Annotated[
 ]
 """Any event the stream yields."""
 
-_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
-
 
 def parse_event(data: dict[str, Any]) -> Event:
     """Parse one event object (already unwrapped from ``/global/event``'s ``payload``).
@@ -381,8 +380,11 @@ def parse_event(data: dict[str, Any]) -> Event:
     kind = data.get("type")
     if not isinstance(kind, str):
         raise TypeError("event has no string 'type'")
+    # The model picked by a dict lookup: what the discriminator of ``Event`` picks,
+    # without a Python callback inside every validation.
+    model = _MODELS.get(kind, UnknownEvent)
     try:
-        return _ADAPTER.validate_python(data)
+        return cast("Event", model.model_validate(data))
     except ValidationError as exc:
         _log.warning(
             "opencode.event.shape_mismatch",
@@ -397,3 +399,42 @@ def parse_event(data: dict[str, Any]) -> Event:
             properties=props if isinstance(props, dict) else {},
             directory=data.get("directory") if isinstance(data.get("directory"), str) else None,
         )
+
+
+_UNPARSED_FIELDS = frozenset(UnparsedEvent.model_fields)
+_new = object.__new__
+_set = object.__setattr__
+
+
+def unparsed_event(kind: str, data: dict[str, Any]) -> UnparsedEvent:
+    """``data`` (an event object as sent, of type ``kind``) as an :class:`UnparsedEvent`.
+
+    No validation: ``properties`` is kept if it is an object (else ``{}``), and
+    ``id``, ``directory`` and ``project`` if they are strings. The result equals
+    ``UnparsedEvent.model_construct`` of those fields, built in a third of the time
+    (half the events of a turn are left unparsed, so this is on the hot path).
+    """
+    props = data.get("properties")
+    ident = data.get("id")
+    directory = data.get("directory")
+    project = data.get("project")
+    # What model_construct does, minus its loop over the fields and their defaults:
+    # the four slots every pydantic model instance has (tests/opencode/test_models.py
+    # checks the result against model_construct).
+    event = _new(UnparsedEvent)
+    _set(
+        event,
+        "__dict__",
+        {
+            "id": ident if isinstance(ident, str) else None,
+            "directory": directory if isinstance(directory, str) else None,
+            "project": project if isinstance(project, str) else None,
+            "synthetic": False,
+            "type": kind,
+            "properties": props if isinstance(props, dict) else {},
+        },
+    )
+    _set(event, "__pydantic_fields_set__", set(_UNPARSED_FIELDS))
+    _set(event, "__pydantic_extra__", {})
+    _set(event, "__pydantic_private__", None)
+    return event
