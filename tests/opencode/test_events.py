@@ -388,3 +388,58 @@ async def test_a_predicate_picks_which_events_are_parsed() -> None:
     assert isinstance(kept, UnknownEvent), "parsed: an unknown type stays unknown"
     assert isinstance(left, UnparsedEvent)
     assert left.properties == {"keep": False}
+
+
+async def test_events_read_in_one_chunk_are_tracked_as_they_are_handed_out() -> None:
+    fake = FakeOpenCode()
+    stalled = anyio.Event()
+    idle = event("session.idle", sessionID="ses_1")
+    packed = sse_line(CONNECTED) + sse_line(BUSY) + sse_line(idle)
+    fake.on("GET", "/event", *_streams(_chunks_then_stall(stalled, packed)))
+    async with fake.client() as client, client.events() as stream:
+        await _take(stream, 2)
+        # The idle was read with the busy, but the consumer has not seen it yet.
+        assert stream.tracked == frozenset({"ses_1"})
+        await _take(stream, 1)
+        assert stream.tracked == frozenset()
+
+
+async def test_an_unparsed_global_event_keeps_its_directory_and_project() -> None:
+    fake = FakeOpenCode()
+    stalled = anyio.Event()
+    diff = event("session.diff", sessionID="ses_1", diff=[])
+    wrapped = {"directory": "/p", "project": "prj", "payload": diff}
+    fake.on("GET", "/global/event", *_streams(events_then_stall(stalled, wrapped)))
+    async with fake.client() as client, client.events(global_events=True, parse=()) as stream:
+        [raw] = await _take(stream, 1)
+    assert isinstance(raw, UnparsedEvent)
+    assert (raw.directory, raw.project) == ("/p", "prj")
+
+
+async def test_invalid_utf8_becomes_replacement_characters_not_a_lost_event() -> None:
+    fake = FakeOpenCode()
+    stalled = anyio.Event()
+    frame = b'data: {"type": "lsp.updated", "properties": {"name": "caf\xe9"}}\n\n'
+
+    async def body() -> AsyncIterator[bytes]:
+        yield frame
+        stalled.set()
+        await anyio.Event().wait()
+
+    response = httpx.Response(
+        200, headers={"content-type": "text/event-stream"}, stream=_Bytes(body())
+    )
+    fake.on("GET", "/event", response)
+    async with fake.client() as client, client.events() as stream:
+        [novel] = await _take(stream, 1)
+    assert isinstance(novel, UnknownEvent)
+    assert novel.properties == {"name": "caf\ufffd"}
+
+
+class _Bytes(httpx.AsyncByteStream):
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        self._chunks = chunks
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._chunks:
+            yield chunk

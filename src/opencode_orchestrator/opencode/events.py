@@ -41,10 +41,6 @@ import httpx
 import orjson
 from httpx_sse import EventSource, SSEError
 
-# The stream reads a chunk at a time and decodes every event in it with httpx-sse's
-# own line and field decoders (public API: one event per await, ~3x the CPU).
-from httpx_sse._decoders import SSEDecoder, SSELineDecoder
-
 from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.opencode.errors import (
     OpenCodeBadRequestError,
@@ -62,10 +58,11 @@ from opencode_orchestrator.opencode.models import (
     SessionIdleEvent,
     SessionStatusEvent,
     StreamReconnected,
-    UnparsedEvent,
     parse_event,
 )
+from opencode_orchestrator.opencode.models.events import unparsed_event
 from opencode_orchestrator.opencode.retry import Backoff, RetryPolicy
+from opencode_orchestrator.opencode.sse import SseDecoder
 
 if TYPE_CHECKING:
     from opencode_orchestrator.opencode.client import OpenCodeClient
@@ -127,8 +124,11 @@ class EventStream:
         self._busy: set[str] = set()
         self._watched: set[str] = set()
         self._state = StreamState.NEW
-        self._events: AsyncGenerator[Event, None] | None = None
+        self._events: AsyncGenerator[Event | list[bytes], None] | None = None
+        self._frames: deque[bytes] = deque()
+        """The data of events read (a chunk's worth) and not decoded yet."""
         self._read_ahead: deque[Event] = deque()
+        """Events :meth:`subscribed` read and tracked, handed out first."""
         self.reconnects = 0
         """How many times the stream came back after a drop."""
 
@@ -176,6 +176,7 @@ class EventStream:
     async def aclose(self) -> None:
         """Close the stream (and its connection); idempotent."""
         self._state = StreamState.CLOSED
+        self._frames.clear()
         if self._events is not None:
             events, self._events = self._events, None
             await events.aclose()
@@ -202,13 +203,32 @@ class EventStream:
         return await self._next()
 
     async def _next(self) -> Event:
-        if self._events is None:
-            if self._state is StreamState.CLOSED:
-                raise OpenCodeClosedError("event stream is closed")
-            raise OpenCodeStateError("event stream is not open; use `async with`")
-        return await self._events.__anext__()
+        # A chunk is read at once (the reading generators resume once per chunk, not
+        # per event), but each of its events is decoded only when handed out, so its
+        # objects live no longer than the consumer holds them: decoded ahead, a
+        # chunk's worth survived garbage collections, which then cost more than the
+        # parsing did. Tracked at hand-out too: busy/watch state keeps pace with the
+        # consumer.
+        frames = self._frames
+        while True:
+            if frames:
+                event = self._decode(frames.popleft())
+                if event is None:
+                    continue
+            else:
+                if self._events is None:
+                    if self._state is StreamState.CLOSED:
+                        raise OpenCodeClosedError("event stream is closed")
+                    raise OpenCodeStateError("event stream is not open; use `async with`")
+                item = await self._events.__anext__()
+                if isinstance(item, list):
+                    frames.extend(item)
+                    continue
+                event = item
+            self._track(event)
+            return event
 
-    async def _run(self) -> AsyncGenerator[Event, None]:
+    async def _run(self) -> AsyncGenerator[Event | list[bytes], None]:
         connected_once = False
         failures = 0  # consecutive connects that failed
         down_since: float | None = None
@@ -228,8 +248,8 @@ class EventStream:
                         yield event
                     # Only a connect that got through resync earns a fresh backoff.
                     self._backoff.reset()
-                    async for event in self._live(source):
-                        yield event
+                    async for frames in self._live(source):
+                        yield frames
             except _StreamDroppedError as exc:
                 reason = str(exc)
             except (OpenCodeError, httpx.TransportError, SSEError) as exc:
@@ -258,38 +278,36 @@ class EventStream:
             {"properties": {"attempts": attempts, "downtime": downtime, "reason": reason}}
         )
 
-    async def _live(self, source: EventSource) -> AsyncIterator[Event]:
+    async def _live(self, source: EventSource) -> AsyncIterator[list[bytes]]:
         response = source.response
         kind = response.headers.get("content-type", "")
         if "text/event-stream" not in kind:
             raise SSEError(f"expected text/event-stream, got {kind!r}")
-        chunks = response.aiter_text()
-        lines, fields = SSELineDecoder(), SSEDecoder()
+        chunks = response.aiter_bytes()
+        decoder = SseDecoder()
         while True:
-            text: str | None = None
+            chunk: bytes | None = None
             # One watchdog per chunk read, not per event: a busy server packs many in one.
             with anyio.move_on_after(self.idle_timeout) as watchdog:
-                text = await anext(chunks, None)
+                chunk = await anext(chunks, None)
             if watchdog.cancelled_caught:
                 raise _StreamDroppedError(f"silent for more than {self.idle_timeout} s")
-            if text is None:
+            if chunk is None:
                 raise _StreamDroppedError("server ended the stream")
-            for line in lines.decode(text):
-                item = fields.decode(line)
-                if item is None:
-                    continue
-                event = self._decode(item.data)
-                if event is not None:
-                    self._track(event)
-                    yield event
+            frames = decoder.feed(chunk)
+            if frames:
+                yield frames
 
-    def _decode(self, data: str) -> Event | None:
-        if not data:
-            return None
+    def _decode(self, data: bytes) -> Event | None:
         try:
             obj = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
-            return self._malformed(data, f"not JSON: {exc}")
+            # SSE is decoded as UTF-8 with U+FFFD for invalid bytes, which orjson
+            # refuses instead: so a second try as text (a slow path for a bad event).
+            try:
+                obj = orjson.loads(data.decode("utf-8", "replace"))
+            except orjson.JSONDecodeError:
+                return self._malformed(data, f"not JSON: {exc}")
         if not isinstance(obj, dict):
             return self._malformed(data, "not a JSON object")
         if self._global:
@@ -304,24 +322,27 @@ class EventStream:
             and kind not in _ALWAYS_PARSED
             and not self._parse(kind, _properties(obj))
         ):
-            return _unparsed(kind, obj)
+            return unparsed_event(kind, obj)
         try:
             return parse_event(obj)
         except TypeError as exc:
             return self._malformed(data, str(exc))
 
-    def _malformed(self, data: str, why: str) -> Event | None:
+    def _malformed(self, data: bytes, why: str) -> Event | None:
         # Skipped, never fatal: one bad line must not cost the whole stream.
-        _log.warning("opencode.events.malformed", path=self._path, error=why, data=data[:500])
+        text = data[:500].decode("utf-8", "replace")
+        _log.warning("opencode.events.malformed", path=self._path, error=why, data=text)
         return None
 
     def _track(self, event: Event) -> None:
-        if isinstance(event, SessionStatusEvent):
+        # Exact types, not isinstance (an ABC check on pydantic's metaclass, paid
+        # by every event): this stream made the event, from those very classes.
+        if type(event) is SessionStatusEvent:
             if event.properties.status.is_active:
                 self._busy.add(event.properties.session_id)
             else:
                 self._busy.discard(event.properties.session_id)
-        elif isinstance(event, SessionIdleEvent | SessionDeletedEvent):
+        elif type(event) is SessionIdleEvent or type(event) is SessionDeletedEvent:
             sid = event.properties.session_id
             if sid is not None:
                 self.unwatch(sid)
@@ -375,18 +396,3 @@ def _as_predicate(parse: ParseFilter | None) -> Callable[[str, dict[str, Any]], 
 def _properties(obj: dict[str, Any]) -> dict[str, Any]:
     props = obj.get("properties")
     return props if isinstance(props, dict) else {}
-
-
-def _unparsed(kind: str, obj: dict[str, Any]) -> UnparsedEvent:
-    props = obj.get("properties")
-    ident = obj.get("id")
-    directory = obj.get("directory")
-    # model_construct: no validation is the point; the fields are checked by hand.
-    return UnparsedEvent.model_construct(
-        type=kind,
-        properties=props if isinstance(props, dict) else {},
-        id=ident if isinstance(ident, str) else None,
-        directory=directory if isinstance(directory, str) else None,
-        project=None,
-        synthetic=False,
-    )
