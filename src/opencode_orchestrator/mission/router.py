@@ -135,13 +135,14 @@ class EventRouter:
         self.events += 1
         for observer in self._observers:
             observer(event)
-        if isinstance(event, StreamReconnected):
-            _log.warning("mission.events.reconnected", listeners=len(self._listeners))
-            for listener in list(self._listeners.values()):
-                listener.on_reconnect()
-            return
         sid = session_of(event)
         if sid is None:
+            # A reconnect names no session: asked here, not of every event (an
+            # isinstance of a pydantic class is an ABC check).
+            if isinstance(event, StreamReconnected):
+                _log.warning("mission.events.reconnected", listeners=len(self._listeners))
+                for listener in list(self._listeners.values()):
+                    listener.on_reconnect()
             return
         target = self._listeners.get(sid)
         if target is not None:

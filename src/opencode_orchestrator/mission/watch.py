@@ -31,6 +31,7 @@ from opencode_orchestrator.opencode.models import (
     SessionIdleEvent,
     SessionStatusEvent,
     ToolPart,
+    UnparsedEvent,
     UserMessage,
 )
 
@@ -90,6 +91,8 @@ class TurnWatch:
     def on_event(self, event: Event) -> None:
         """Take in one event of this session."""
         self.last_activity = time.monotonic()
+        if type(event) is UnparsedEvent:
+            return  # most of a turn's events: only a sign of life, spared the checks below
         if isinstance(event, MessageUpdatedEvent):
             self._message(event)
         elif isinstance(event, MessagePartUpdatedEvent):
