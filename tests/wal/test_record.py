@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import orjson
 import pytest
 
@@ -14,6 +16,7 @@ from opencode_orchestrator.wal.record import (
     encode_record,
     frame,
     frame_is_valid,
+    new_record,
 )
 from tests.wal.helpers import future_line, v1_line
 
@@ -25,6 +28,18 @@ def test_round_trip_keeps_every_field() -> None:
     assert record == Record(
         CURRENT_VERSION, 7, 1.5, "mission.created", {"goal": "ship", "n": [1, 2]}
     )
+
+
+def test_new_record_is_a_plain_frozen_record() -> None:
+    # new_record builds its twin and retypes it: the result must be a Record in every way.
+    record = new_record(9, 2.5, "t", {"k": [1]})
+    expected = Record(CURRENT_VERSION, 9, 2.5, "t", {"k": [1]})
+    assert type(record) is Record
+    assert record == expected
+    assert repr(record) == repr(expected)
+    assert dataclasses.astuple(record) == (CURRENT_VERSION, 9, 2.5, "t", {"k": [1]})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.seq = 10  # type: ignore[misc]
 
 
 def test_line_is_canonical_json_with_crc_first() -> None:
