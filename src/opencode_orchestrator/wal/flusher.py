@@ -24,9 +24,11 @@ in hand and every later one complete with :attr:`GroupCommitFlusher.fatal`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Final
 
@@ -84,44 +86,52 @@ HANDOFF_TIMEOUT: Final = 0.001
 class Batch:
     """Lines acknowledged together; their waiters are woken on the loop once stored.
 
-    Each waiter is its own object (an ``asyncio.Future`` on asyncio, an
+    Each appender waits on its own object (an ``asyncio.Future`` on asyncio, an
     ``anyio.Event`` elsewhere), so cancelling one appender cancels only its own
-    waiter and never the batch.
+    waiter and never the batch. ``waiters`` are appenders' futures, which carry
+    the batch's error; ``watchers`` only learn that the batch is done.
     """
 
-    __slots__ = ("bytes", "completed", "end_seq", "error", "lines", "waiters")
+    __slots__ = ("completed", "end_seq", "error", "lines", "waiters", "watchers")
 
     def __init__(self) -> None:
         self.lines: list[bytes] = []
-        self.waiters: list[asyncio.Future[None] | anyio.Event] = []
+        self.waiters: list[asyncio.Future[None]] = []
+        self.watchers: list[asyncio.Future[None] | anyio.Event] = []
         self.completed = False
         self.end_seq = 0
-        self.bytes = 0
         self.error: WalFatalError | None = None
 
     def complete(self) -> None:
         """Wake every waiter (on the loop's thread, once the batch is stored or failed)."""
         self.completed = True
+        error = self.error
         for waiter in self.waiters:
-            if isinstance(waiter, anyio.Event):
-                waiter.set()
-            elif not waiter.done():  # a cancelled appender's future is done already
+            if waiter.done():  # a cancelled appender's
+                continue
+            if error is None:
                 waiter.set_result(None)
-        self.waiters.clear()
+            else:
+                waiter.set_exception(WalFatalError(str(error)))
+        for watcher in self.watchers:
+            if isinstance(watcher, anyio.Event):
+                watcher.set()
+            elif not watcher.done():
+                watcher.set_result(None)
 
     async def wait(self) -> None:
         """Return once the batch is stored (or failed); cancelling it affects only the caller."""
         if self.completed:
             return
         try:
-            waiter: asyncio.Future[None] | anyio.Event = asyncio.get_running_loop().create_future()
+            watcher: asyncio.Future[None] | anyio.Event = asyncio.get_running_loop().create_future()
         except RuntimeError:  # not on asyncio
-            waiter = anyio.Event()
-        self.waiters.append(waiter)
-        if isinstance(waiter, anyio.Event):
-            await waiter.wait()
+            watcher = anyio.Event()
+        self.watchers.append(watcher)
+        if isinstance(watcher, anyio.Event):
+            await watcher.wait()
         else:
-            await waiter
+            await watcher
 
 
 class GroupCommitFlusher:
@@ -145,13 +155,17 @@ class GroupCommitFlusher:
         self.loop = _running_asyncio_loop()
         """The asyncio loop appenders run on (``None`` on other backends)."""
         self._wake = _loop_waker(self.loop)
-        # `with self._mutex` is C-level; entering the Condition itself costs a
-        # Python call per append. Both guard the same lock.
         self._mutex = threading.Lock()
-        self._cond = threading.Condition(self._mutex)
         self._open: Batch | None = None
         self._last: Batch | None = None
         self._stopping = False
+        # The flusher sleeps in a C-level `SimpleQueue.get` (one call, GIL
+        # released at once) rather than a Condition, whose wait and notify are
+        # Python code on both threads. `_idle` (under `_mutex`) says it sleeps
+        # or is about to: whoever opens a batch then puts a token. A stale token
+        # costs one empty round, never a lost wake-up.
+        self._idle = False
+        self._tokens: queue.SimpleQueue[None] = queue.SimpleQueue()
         # Mid-burst hand-off (see submit): the loop may block on `_handoff`
         # until the flusher has sealed the open batch.
         self._split_at = SPLIT_AT if sync_each_batch else 0
@@ -168,18 +182,48 @@ class GroupCommitFlusher:
         """The newest batch (open or in flight); when it is done, all earlier ones are."""
         return self._last
 
-    def submit(self, line: bytes, end_seq: int) -> Batch:
-        """Queue ``line`` (whose seq is ``end_seq - 1``); return the batch to await."""
+    def announce(self) -> None:
+        """Say an append is coming, before it is encoded (loop thread).
+
+        An idle flusher is woken now: the thread's wake-up, tens of µs on a
+        VM, overlaps the encoding instead of following it. It cannot take the
+        batch early: it needs the GIL, which the loop keeps until ``submit``
+        is done. Read without the lock: a stale answer costs one empty round
+        or saves nothing, and ``submit`` checks again under the lock.
+        """
+        if self._idle:
+            self._idle = False
+            self._tokens.put(None)
+
+    def submit(self, line: bytes, end_seq: int) -> Awaitable[None]:
+        """Queue ``line`` (whose seq is ``end_seq - 1``); return what to await for its ack.
+
+        Awaiting it raises :class:`WalFatalError` if the batch could not be stored.
+        """
         with self._mutex:
             batch = self._open
             if batch is None:
                 batch = self._open = self._last = Batch()
-                self._cond.notify()
+                if self._idle:
+                    self._idle = False
+                    self._tokens.put(None)
             batch.lines.append(line)
             batch.end_seq = end_seq
         if len(batch.lines) == self._split_at:
             self._hand_off()
-        return batch
+        loop = self.loop
+        if loop is None:
+            return self._wait_elsewhere(batch)
+        # The caller's own future: cancelling it touches no one else.
+        waiter: asyncio.Future[None] = loop.create_future()
+        batch.waiters.append(waiter)
+        return waiter
+
+    @staticmethod
+    async def _wait_elsewhere(batch: Batch) -> None:
+        await batch.wait()
+        if batch.error is not None:
+            raise WalFatalError(str(batch.error))
 
     def _hand_off(self) -> None:
         # Enough lines are queued: let the flusher seal them now, so their sync
@@ -196,26 +240,29 @@ class GroupCommitFlusher:
 
     def stop(self) -> None:
         """Flush what is queued, then end the thread (blocking: call via ``to_thread``)."""
-        with self._cond:
+        with self._mutex:
             self._stopping = True
-            self._cond.notify()
+        self._tokens.put(None)
         self._thread.join()
 
     def _next_batch(self) -> Batch | _SyncDue | None:
-        with self._cond:
-            while self._open is None and not self._stopping:
+        while True:
+            with self._mutex:
+                batch = self._open
+                if batch is not None or self._stopping:
+                    self._open = None
+                    self._idle = False
+                    if self._handoff_wanted:
+                        self._handoff_wanted = False
+                        self._handoff.release()
+                    return batch
                 due_in = self._sync_due_in()
-                if due_in is None:
-                    self._cond.wait()
-                elif due_in <= 0:
+                if due_in is not None and due_in <= 0:
+                    self._idle = False
                     return _SYNC_DUE
-                else:
-                    self._cond.wait(due_in)
-            batch, self._open = self._open, None
-            if self._handoff_wanted:
-                self._handoff_wanted = False
-                self._handoff.release()
-            return batch
+                self._idle = True
+            with contextlib.suppress(queue.Empty):  # on timeout the interval sync is due
+                self._tokens.get(timeout=due_in)
 
     def _sync_due_in(self) -> float | None:
         # Under `interval`, bound how long a written record stays unsynced.
@@ -244,14 +291,15 @@ class GroupCommitFlusher:
                     self.bytes += len(payload)
                 except OSError as exc:
                     self._record_fatal(exc)
-            due_in = self._sync_due_in()
-            if due_in is not None and due_in <= 0:
-                self._sync()  # continuous load must not postpone the interval sync
             batch.error = self.fatal
             try:
-                self._wake(batch.complete)
+                self._wake(batch.complete)  # first: the acks wait on nothing below
             except RuntimeError:  # the event loop is gone: nobody is left to wake
                 return
+            if self._sync_interval is not None:
+                due_in = self._sync_due_in()
+                if due_in is not None and due_in <= 0:
+                    self._sync()  # continuous load must not postpone the interval sync
 
     def _record_fatal(self, cause: OSError) -> None:
         if self.fatal is None:

@@ -12,7 +12,6 @@ unknown, so nothing more may be acknowledged.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import enum
 import functools
@@ -219,26 +218,19 @@ class WriteAheadLog:
         # set lookup; anything else takes the full check, which raises or validates.
         if type(data) is not dict or record_type not in self._unchecked:
             self._registry.check_append(record_type, data)
+        flusher.announce()
         seq, ts = self._next_seq, time.time()
         try:
             line = encode_record(seq, ts, record_type, data)
         except TypeError as exc:
             raise WalInvalidPayloadError(f"payload of {record_type!r}: {exc}") from exc
-        self._next_seq = end_seq = seq + 1
+        self._next_seq = seq + 1
         self._appends += 1
-        batch = flusher.submit(line, end_seq)
-        loop = flusher.loop
-        if loop is None:
-            await batch.wait()
-        else:
-            # Batch.wait() inlined: this is the hot path of every append. The
-            # future is the caller's own, so cancelling it touches no one else.
-            waiter: asyncio.Future[None] = loop.create_future()
-            batch.waiters.append(waiter)
-            await waiter
-        if batch.error is not None:
+        try:
+            await flusher.submit(line, seq + 1)
+        except WalFatalError:
             self._state = WalState.FAILED
-            raise WalFatalError(str(batch.error))
+            raise
         return new_record(seq, ts, record_type, data)
 
     async def snapshot(self, state: dict[str, Any]) -> int:
