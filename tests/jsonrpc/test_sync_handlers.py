@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import anyio
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from structlog.testing import capture_logs
 
 from opencode_orchestrator.jsonrpc import Endpoint, ErrorCode, RpcError, memory_stream_pair
@@ -18,6 +18,10 @@ pytestmark = pytest.mark.anyio
 class AddParams(BaseModel):
     a: int
     b: int
+
+
+class Named(BaseModel):
+    full_name: str = Field(alias="fullName")
 
 
 @pytest.fixture
@@ -33,6 +37,10 @@ async def peer() -> AsyncIterator[RawPeer]:
     @endpoint.method("echo")
     def echo(params: object) -> object:
         return params
+
+    @endpoint.method("named")
+    def named(params: object) -> Named:
+        return Named.model_validate({"fullName": "x"})
 
     @endpoint.method("refuse")
     def refuse(params: object) -> None:
@@ -104,6 +112,32 @@ async def test_replies_of_one_read_keep_their_order_and_leave_together(peer: Raw
     replies = [await peer.receive() for _ in range(50)]
     assert [reply["id"] for reply in replies] == list(range(50))
     assert [reply["result"] for reply in replies] == [[i] for i in range(50)]
+
+
+async def test_one_read_mixing_inline_and_general_lines_keeps_its_order(peer: RawPeer) -> None:
+    await peer.send_raw(
+        b'{"jsonrpc":"2.0","id":1,"method":"echo","params":[1]}\n'
+        b"{oops\n"
+        b"\r\n"
+        b'{"jsonrpc":"2.0","id":2,"method":"echo","params":[2]}\n'
+        b'{"jsonrpc":"2.0","id":3,"method":"nope"}\n'
+        b'{"jsonrpc":"2.0","method":"echo"}\n'
+        b'{"jsonrpc":"2.0","id":4,"method":"echo","params":[4]}\n'
+    )
+    replies = [await peer.receive() for _ in range(5)]
+    assert [(reply["id"], reply.get("result"), "error" in reply) for reply in replies] == [
+        (1, [1], False),
+        (None, None, True),  # the parse error
+        (2, [2], False),
+        (3, None, True),  # method not found
+        (4, [4], False),  # the notification got nothing, the blank line was skipped
+    ]
+
+
+async def test_a_model_returned_by_an_untyped_sync_handler_is_dumped_by_alias(
+    peer: RawPeer,
+) -> None:
+    assert (await peer.call(1, "named"))["result"] == {"fullName": "x"}
 
 
 async def test_sync_handlers_answer_while_async_ones_wait(peer: RawPeer) -> None:

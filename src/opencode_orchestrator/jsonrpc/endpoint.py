@@ -14,7 +14,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from functools import lru_cache
 from inspect import iscoroutinefunction
 from types import TracebackType
-from typing import Any, TypeAlias, TypeVar, overload
+from typing import Any, Final, TypeAlias, TypeVar, overload
 
 import anyio
 from anyio.abc import ByteReceiveStream, ByteSendStream, ByteStream
@@ -87,6 +87,9 @@ def _params_to_wire(params: ParamsLike) -> wire.Params:
     if isinstance(params, str | bytes):
         raise TypeError("params must be a model, a mapping, a sequence or None")
     return list(params)
+
+
+_PLAIN_JSON: Final = frozenset({dict, list, str, int, float, bool, type(None)})
 
 
 @lru_cache(maxsize=256)
@@ -187,11 +190,13 @@ class Endpoint:
         if params_type is None:
 
             def raw(params: wire.Params) -> Any:
-                # _to_wire inlined: this runs for every message of the fast path.
+                # _to_wire inlined, and a plain JSON value let through before isinstance
+                # (slow on BaseModel's ABC metaclass): this runs for every message of the
+                # fast path.
                 result = handler(params)
-                if isinstance(result, BaseModel):
-                    return result.model_dump(mode="json", by_alias=True)
-                return result
+                if type(result) in _PLAIN_JSON or not isinstance(result, BaseModel):
+                    return result
+                return result.model_dump(mode="json", by_alias=True)
 
             self._dispatcher.sync_request_handlers[name] = raw
         else:
