@@ -127,3 +127,26 @@ def test_any_chunking_yields_exactly_the_lines(lines: list[bytes], cuts: list[in
     chunks = [stream[a:b] for a, b in itertools.pairwise(points) if b > a]
     items = runtime.run(_read_all, chunks, 1024)
     assert items == lines
+
+
+_raw_line = st.binary(max_size=60).map(lambda b: b.replace(b"\n", b""))
+_blank_line = st.sampled_from([b"", b" ", b"\r", b"\t  ", b"\x0b\x0c"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lines=st.lists(_raw_line | _blank_line, max_size=30),
+    cuts=st.lists(st.integers(0, 2000), max_size=40),
+)
+def test_blank_and_oversized_lines_among_others(lines: list[bytes], cuts: list[int]) -> None:
+    # Whether a read has a blank or a long line decides how it is split: both ways agree.
+    stream = b"".join(line + b"\n" for line in lines)
+    points = sorted({c % (len(stream) + 1) for c in cuts} | {0, len(stream)})
+    chunks = [stream[a:b] for a, b in itertools.pairwise(points) if b > a]
+    items = runtime.run(_read_all, chunks, 40)
+    expected: list[ReadItem] = [
+        OVERSIZED if len(line) > 40 else line
+        for line in lines
+        if len(line) > 40 or (line and not line.isspace())
+    ]
+    assert items == expected

@@ -100,13 +100,19 @@ class LineReader:
         self._partial.clear()
         # Only the new chunk is scanned, so a long line arriving in many chunks costs O(n).
         *complete, rest = chunk[newline + 1 :].split(b"\n")
-        # _emit inlined: a read holds hundreds of lines, and a call per line shows.
-        ready, limit = self._ready, self._max
-        for line in complete:
-            if len(line) > limit:
-                ready.append(OVERSIZED)
-            elif line and not line.isspace():
-                ready.append(line)
+        if complete and (len(chunk) > self._max or min(complete)[:1] <= b" "):
+            # _emit inlined: a read holds hundreds of lines, and a call per line shows.
+            ready, limit = self._ready, self._max
+            for line in complete:
+                if len(line) > limit:
+                    ready.append(OVERSIZED)
+                elif line and not line.isspace():
+                    ready.append(line)
+        else:
+            # No line here can be too long (none is longer than the chunk), and none is
+            # blank: a blank or all-whitespace line starts with a byte up to b" ", and the
+            # least line (compared in C) would. The common read takes no step per line.
+            self._ready.extend(complete)
         self._partial += rest
         self._check_partial()
 
