@@ -14,9 +14,11 @@ from structlog.testing import capture_logs
 from opencode_orchestrator.jsonrpc import ErrorCode, RpcError
 from opencode_orchestrator.jsonrpc import messages as wire
 from opencode_orchestrator.jsonrpc.fastpath import FastPath
+from opencode_orchestrator.jsonrpc.framing import OVERSIZED, ReadItem
 from opencode_orchestrator.jsonrpc.replies import encode_reply, run_sync_handler
 
 RUNNING_ID = 7
+_TOO_LARGE_LINE = b'{"jsonrpc":"2.0","id":null,"error":{"code":-32004,"message":"line too long"}}\n'
 
 
 class Point(BaseModel):
@@ -174,3 +176,58 @@ def test_same_as_the_general_path(message: Any, accepting: bool) -> None:
     except orjson.JSONEncodeError:  # NaN, or an integer JSON cannot hold
         line = orjson.dumps(None)
     _check(_fast_path(accepting=accepting), line)
+
+
+def test_a_read_is_answered_up_to_the_line_the_general_path_takes() -> None:
+    fast = _fast_path()
+    lines: list[ReadItem] = [
+        _line({"jsonrpc": "2.0", "id": 1, "method": "echo", "params": [1]}),
+        OVERSIZED,
+        _line({"jsonrpc": "2.0", "id": 2, "method": "guarded"}),
+        _line({"jsonrpc": "2.0", "method": "echo"}),
+        _line({"jsonrpc": "2.0", "id": 3, "method": "echo"}),
+    ]
+    pending = iter(lines)
+    out: list[bytes] = []
+    assert fast.answer_many(pending, out) == wire.Notification("echo", None)
+    assert [orjson.loads(line) for line in out] == [
+        {"jsonrpc": "2.0", "id": 1, "result": [1]},
+        {"jsonrpc": "2.0", "id": None, "error": {"code": -32004, "message": "line too long"}},
+        {"jsonrpc": "2.0", "id": 2, "error": {"code": -32002, "message": "server not initialized"}},
+    ]
+    out.clear()
+    assert fast.answer_many(pending, out) is None  # resumes after the line it returned
+    assert out == [b'{"jsonrpc":"2.0","id":3,"result":null}\n']
+
+
+def _runs(answers: list[bytes | wire.Incoming | wire.Batch]) -> list[object]:
+    """Consecutive replies joined: the fast path hands them over together."""
+    runs: list[object] = []
+    for answer in answers:
+        if isinstance(answer, bytes) and runs and isinstance(runs[-1], bytes):
+            runs[-1] += answer
+        else:
+            runs.append(answer)
+    return runs
+
+
+@settings(max_examples=200, deadline=None)
+@given(messages=st.lists(_messages | _json, max_size=6), oversized=st.integers(0, 6))
+def test_many_lines_as_one_at_a_time(messages: list[Any], oversized: int) -> None:
+    lines: list[ReadItem] = []
+    for message in messages:
+        try:
+            lines.append(orjson.dumps(message))
+        except orjson.JSONEncodeError:
+            lines.append(b"null")
+    lines.insert(min(oversized, len(lines)), OVERSIZED)
+    fast = _fast_path()
+    one_at_a_time = [_TOO_LARGE_LINE if line is OVERSIZED else fast.answer(line) for line in lines]
+    together: list[bytes | wire.Incoming | wire.Batch] = []
+    out: list[bytes] = []
+    pending = iter(lines)
+    while (rest := fast.answer_many(pending, out)) is not None:
+        together += [*out, rest]
+        out.clear()
+    together += out
+    assert _runs([a for a in together if a != b""]) == _runs(one_at_a_time)

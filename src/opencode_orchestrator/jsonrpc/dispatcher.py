@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable
 from enum import Enum
-from typing import Any, Final, TypeAlias
+from typing import Any, TypeAlias
 
 import anyio
 from anyio.abc import TaskStatus
@@ -26,10 +26,9 @@ from opencode_orchestrator.jsonrpc import messages as wire
 from opencode_orchestrator.jsonrpc.errors import (
     ConnectionClosedError,
     EndpointStateError,
-    ErrorCode,
 )
 from opencode_orchestrator.jsonrpc.fastpath import FastPath, RequestGuard
-from opencode_orchestrator.jsonrpc.framing import OVERSIZED, LineReader, LineWriter
+from opencode_orchestrator.jsonrpc.framing import LineReader, LineWriter
 from opencode_orchestrator.jsonrpc.notifications import NotificationHandler, run_notifications
 from opencode_orchestrator.jsonrpc.outgoing import CANCEL_METHOD, OutgoingCalls
 from opencode_orchestrator.jsonrpc.replies import (
@@ -52,8 +51,6 @@ __all__ = [
     "RequestHandler",
     "SyncRequestHandler",
 ]
-
-_TOO_LARGE: Final = {"code": ErrorCode.MESSAGE_TOO_LARGE, "message": "line too long"}
 
 RequestHandler: TypeAlias = Callable[[wire.Params], Awaitable[Any]]
 _Reply: TypeAlias = Callable[[dict[str, Any]], Awaitable[None]]
@@ -212,19 +209,14 @@ class Dispatcher:
         # Every line of one read is handled before the next read; the replies of inline
         # handlers are gathered and leave together in one write.
         replies: list[bytes] = []
-        answer = self._fast.answer
+        answer_many = self._fast.answer_many
         try:
             while lines := await self._reader.receive_lines():
-                for line in lines:
-                    if line is OVERSIZED:
-                        replies.append(wire.encode(wire.error_response(None, _TOO_LARGE)))
-                        continue
-                    parsed = answer(line)
-                    if isinstance(parsed, bytes):  # answered by the fast path
-                        replies.append(parsed)
-                        continue
-                    # Everything else, including a request to an inline handler that
-                    # must be refused (duplicate id, closing), takes the general path.
+                pending = iter(lines)
+                # The fast path answers lines until one must go the general way: everything
+                # else, including a request to an inline handler that must be refused
+                # (duplicate id, closing). It is dispatched, then the fast path resumes.
+                while (parsed := answer_many(pending, replies)) is not None:
                     if replies:
                         # Dispatching below may wait (every worker busy): do not hold these.
                         await self._flush(replies)

@@ -1,13 +1,15 @@
 """Admission of incoming requests, and the fast path of the common one.
 
 Almost every message a server reads is a single well-formed request to a
-synchronous (inline) handler: ``echo``, a status query. :meth:`FastPath.answer`
-takes such a line from its bytes to the bytes of its reply without building
-any intermediate object (no :class:`~.messages.Request`, no response dict
-handed around, no second pass over the message). Anything else it returns
-classified, exactly as :func:`~.messages.parse_line` would, for the general
-path of the dispatcher: batches, notifications, responses, invalid messages,
-requests to async handlers, and requests a check may refuse (a duplicate id).
+synchronous (inline) handler: ``echo``, a status query.
+:meth:`FastPath.answer_many` takes the lines of a read, one such line after
+another, from their bytes to the bytes of their replies without building any
+intermediate object (no :class:`~.messages.Request`, no response dict handed
+around, no second pass over the message). The first line it cannot answer it
+returns classified, exactly as :func:`~.messages.parse_line` would, for the
+general path of the dispatcher: batches, notifications, responses, invalid
+messages, requests to async handlers, and requests a check may refuse (a
+duplicate id).
 
 The fast path decides nothing the general path would decide differently: it
 checks the same envelope rules, runs the same admission checks in the same
@@ -17,13 +19,14 @@ order (:meth:`FastPath.refusal`), maps handler outcomes the same way
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Final, TypeAlias
 
 import orjson
 
 from opencode_orchestrator.jsonrpc import messages as wire
 from opencode_orchestrator.jsonrpc.errors import ErrorCode, RpcError
+from opencode_orchestrator.jsonrpc.framing import OVERSIZED, ReadItem
 from opencode_orchestrator.jsonrpc.replies import SyncRequestHandler, encode_reply, failure_response
 
 __all__ = ["FastPath", "RequestGuard"]
@@ -33,6 +36,8 @@ RequestGuard: TypeAlias = Callable[[str], None]
 _SHUTTING_DOWN: Final = {"code": ErrorCode.SHUTTING_DOWN, "message": "shutting down"}
 _NOT_FOUND: Final = {"code": ErrorCode.METHOD_NOT_FOUND, "message": "method not found"}
 _DUPLICATE: Final = {"code": ErrorCode.INVALID_REQUEST, "message": "duplicate request id"}
+_TOO_LARGE: Final = {"code": ErrorCode.MESSAGE_TOO_LARGE, "message": "line too long"}
+_TOO_LARGE_LINE: Final = wire.encode(wire.error_response(None, _TOO_LARGE))
 
 # Bound once: module attribute lookups on every message add up at this rate.
 _loads = orjson.loads
@@ -80,41 +85,74 @@ class FastPath:
 
     def answer(self, line: bytes) -> bytes | wire.Incoming | wire.Batch:
         """The encoded reply of a well-formed inline request; anything else, classified."""
-        try:
-            obj = _loads(line)
-        except _JSONDecodeError:
-            return wire.parse_line(line)  # the parse error, worded as everywhere else
-        if type(obj) is not dict:
-            return wire.classify(obj)
-        method: Any = obj.get("method")
-        # The type check comes first: a list as method name is not even hashable.
-        handler = self._sync_handlers.get(method) if type(method) is str else None
-        request_id = obj.get("id")
-        params = obj.get("params")
-        if (
-            handler is None
-            or not (type(request_id) is int or type(request_id) is str)
-            or not (params is None or type(params) is dict or type(params) is list)
-            or obj.get("jsonrpc") != _VERSION
-            # Refusals the guard does not give go the general way (rare, and ordered there).
-            or not self.accepting
-            or request_id in self._running
-        ):
-            return wire.classify(obj)
-        guard = self.guard
-        if guard is not None:
+        replies: list[bytes] = []
+        rest = self.answer_many(iter((line,)), replies)
+        return replies[0] if rest is None else rest
+
+    def answer_many(
+        self, lines: Iterator[ReadItem], replies: list[bytes]
+    ) -> wire.Incoming | wire.Batch | None:
+        """Answer lines in order until one needs the general path; return it classified.
+
+        The reply of every line answered here (an inline request, or an oversized
+        line's error) is appended to ``replies``. None means ``lines`` ran out. The
+        caller resumes with the same iterator once it dispatched what was returned.
+
+        One call handles a whole read: a loop here costs a fraction of a call per
+        line, and what does not change while it runs is looked up once. Nothing in
+        it awaits, so no other task can change whether requests are accepted.
+
+        """
+        append = replies.append
+        handlers = self._sync_handlers
+        running = self._running
+        accepting = self.accepting
+        for line in lines:
+            if line is OVERSIZED:
+                append(_TOO_LARGE_LINE)
+                continue
             try:
-                guard(method)
-            except RpcError as exc:
-                return encode_reply(wire.error_response(request_id, exc.to_error_object()))
-        try:
-            result = handler(params)
-        except Exception:  # noqa: BLE001 - answered as the general path answers it
-            return encode_reply(failure_response(request_id, method))
-        try:
-            return _dumps(
-                {"jsonrpc": _VERSION, "id": request_id, "result": result}, option=_NEWLINE
-            )
-        except TypeError:
-            # Not JSON-serialisable: the general encoder logs it and answers -32603.
-            return encode_reply(wire.result_response(request_id, result))
+                obj = _loads(line)
+            except _JSONDecodeError:
+                return wire.parse_line(line)  # the parse error, worded as everywhere else
+            try:
+                # Subscripts, cheaper than get(): a member missing (a notification, a
+                # response) raises KeyError, a value that is not an object or an
+                # unhashable method TypeError, and the line goes the general way.
+                method: Any = obj["method"]
+                handler = handlers.get(method)  # only a str can equal a handler's name
+                request_id = obj["id"]
+                version = obj["jsonrpc"]
+            except (KeyError, TypeError):
+                return wire.classify(obj)
+            params = obj.get("params")
+            if (
+                handler is None
+                or version != _VERSION
+                or not (type(request_id) is int or type(request_id) is str)
+                or not (params is None or type(params) is dict or type(params) is list)
+                # Refusals the guard does not give go the general way (rare, and ordered there).
+                or not accepting
+                or request_id in running
+            ):
+                return wire.classify(obj)
+            # Read for every line: a handler may install another guard.
+            guard = self.guard
+            if guard is not None:
+                try:
+                    guard(method)
+                except RpcError as exc:
+                    append(encode_reply(wire.error_response(request_id, exc.to_error_object())))
+                    continue
+            try:
+                result = handler(params)
+            except Exception:  # noqa: BLE001 - answered as the general path answers it
+                append(encode_reply(failure_response(request_id, method)))
+                continue
+            reply = {"jsonrpc": _VERSION, "id": request_id, "result": result}
+            try:
+                append(_dumps(reply, option=_NEWLINE))
+            except TypeError:
+                # Not JSON-serialisable: the general encoder logs it and answers -32603.
+                append(encode_reply(wire.result_response(request_id, result)))
+        return None
