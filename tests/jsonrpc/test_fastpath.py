@@ -188,16 +188,16 @@ def test_a_read_is_answered_up_to_the_line_the_general_path_takes() -> None:
         _line({"jsonrpc": "2.0", "id": 3, "method": "echo"}),
     ]
     pending = iter(lines)
-    out: list[bytes] = []
+    out = bytearray()
     assert fast.answer_many(pending, out) == wire.Notification("echo", None)
-    assert [orjson.loads(line) for line in out] == [
+    assert [orjson.loads(line) for line in out.splitlines()] == [
         {"jsonrpc": "2.0", "id": 1, "result": [1]},
         {"jsonrpc": "2.0", "id": None, "error": {"code": -32004, "message": "line too long"}},
         {"jsonrpc": "2.0", "id": 2, "error": {"code": -32002, "message": "server not initialized"}},
     ]
     out.clear()
     assert fast.answer_many(pending, out) is None  # resumes after the line it returned
-    assert out == [b'{"jsonrpc":"2.0","id":3,"result":null}\n']
+    assert out == b'{"jsonrpc":"2.0","id":3,"result":null}\n'
 
 
 def _runs(answers: list[bytes | wire.Incoming | wire.Batch]) -> list[object]:
@@ -224,10 +224,10 @@ def test_many_lines_as_one_at_a_time(messages: list[Any], oversized: int) -> Non
     fast = _fast_path()
     one_at_a_time = [_TOO_LARGE_LINE if line is OVERSIZED else fast.answer(line) for line in lines]
     together: list[bytes | wire.Incoming | wire.Batch] = []
-    out: list[bytes] = []
+    out = bytearray()
     pending = iter(lines)
     while (rest := fast.answer_many(pending, out)) is not None:
-        together += [*out, rest]
+        together += [bytes(out), rest]
         out.clear()
-    together += out
+    together.append(bytes(out))
     assert _runs([a for a in together if a != b""]) == _runs(one_at_a_time)

@@ -208,7 +208,7 @@ class Dispatcher:
     async def _read_loop(self) -> None:
         # Every line of one read is handled before the next read; the replies of inline
         # handlers are gathered and leave together in one write.
-        replies: list[bytes] = []
+        replies = bytearray()
         answer_many = self._fast.answer_many
         try:
             while lines := await self._reader.receive_lines():
@@ -230,8 +230,9 @@ class Dispatcher:
             _log.debug("output closed while reading")
         self.request_close()
 
-    async def _flush(self, replies: list[bytes]) -> None:
-        data = b"".join(replies) if len(replies) > 1 else replies[0]
+    async def _flush(self, replies: bytearray) -> None:
+        # A copy: the buffer is reused, and the writer may hold on to what it is given.
+        data = bytes(replies)
         replies.clear()
         await self._writer.send_now(data)
 
