@@ -73,3 +73,31 @@ async def test_hand_off_acks_only_written_records_whatever_the_write_time(
     assert len(replayed) == appenders * rounds
     for n in range(appenders):
         assert [d["k"] for d in replayed if d["n"] == n] == list(range(rounds))
+
+
+async def test_a_batch_written_before_its_hand_off_returns_still_acks_everyone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A write that keeps the GIL (here: kept in memory) is over before the
+    # loop is back from the hand-off that sealed its batch: the appender that
+    # handed off must be among that batch's waiters all the same.
+    written: list[bytes] = []
+
+    def instant_write(
+        self: SegmentWriter, payload: bytes | bytearray, *, sync: bool, next_seq: int
+    ) -> None:
+        written.append(bytes(payload))
+
+    monkeypatch.setattr(SegmentWriter, "write_batch", instant_write)
+    appenders, rounds = 2 * SPLIT_AT + 3, 20
+    async with await open_wal(tmp_path) as wal:
+
+        async def appender(n: int) -> None:
+            for k in range(rounds):
+                await wal.append("t", {"n": n, "k": k})
+
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                for n in range(appenders):
+                    tg.start_soon(appender, n)
+    assert sum(chunk.count(b"\n") for chunk in written) == appenders * rounds

@@ -32,15 +32,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Final
 
-import anyio
 import anyio.from_thread
 import anyio.lowlevel
 
 from opencode_orchestrator.log import get_logger
+from opencode_orchestrator.wal.batch import Batch
 from opencode_orchestrator.wal.errors import WalFatalError
 from opencode_orchestrator.wal.writer import SegmentWriter
 
-__all__ = ["Batch", "GroupCommitFlusher"]
+__all__ = ["HANDOFF_TIMEOUT", "SPLIT_AT", "GroupCommitFlusher"]
 
 _log = get_logger(__name__)
 
@@ -52,7 +52,7 @@ def _running_asyncio_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-def _loop_waker(loop: asyncio.AbstractEventLoop | None) -> Callable[[Callable[[], None]], None]:
+def _loop_waker(loop: asyncio.AbstractEventLoop | None) -> Callable[[Callable[[], None]], object]:
     """How the flusher thread runs a callback on the current event loop.
 
     On asyncio, ``call_soon_threadsafe`` does not make the thread wait for the
@@ -67,10 +67,7 @@ def _loop_waker(loop: asyncio.AbstractEventLoop | None) -> Callable[[Callable[[]
 
         return run_blocking
 
-    def schedule(callback: Callable[[], None]) -> None:
-        loop.call_soon_threadsafe(callback)
-
-    return schedule
+    return loop.call_soon_threadsafe
 
 
 class _SyncDue:
@@ -81,57 +78,6 @@ _SYNC_DUE: Final = _SyncDue()
 
 SPLIT_AT: Final = 32
 HANDOFF_TIMEOUT: Final = 0.001
-
-
-class Batch:
-    """Lines acknowledged together; their waiters are woken on the loop once stored.
-
-    Each appender waits on its own object (an ``asyncio.Future`` on asyncio, an
-    ``anyio.Event`` elsewhere), so cancelling one appender cancels only its own
-    waiter and never the batch. ``waiters`` are appenders' futures, which carry
-    the batch's error; ``watchers`` only learn that the batch is done.
-    """
-
-    __slots__ = ("completed", "end_seq", "error", "lines", "waiters", "watchers")
-
-    def __init__(self) -> None:
-        self.lines: list[bytes] = []
-        self.waiters: list[asyncio.Future[None]] = []
-        self.watchers: list[asyncio.Future[None] | anyio.Event] = []
-        self.completed = False
-        self.end_seq = 0
-        self.error: WalFatalError | None = None
-
-    def complete(self) -> None:
-        """Wake every waiter (on the loop's thread, once the batch is stored or failed)."""
-        self.completed = True
-        error = self.error
-        for waiter in self.waiters:
-            if waiter.done():  # a cancelled appender's
-                continue
-            if error is None:
-                waiter.set_result(None)
-            else:
-                waiter.set_exception(WalFatalError(str(error)))
-        for watcher in self.watchers:
-            if isinstance(watcher, anyio.Event):
-                watcher.set()
-            elif not watcher.done():
-                watcher.set_result(None)
-
-    async def wait(self) -> None:
-        """Return once the batch is stored (or failed); cancelling it affects only the caller."""
-        if self.completed:
-            return
-        try:
-            watcher: asyncio.Future[None] | anyio.Event = asyncio.get_running_loop().create_future()
-        except RuntimeError:  # not on asyncio
-            watcher = anyio.Event()
-        self.watchers.append(watcher)
-        if isinstance(watcher, anyio.Event):
-            await watcher.wait()
-        else:
-            await watcher
 
 
 class GroupCommitFlusher:
@@ -161,9 +107,9 @@ class GroupCommitFlusher:
         self._stopping = False
         # The flusher sleeps in a C-level `SimpleQueue.get` (one call, GIL
         # released at once) rather than a Condition, whose wait and notify are
-        # Python code on both threads. `_idle` (under `_mutex`) says it sleeps
-        # or is about to: whoever opens a batch then puts a token. A stale token
-        # costs one empty round, never a lost wake-up.
+        # Python code on both threads. `_idle` (set under `_mutex`) says it
+        # sleeps or is about to: whoever opens a batch then puts a token. A
+        # stale token costs one empty round, never a lost wake-up.
         self._idle = False
         self._tokens: queue.SimpleQueue[None] = queue.SimpleQueue()
         # Mid-burst hand-off (see submit): the loop may block on `_handoff`
@@ -207,23 +153,20 @@ class GroupCommitFlusher:
                 if self._idle:
                     self._idle = False
                     self._tokens.put(None)
-            batch.lines.append(line)
+            batch.data += line
+            batch.lines = lines = batch.lines + 1
             batch.end_seq = end_seq
-        if len(batch.lines) == self._split_at:
-            self._hand_off()
+        ack: Awaitable[None]
         loop = self.loop
         if loop is None:
-            return self._wait_elsewhere(batch)
-        # The caller's own future: cancelling it touches no one else.
-        waiter: asyncio.Future[None] = loop.create_future()
-        batch.waiters.append(waiter)
-        return waiter
-
-    @staticmethod
-    async def _wait_elsewhere(batch: Batch) -> None:
-        await batch.wait()
-        if batch.error is not None:
-            raise WalFatalError(str(batch.error))
+            ack = batch.wait_for_ack()
+        else:
+            # The caller's own future: cancelling it touches no one else.
+            ack = waiter = loop.create_future()
+            batch.waiters.append(waiter)
+        if lines == self._split_at:
+            self._hand_off()
+        return ack
 
     def _hand_off(self) -> None:
         # Enough lines are queued: let the flusher seal them now, so their sync
@@ -281,14 +224,13 @@ class GroupCommitFlusher:
             if isinstance(batch, _SyncDue):
                 self._sync()
                 continue
-            payload = b"".join(batch.lines)
             if self.fatal is None:
                 try:
                     self._writer.write_batch(
-                        payload, sync=self._sync_each_batch, next_seq=batch.end_seq
+                        batch.data, sync=self._sync_each_batch, next_seq=batch.end_seq
                     )
                     self.batches += 1
-                    self.bytes += len(payload)
+                    self.bytes += len(batch.data)
                 except OSError as exc:
                     self._record_fatal(exc)
             batch.error = self.fatal

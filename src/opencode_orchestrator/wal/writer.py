@@ -73,7 +73,7 @@ class SegmentWriter:
         size = os.fstat(fd).st_size
         return cls(directory, last, fd, size, max_bytes, synchronous_writes=synchronous_writes)
 
-    def write_batch(self, payload: bytes, *, sync: bool, next_seq: int) -> None:
+    def write_batch(self, payload: bytes | bytearray, *, sync: bool, next_seq: int) -> None:
         """Write ``payload`` (whole lines); fdatasync when ``sync``; maybe rotate.
 
         ``next_seq`` is the seq of the record after this batch, i.e. the name of
@@ -81,7 +81,9 @@ class SegmentWriter:
         """
         with self._lock:
             fd = self._require_fd()
-            write_all(fd, payload)
+            written = os.write(fd, payload)
+            if written < len(payload):  # short writes happen; rare enough to copy
+                write_all(fd, bytes(payload[written:]))
             self.size += len(payload)
             if sync:
                 if not self.synchronous_writes:
