@@ -4,7 +4,8 @@ Layers, each knowing only the ones below::
 
     errors, retry        the error tree with stable codes; backoff and Retry-After
     models               pydantic models of sessions, messages, parts, events
-    wire, transport      what a request goes out through: aiohttp's pool (or an injected httpx transport)
+    wire, transport      what a request goes out through: aiohttp's pool, or an injected
+                         httpx transport (tests)
     http                 the pooled connection to one server: auth, timeouts, retries
     structured           json_schema output format in, validated model out
     events               the SSE stream: reconnect, watchdog, resync
