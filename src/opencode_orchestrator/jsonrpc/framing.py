@@ -86,35 +86,42 @@ class LineReader:
         await self._stream.aclose()
 
     def _feed(self, chunk: bytes) -> None:
-        newline = chunk.find(b"\n")
-        if newline < 0:
-            if not self._discarding:
-                self._partial += chunk
-                self._check_partial()
-            return
-        if self._discarding:
-            self._discarding = False
-        else:
-            self._partial += chunk[:newline]
-            self._emit(bytes(self._partial))
-        self._partial.clear()
-        # Only the new chunk is scanned, so a long line arriving in many chunks costs O(n).
-        *complete, rest = chunk[newline + 1 :].split(b"\n")
-        if complete and (len(chunk) > self._max or min(complete)[:1] <= b" "):
-            # _emit inlined: a read holds hundreds of lines, and a call per line shows.
-            ready, limit = self._ready, self._max
-            for line in complete:
-                if len(line) > limit:
-                    ready.append(OVERSIZED)
-                elif line and not line.isspace():
-                    ready.append(line)
-        else:
-            # No line here can be too long (none is longer than the chunk), and none is
-            # blank: a blank or all-whitespace line starts with a byte up to b" ", and the
-            # least line (compared in C) would. The common read takes no step per line.
-            self._ready.extend(complete)
-        self._partial += rest
-        self._check_partial()
+        if self._partial or self._discarding:
+            # The chunk continues a line: find where it ends. Only the new chunk is
+            # scanned, so a long line arriving in many chunks costs O(n).
+            newline = chunk.find(b"\n")
+            if newline < 0:
+                if not self._discarding:
+                    self._partial += chunk
+                    self._check_partial()
+                return
+            if self._discarding:
+                self._discarding = False
+            else:
+                self._partial += chunk[:newline]
+                self._emit(bytes(self._partial))
+                self._partial.clear()
+            chunk = chunk[newline + 1 :]
+        # A line starts at the start of the chunk (the common read: whole lines).
+        lines = chunk.split(b"\n")
+        rest = lines.pop()
+        if lines:
+            if len(chunk) > self._max or min(lines)[:1] <= b" ":
+                # _emit inlined: a read holds hundreds of lines, and a call per line shows.
+                ready, limit = self._ready, self._max
+                for line in lines:
+                    if len(line) > limit:
+                        ready.append(OVERSIZED)
+                    elif line and not line.isspace():
+                        ready.append(line)
+            else:
+                # No line here can be too long (none is longer than the chunk), and none
+                # is blank: a blank or all-whitespace line starts with a byte up to b" ",
+                # and the least line (compared in C) would. So no step per line.
+                self._ready.extend(lines)
+        if rest:
+            self._partial += rest
+            self._check_partial()
 
     def _check_partial(self) -> None:
         if len(self._partial) > self._max:

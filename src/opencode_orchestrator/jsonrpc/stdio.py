@@ -65,7 +65,8 @@ class FdReceiveStream(_FdStream, ByteReceiveStream):
     async def receive(self, max_bytes: int = 65536) -> bytes:
         """Read up to ``max_bytes``; raise :class:`anyio.EndOfStream` at end of input."""
         if self._pipe is not None:
-            self._check_open()
+            if self._closed:  # _check_open inlined: this runs for every read
+                raise anyio.ClosedResourceError
             return await self._pipe.receive(max_bytes)
         if not self._pipe_tried:
             self._check_open()
@@ -102,7 +103,18 @@ class FdSendStream(_FdStream, ByteSendStream):
 
     async def send(self, item: bytes) -> None:
         """Write all of ``item``; raise :class:`anyio.BrokenResourceError` if the reader left."""
-        view = memoryview(item)
+        if not item:
+            return
+        self._check_open()
+        try:
+            written = os.write(self._fd, item)
+        except BlockingIOError:
+            written = 0
+        except OSError as exc:  # BrokenPipeError above all
+            raise anyio.BrokenResourceError from exc
+        if written == len(item):  # the common case: no view, no loop
+            return
+        view = memoryview(item)[written:]
         while view:
             self._check_open()
             try:
