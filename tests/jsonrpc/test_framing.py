@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from opencode_orchestrator import runtime
 from opencode_orchestrator.jsonrpc import ConnectionClosedError, memory_stream_pair
-from opencode_orchestrator.jsonrpc.framing import OVERSIZED, LineReader, LineWriter, ReadItem
+from opencode_orchestrator.jsonrpc.framing import OVERSIZED, LineReader, ReadItem
+from opencode_orchestrator.jsonrpc.writer import LineWriter
 
 pytestmark = pytest.mark.anyio
 

@@ -28,7 +28,7 @@ from opencode_orchestrator.jsonrpc.errors import (
     EndpointStateError,
 )
 from opencode_orchestrator.jsonrpc.fastpath import FastPath, RequestGuard
-from opencode_orchestrator.jsonrpc.framing import LineReader, LineWriter
+from opencode_orchestrator.jsonrpc.framing import LineReader
 from opencode_orchestrator.jsonrpc.notifications import NotificationHandler, run_notifications
 from opencode_orchestrator.jsonrpc.outgoing import CANCEL_METHOD, OutgoingCalls
 from opencode_orchestrator.jsonrpc.replies import (
@@ -40,6 +40,7 @@ from opencode_orchestrator.jsonrpc.replies import (
     run_sync_handler,
 )
 from opencode_orchestrator.jsonrpc.workers import WorkerPool
+from opencode_orchestrator.jsonrpc.writer import LineWriter
 from opencode_orchestrator.log import get_logger
 
 __all__ = [

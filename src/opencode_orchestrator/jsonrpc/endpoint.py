@@ -28,7 +28,8 @@ from opencode_orchestrator.jsonrpc.errors import (
     InvalidResultError,
     RpcError,
 )
-from opencode_orchestrator.jsonrpc.framing import DEFAULT_MAX_LINE_BYTES, LineReader, LineWriter
+from opencode_orchestrator.jsonrpc.framing import DEFAULT_MAX_LINE_BYTES, LineReader
+from opencode_orchestrator.jsonrpc.writer import LineWriter
 
 __all__ = ["Endpoint", "ParamsLike", "invalid_params_error"]
 

@@ -24,7 +24,7 @@ from opencode_orchestrator.jsonrpc.errors import (
     RemoteError,
     RequestTimeoutError,
 )
-from opencode_orchestrator.jsonrpc.framing import LineWriter
+from opencode_orchestrator.jsonrpc.writer import LineWriter
 from opencode_orchestrator.log import get_logger
 
 __all__ = ["CANCEL_METHOD", "OutgoingCalls"]

@@ -21,7 +21,7 @@ from typing import Any, Final, TypeAlias
 
 from opencode_orchestrator.jsonrpc import messages as wire
 from opencode_orchestrator.jsonrpc.errors import ErrorCode, RpcError
-from opencode_orchestrator.jsonrpc.framing import LineWriter
+from opencode_orchestrator.jsonrpc.writer import LineWriter
 from opencode_orchestrator.log import get_logger
 
 __all__ = [
