@@ -337,3 +337,52 @@ async def test_cancelled_appender_does_not_stall_the_others(tmp_path: Path) -> N
     replayed = await replay(tmp_path)
     assert replayed[-1] == {"last": True}
     assert len(replayed) in (21, 22)
+
+
+async def test_append_soon_returns_at_once_and_a_later_append_makes_it_durable(
+    tmp_path: Path,
+) -> None:
+    async with await open_wal(tmp_path) as wal:
+        soon = wal.append_soon("t", {"i": 1})
+        assert (soon.seq, soon.data) == (1, {"i": 1})
+        later = await wal.append("t", {"i": 2})
+        assert later.seq == 2
+        # The later append returned, so both lines are on disk, in order.
+        lines = only_segment(tmp_path).read_bytes().splitlines()
+        assert [b'"i":1' in lines[0], b'"i":2' in lines[1]] == [True, True]
+    assert await replay(tmp_path) == [{"i": 1}, {"i": 2}]
+
+
+async def test_an_append_soon_nobody_follows_is_stored_by_close(tmp_path: Path) -> None:
+    wal = await open_wal(tmp_path)
+    wal.append_soon("t", {"i": 1})
+    await wal.close()
+    assert await replay(tmp_path) == [{"i": 1}]
+
+
+async def test_an_append_soon_that_cannot_be_stored_fails_the_next_append(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wal = await open_wal(tmp_path)
+    await wal.append("t", {"i": 0})
+
+    def broken(*_args: Any) -> Any:
+        raise OSError(errno.EIO, "injected I/O error")
+
+    monkeypatch.setattr(os, "write", broken)
+    wal.append_soon("t", {"i": 1})  # returns: nothing waits on the disk here
+    with pytest.raises(WalFatalError, match="injected"):
+        await wal.append("t", {"i": 2})
+    with pytest.raises(WalFatalError):
+        wal.append_soon("t", {"i": 3})
+    monkeypatch.undo()
+    await wal.close()
+    assert await replay(tmp_path) == [{"i": 0}]
+
+
+async def test_append_soon_checks_what_append_checks(tmp_path: Path) -> None:
+    async with await open_wal(tmp_path) as wal:
+        with pytest.raises(WalUnknownRecordTypeError):
+            wal.append_soon("no.such.type", {})
+    with pytest.raises(WalClosedError):
+        wal.append_soon("t", {})

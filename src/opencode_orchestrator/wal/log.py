@@ -12,10 +12,13 @@ unknown, so nothing more may be acknowledged.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
 import functools
+import inspect
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -211,6 +214,35 @@ class WriteAheadLog:
             WalUnknownRecordTypeError: ``record_type`` is not registered.
             WalInvalidPayloadError: ``data`` is not a JSON object or fails the model.
         """
+        seq, ts, acked = self._submit(record_type, data)
+        try:
+            await acked
+        except WalFatalError:
+            self._state = WalState.FAILED
+            raise
+        return new_record(seq, ts, record_type, data)
+
+    def append_soon(self, record_type: str, data: dict[str, Any]) -> Record:
+        """Queue a record behind every earlier one and return at once, durable or not.
+
+        The record is written with its batch, in order, so once a later
+        :meth:`append` returns, this one is durable too; with no later append
+        it reaches the disk as its batch is flushed (at once under ``always``;
+        within ``sync_interval`` under ``interval``). A crash before that may
+        lose it. If it cannot be stored the log fails, and the next append
+        raises :class:`WalFatalError`.
+
+        Raises:
+            The same as :meth:`append`, for what it checks before queueing.
+        """
+        seq, ts, acked = self._submit(record_type, data)
+        if isinstance(acked, asyncio.Future):
+            acked.add_done_callback(_leave_to_the_next_append)
+        elif inspect.iscoroutine(acked):
+            acked.close()  # off asyncio: nothing to wait for, the flusher holds the batch
+        return new_record(seq, ts, record_type, data)
+
+    def _submit(self, record_type: str, data: dict[str, Any]) -> tuple[int, float, Awaitable[None]]:
         flusher = self._flusher
         if self._state is not WalState.OPEN or flusher.fatal is not None:
             self._check_usable()  # raises
@@ -226,12 +258,7 @@ class WriteAheadLog:
             raise WalInvalidPayloadError(f"payload of {record_type!r}: {exc}") from exc
         self._next_seq = seq + 1
         self._appends += 1
-        try:
-            await flusher.submit(line, seq + 1)
-        except WalFatalError:
-            self._state = WalState.FAILED
-            raise
-        return new_record(seq, ts, record_type, data)
+        return seq, ts, flusher.submit(line, seq + 1)
 
     async def snapshot(self, state: dict[str, Any]) -> int:
         """Persist ``state`` as of the last appended seq, then compact; returns that seq.
@@ -320,3 +347,10 @@ class WriteAheadLog:
             raise WalFatalError(str(self._fatal))
         if self._state is not WalState.OPEN:
             raise WalClosedError(f"write-ahead log {self.directory} is {self._state.value}")
+
+
+def _leave_to_the_next_append(acked: asyncio.Future[None]) -> None:
+    # Nobody awaits an append_soon: its failure is the flusher's, and the next
+    # append raises it. Taking the exception here spares asyncio's warning.
+    if not acked.cancelled():
+        acked.exception()
