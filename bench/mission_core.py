@@ -119,8 +119,10 @@ class _ObservedJournal(Journal):
 
     probe = _Probe()
 
-    async def write(self, record_type: RecordType, data: dict[str, Any]) -> None:
-        await super().write(record_type, data)
+    async def write(
+        self, record_type: RecordType, data: dict[str, Any], *, durable: bool = True
+    ) -> None:
+        await super().write(record_type, data, durable=durable)
         probe = self.probe
         if record_type is RecordType.MISSION_STATE:
             say("state", state=data["state"], wall=time.time(), cpu=cpu_seconds())

@@ -188,10 +188,10 @@ class Tap:
         journal = engine.ctx.journal
         write = journal.write
 
-        async def tapped(record_type: RecordType, data: Json) -> None:
+        async def tapped(record_type: RecordType, data: Json, *, durable: bool = True) -> None:
             if self._frozen:
                 await anyio.sleep_forever()  # the engine was cut: nothing more reaches the WAL
-            await write(record_type, data)
+            await write(record_type, data, durable=durable)
             self.records.append((record_type.value, data))
             for hook in list(self._hooks):
                 hook(record_type.value, data)

@@ -114,7 +114,9 @@ class _RaceJournal:
         self.model = model
         self.written: list[tuple[str, dict[str, Any]]] = []
 
-    async def write(self, record_type: RecordType, data: dict[str, Any]) -> None:
+    async def write(
+        self, record_type: RecordType, data: dict[str, Any], *, durable: bool = True
+    ) -> None:
         self.written.append((record_type.value, data))
         if record_type is RecordType.UNIT_STATE:
             self.model.units[data["unit"]].state.check(UnitState(data["state"]))

@@ -108,7 +108,9 @@ class _SlowJournal:
         self.model = model
         self.decisions: list[tuple[str, str]] = []
 
-    async def write(self, record_type: RecordType, data: dict[str, Any]) -> None:
+    async def write(
+        self, record_type: RecordType, data: dict[str, Any], *, durable: bool = True
+    ) -> None:
         await anyio.lowlevel.checkpoint()  # the durable append: other tasks run meanwhile
         self.decisions.append((data["unit"], data["state"]))
         self.model.units[data["unit"]].state = UnitState(data["state"])

@@ -12,7 +12,9 @@ what it has durably done rather than by how long it has run:
 ``opened N``
     the journal is open and replayed (N records), before ``run()`` starts
 ``rec TYPE TURN``
-    a record of ``TYPE`` is durable (``TURN``: its turn id, or ``-``)
+    a record of ``TYPE`` is written (``TURN``: its turn id, or ``-``): durable,
+    unless the engine wrote it with ``durable=False`` (then it rides the next
+    durable record's sync)
 ``final STATE``
     ``run()`` returned the mission's final state
 
@@ -42,10 +44,16 @@ def _say(line: str) -> None:
 
 
 class _AnnouncingJournal(Journal):
-    """A journal that says so on stdout once each record is durable (and applied)."""
+    """A journal that says so on stdout once each record is written and applied.
 
-    async def write(self, record_type: RecordType, data: dict[str, Any]) -> None:
-        await super().write(record_type, data)
+    A durable record is on disk by then; one written with ``durable=False`` is
+    queued and may still be lost to a kill (it rides the next durable one).
+    """
+
+    async def write(
+        self, record_type: RecordType, data: dict[str, Any], *, durable: bool = True
+    ) -> None:
+        await super().write(record_type, data, durable=durable)
         _say(f"rec {record_type.value} {data.get('turn') or '-'}")
 
 

@@ -549,7 +549,11 @@ async def test_turns_in_flight_at_a_sigkill_are_adopted_not_prompted_again(
     records = await read_wal(project, mission)
 
     in_flight = open_turns_at(records, second.opened_at)
-    assert sum(t["accepted"] for t in in_flight) >= IN_FLIGHT
+    # The kill came once IN_FLIGHT turns were accepted by the server. A turn's
+    # acceptance is journaled without waiting for the disk (its intent was
+    # durable before the prompt went out), so the last ones may be lost with
+    # the kill: those turns are open in the journal all the same.
+    assert len(in_flight) >= IN_FLIGHT
     for turn in in_flight:
         # Each was received once, and the resumed core wrote no new intent for it.
         assert sim.user_messages.get(turn["message"]) == (turn["session"], 1), turn

@@ -9,6 +9,8 @@ Every state change of the engine goes through :meth:`Journal.write`, which
 
 Only then does the caller act on it (send the prompt, start the review...).
 So after a crash the log always knows at least as much as anyone outside did.
+Records nothing outside waits on (``durable=False``) skip the wait: they are
+queued in order and ride the next durable record's sync.
 Each record is also logged, in brief (the mission's ``mission.log`` tells its
 story from these lines; the WAL stays the truth).
 """
@@ -86,15 +88,29 @@ class Journal:
         """Where the log lives."""
         return self.wal.directory
 
-    async def write(self, record_type: RecordType, data: dict[str, Any]) -> None:
-        """Check, durably append, then apply one record.
+    async def write(
+        self, record_type: RecordType, data: dict[str, Any], *, durable: bool = True
+    ) -> None:
+        """Check, append, then apply one record; with ``durable``, wait until it is on disk.
+
+        ``durable=False`` is for records nothing outside waits on (a turn
+        accepted, a session made, a turn's end that the unit's next durable
+        state follows): the record is queued in order and reaches the disk
+        with the next durable one, or within the log's ``sync_interval``. A
+        crash may lose it: what it said is then found out again (a turn whose
+        acceptance or end is missing is probed and read back) or redone at no
+        model cost (a session made again). A prompt is still only ever sent
+        after its durable ``turn.intent``.
 
         Raises:
             TransitionError, MissionError: the model refuses the record (nothing written).
             WalError: the log failed; nothing more can be recorded.
         """
         self.model.check(record_type, data)
-        record = await self.wal.append(record_type.value, data)
+        if durable:
+            record = await self.wal.append(record_type.value, data)
+        else:
+            record = self.wal.append_soon(record_type.value, data)
         self.model.apply(record_type.value, data, record.ts)
         _log.log(
             logging.DEBUG if record_type in _QUIET else logging.INFO,

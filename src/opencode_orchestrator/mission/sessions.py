@@ -58,5 +58,8 @@ async def ensure_session(
             "attempt": attempt,
             "directory": directory,
         },
+        # The session's first turn.intent, durable, carries it; lost in a crash,
+        # a new session is made (an empty one is left behind, as on a retry).
+        durable=False,
     )
     return session.id

@@ -309,7 +309,9 @@ async def _drive(
                 accepted = True
                 if not turn.accepted:
                     await ctx.journal.write(
-                        RecordType.TURN_ACCEPTED, {"turn": turn.id, "event": watch.accepted_by}
+                        RecordType.TURN_ACCEPTED,
+                        {"turn": turn.id, "event": watch.accepted_by},
+                        durable=False,  # a resumed core probes the turn anyway
                     )
                 if request.on_accepted is not None:
                     await request.on_accepted()
@@ -606,7 +608,9 @@ async def _end(
     ctx: MissionContext, turn: TurnModel, watch: TurnWatch, outcome: TurnOutcome
 ) -> TurnOutcome:
     ctx.budget.add_usage(outcome.tokens, outcome.cost)
-    await ctx.journal.write(RecordType.TURN_ENDED, outcome.record(turn.id))
+    # Not waited on: the unit's next state, durable, follows at once and carries
+    # it; lost in a crash, the turn is read back from its session.
+    await ctx.journal.write(RecordType.TURN_ENDED, outcome.record(turn.id), durable=False)
     return outcome
 
 

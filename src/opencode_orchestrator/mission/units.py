@@ -75,11 +75,13 @@ class UnitRunner:
         """The unit's current state."""
         return self.ctx.model.units[self.unit_id]
 
-    async def transition(self, state: UnitState, reason: str = "", **extra: Any) -> None:
-        """Journal the unit's move to ``state``."""
+    async def transition(
+        self, state: UnitState, reason: str = "", *, durable: bool = True, **extra: Any
+    ) -> None:
+        """Journal the unit's move to ``state`` (``durable``: see :meth:`Journal.write`)."""
         data: dict[str, Any] = {"unit": self.unit_id, "state": state.value, "reason": reason}
         data.update(extra)
-        await self.ctx.journal.write(RecordType.UNIT_STATE, data)
+        await self.ctx.journal.write(RecordType.UNIT_STATE, data, durable=durable)
 
     async def run(self) -> None:
         """Step until the unit is final or delegated (the engine resumes delegated units)."""
@@ -123,7 +125,8 @@ class UnitRunner:
             return
         attempt = unit.attempt + 1
         await ensure_session(self.ctx, unit, "worker", attempt)
-        await self.transition(_U.DISPATCHED, f"attempt {attempt}", attempt=attempt)
+        # The worker's turn.intent, durable, follows and carries it.
+        await self.transition(_U.DISPATCHED, f"attempt {attempt}", durable=False, attempt=attempt)
 
     # -- worker turns --------------------------------------------------------------
 
@@ -184,7 +187,7 @@ class UnitRunner:
 
         async def accepted() -> None:
             if self.unit.state is _U.DISPATCHED:
-                await self.transition(_U.ACCEPTED, attempt=self.unit.attempt)
+                await self.transition(_U.ACCEPTED, durable=False, attempt=self.unit.attempt)
 
         return TurnRequest(
             session=session,
@@ -204,7 +207,7 @@ class UnitRunner:
     async def _judge(self, outcome: TurnOutcome) -> None:
         unit = self.unit
         if unit.state is _U.DISPATCHED:  # ended before any event was seen
-            await self.transition(_U.ACCEPTED, attempt=unit.attempt)
+            await self.transition(_U.ACCEPTED, durable=False, attempt=unit.attempt)
         report = _parse_report(outcome.answer)
         if outcome.status is TurnStatus.COMPLETED and report is not None:
             await self._accept_report(report)

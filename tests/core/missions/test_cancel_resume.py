@@ -215,12 +215,14 @@ async def test_a_cancel_asked_while_the_end_is_journaled_leaves_the_end_the_last
         journal = engine.ctx.journal
         write = journal.write
 
-        async def cancelling(record_type: RecordType, data: dict[str, Any]) -> None:
+        async def cancelling(
+            record_type: RecordType, data: dict[str, Any], *, durable: bool = True
+        ) -> None:
             if record_type is RecordType.MISSION_STATE and MissionState(data["state"]).final:
                 asked.append(data["state"])
                 engine.request_cancel()
                 await anyio.wait_all_tasks_blocked()  # the cancel watcher acts now, if it would
-            await write(record_type, data)
+            await write(record_type, data, durable=durable)
 
         setattr(journal, "write", cancelling)  # noqa: B010 - as the core's own hook does
 

@@ -83,8 +83,10 @@ def observe_journal(engine: MissionEngine, hook: RecordHook) -> None:
     journal = engine.ctx.journal
     write = journal.write
 
-    async def observed(record_type: RecordType, data: dict[str, Any]) -> None:
-        await write(record_type, data)
+    async def observed(
+        record_type: RecordType, data: dict[str, Any], *, durable: bool = True
+    ) -> None:
+        await write(record_type, data, durable=durable)
         try:
             hook(record_type.value, data)
         except Exception:  # noqa: BLE001 - an observer's bug must not stop the mission
