@@ -16,6 +16,10 @@ previous one syncs) and wakes faster. Completion is delivered on the loop
 (``call_soon_threadsafe`` on asyncio, ``anyio.from_thread`` elsewhere), so
 every waiter is only touched from the loop's thread.
 
+Under ``always``, a saturated log is batched one of two ways, pipelined (the
+loop hands a batch off at ``SPLIT_AT`` lines, see ``submit``) or one batch per
+loop round; :mod:`opencode_orchestrator.wal.pacing` measures which writes more.
+
 Under ``interval`` the same thread also syncs within ``sync_interval`` of the
 first unsynced write. Any ``OSError`` stops it for good (fail-stop): the batch
 in hand and every later one complete with :attr:`GroupCommitFlusher.fatal`.
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import queue
 import threading
 import time
@@ -38,6 +43,7 @@ import anyio.lowlevel
 from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.wal.batch import Batch
 from opencode_orchestrator.wal.errors import WalFatalError
+from opencode_orchestrator.wal.pacing import Pacer
 from opencode_orchestrator.wal.writer import SegmentWriter
 
 __all__ = ["HANDOFF_TIMEOUT", "SPLIT_AT", "GroupCommitFlusher"]
@@ -118,6 +124,13 @@ class GroupCommitFlusher:
         self._handoff_wanted = False
         self._handoff = threading.Lock()
         self._handoff.acquire()
+        # Under load, the pacer turns the hand-off off and on (see pacing.py).
+        # Turning it off, the flusher holds its next seal once, until the loop
+        # has run the appenders its last write woke: the two batches in flight
+        # merge into one, which later rounds keep.
+        self._pacer = Pacer(SPLIT_AT // 2) if sync_each_batch and self.loop is not None else None
+        self._merge_next = False
+        self._hold = False
         self._thread = threading.Thread(
             target=self._run, name=f"wal-flusher {directory}", daemon=True
         )
@@ -192,7 +205,8 @@ class GroupCommitFlusher:
         while True:
             with self._mutex:
                 batch = self._open
-                if batch is not None or self._stopping:
+                taken = batch is not None and (not self._hold or self._handoff_wanted)
+                if taken or self._stopping:
                     self._open = None
                     self._idle = False
                     if self._handoff_wanted:
@@ -235,13 +249,40 @@ class GroupCommitFlusher:
                     self._record_fatal(exc)
             batch.error = self.fatal
             try:
-                self._wake(batch.complete)  # first: the acks wait on nothing below
+                self._deliver(batch)  # first: the acks wait on nothing below
             except RuntimeError:  # the event loop is gone: nobody is left to wake
                 return
             if self._sync_interval is not None:
                 due_in = self._sync_due_in()
                 if due_in is not None and due_in <= 0:
                     self._sync()  # continuous load must not postpone the interval sync
+
+    def _deliver(self, batch: Batch) -> None:
+        """Have the loop complete ``batch``, then show the write to the pacer."""
+        if self._merge_next:
+            self._merge_next = False
+            with self._mutex:
+                self._hold = True
+            self._wake(functools.partial(self._complete_then_release, batch))
+        else:
+            self._wake(batch.complete)
+        pacer = self._pacer
+        if pacer is not None and pacer.wrote(batch.lines, time.perf_counter()):
+            self._split_at = SPLIT_AT if pacer.pipelined else 0
+            self._merge_next = not pacer.pipelined
+
+    def _complete_then_release(self, batch: Batch) -> None:
+        # On the loop: the appenders woken here run in the loop's next round,
+        # and a callback scheduled now runs after them.
+        batch.complete()
+        asyncio.get_running_loop().call_soon(self._release_hold)
+
+    def _release_hold(self) -> None:
+        with self._mutex:
+            self._hold = False
+            if self._idle:
+                self._idle = False
+                self._tokens.put(None)
 
     def _record_fatal(self, cause: OSError) -> None:
         if self.fatal is None:
