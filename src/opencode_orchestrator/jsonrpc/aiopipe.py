@@ -19,6 +19,11 @@ future and one task step. How the loop reads depends on the loop:
 Bytes the consumer has not taken yet are buffered up to a limit; above it
 reading pauses (the kernel pipe then fills and the writer blocks), which keeps
 the backpressure of the readiness-based path.
+
+A read that arrives while the consumer waits, with nothing buffered, may first
+go to an :data:`Interceptor`, right in the loop's read callback: what it takes
+costs no wake-up of the waiting task at all (the dispatcher answers inline
+requests there), and only what it leaves is handed on.
 """
 
 from __future__ import annotations
@@ -27,16 +32,27 @@ import asyncio
 import os
 import stat
 from collections import deque
-from typing import Final, cast
+from collections.abc import Callable
+from typing import Final, TypeAlias, cast
 
 import anyio
 
-__all__ = ["READ_SIZE", "BufferedReader", "PipeReader", "TransportReader", "open_pipe_reader"]
+__all__ = [
+    "READ_SIZE",
+    "BufferedReader",
+    "Interceptor",
+    "PipeReader",
+    "TransportReader",
+    "open_pipe_reader",
+]
 
 READ_SIZE: Final = 64 * 1024  # below glibc's mmap threshold: no mmap/munmap per read
 
 _HIGH_WATER: Final = 1 << 20  # bytes buffered before reading pauses
 _LOW_WATER: Final = 1 << 18  # reading resumes once the consumer brings it below this
+
+Interceptor: TypeAlias = Callable[[bytes], bytes]
+"""Takes what it can of a read, in the loop's read callback; returns what it left."""
 
 
 class BufferedReader:
@@ -57,6 +73,7 @@ class BufferedReader:
         self._eof = False
         self._error: OSError | None = None
         self._reading = False
+        self.interceptor: Interceptor | None = None
 
     @property
     def paused(self) -> bool:
@@ -70,6 +87,16 @@ class BufferedReader:
         raise NotImplementedError
 
     def _feed(self, data: bytes) -> None:
+        waiter = self._waiter
+        if (
+            self.interceptor is not None
+            and waiter is not None
+            and not waiter.done()  # not a receive being cancelled
+            and not self._chunks
+        ):
+            data = self.interceptor(data)
+            if not data:
+                return
         self._chunks.append(data)
         self._buffered += len(data)
         if self._buffered > self._high and self._reading:

@@ -6,9 +6,12 @@ reading, which pushes back on the peer through the pipe. Notifications are
 handled one at a time, in arrival order, by a single worker fed through a
 bounded queue. Synchronous request handlers run inline in the reader
 (:mod:`.replies`), and the replies to every line of one read leave in one
-write. ``$/cancelRequest`` is handled as soon as it is read so that it
-never waits behind the work it cancels. Outgoing calls are correlated by ids
-unique to this dispatcher and bounded by a timeout.
+write; where the loop itself reads (stdin), a read that arrives while the
+reader waits is answered right in the loop's read callback, without waking the
+read task, up to the first line only the read task may handle
+(:meth:`.FastPath.answer_read`). ``$/cancelRequest`` is handled as soon as it
+is read so that it never waits behind the work it cancels. Outgoing calls are
+correlated by ids unique to this dispatcher and bounded by a timeout.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable
 from enum import Enum
+from functools import partial
 from typing import Any, TypeAlias
 
 import anyio
@@ -211,6 +215,8 @@ class Dispatcher:
         # handlers are gathered and leave together in one write.
         replies = bytearray()
         answer_many = self._fast.answer_many
+        # While this loop waits, a read of inline requests is answered where it arrives.
+        self._reader.set_consumer(partial(self._fast.answer_read, writer=self._writer))
         try:
             while lines := await self._reader.receive_lines():
                 pending = iter(lines)
@@ -229,6 +235,8 @@ class Dispatcher:
                     await self._flush(replies)
         except ConnectionClosedError:
             _log.debug("output closed while reading")
+        finally:
+            self._reader.set_consumer(None)
         self.request_close()
 
     async def _flush(self, replies: bytearray) -> None:

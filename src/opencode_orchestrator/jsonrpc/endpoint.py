@@ -156,8 +156,9 @@ class Endpoint:
         handler returns the result: a pydantic model or anything JSON-serialisable.
 
         An ``async def`` handler runs concurrently with other requests and may be
-        cancelled. A plain ``def`` handler runs inline, in the task that reads the
-        connection, before the next message is read: the cheapest answer, for quick
+        cancelled. A plain ``def`` handler runs inline, where the connection is read
+        (the task that reads it, or the event loop's read callback, outside any
+        task), before the next message is read: the cheapest answer, for quick
         CPU-only work only (no I/O, no blocking, no waiting), since nothing else on
         the connection moves while it runs. Errors are answered the same either way.
         """

@@ -11,6 +11,10 @@ general path of the dispatcher: batches, notifications, responses, invalid
 messages, requests to async handlers, and requests a check may refuse (a
 duplicate id).
 
+:meth:`FastPath.answer_read` does the same where a read arrives, in the event
+loop's read callback, while the dispatcher's read loop waits for input: then
+the read loop is not even woken for a read that is all inline requests.
+
 The fast path decides nothing the general path would decide differently: it
 checks the same envelope rules, runs the same admission checks in the same
 order (:meth:`FastPath.refusal`), maps handler outcomes the same way
@@ -28,6 +32,7 @@ from opencode_orchestrator.jsonrpc import messages as wire
 from opencode_orchestrator.jsonrpc.errors import ErrorCode, RpcError
 from opencode_orchestrator.jsonrpc.framing import OVERSIZED, ReadItem
 from opencode_orchestrator.jsonrpc.replies import SyncRequestHandler, encode_reply, failure_response
+from opencode_orchestrator.jsonrpc.writer import LineWriter
 
 __all__ = ["FastPath", "RequestGuard"]
 
@@ -160,3 +165,29 @@ class FastPath:
                 # Not JSON-serialisable: the general encoder logs it and answers -32603.
                 out += encode_reply(wire.result_response(request_id, result))
         return None
+
+    def answer_read(self, lines: list[bytes], writer: LineWriter) -> list[bytes]:
+        """Answer a read where it arrives, in the loop's read callback; return the lines left.
+
+        The consumer of :meth:`~.framing.LineReader.set_consumer`, while the read
+        loop waits: what :meth:`answer_many` answers is answered here, its replies
+        written at once through ``writer``. The lines from the first one the general
+        path must take on are left to the read loop (which parses that one again).
+        All are left while ``writer`` cannot write at once (it is busy: replies then
+        wait their turn in the read loop, and so input waits for output).
+        """
+        if not writer.can_write_nowait:
+            return lines
+        out = bytearray()
+        pending = iter(lines)
+        try:
+            answered_all = self.answer_many(pending, out) is None
+        except Exception:  # noqa: BLE001 - raised again in the read loop, below
+            # A guard that failed other than by refusing: a bug. Its line (whose handler
+            # did not run) is left to the read loop, which fails on it as it always did.
+            answered_all = False
+        if out:
+            writer.write_nowait(bytes(out))
+        if answered_all:
+            return []
+        return lines[len(lines) - len(list(pending)) - 1 :]

@@ -1,12 +1,13 @@
 """Turning handler outcomes into reply lines, and inline (synchronous) handlers.
 
-A synchronous request handler is a plain function: the dispatcher calls it in
-the reader's own task as soon as the request is parsed, with no worker
-hand-off, cancel scope or checkpoint, and queues its reply with the other
-replies of the same read. That is the cheapest way to answer, and it is only
-fair for handlers that are quick and never block: while one runs, nothing else
-on the connection moves. Anything that awaits or does I/O must be ``async``
-(and then runs concurrently on the worker pool).
+A synchronous request handler is a plain function: the dispatcher calls it
+where the connection is read (the read task, or the event loop's read callback)
+as soon as the request is parsed, with no worker hand-off, cancel scope or
+checkpoint, and writes its reply with the other replies of the same read.
+That is the cheapest way to answer, and it is only fair for handlers that are
+quick and never block: while one runs, nothing else on the connection moves.
+Anything that awaits or does I/O must be ``async`` (and then runs concurrently
+on the worker pool).
 
 Outcomes map the same way for both kinds of handler: the return value is the
 result, :class:`RpcError` answers with its error object, any other exception

@@ -9,6 +9,9 @@ pipe transport on uvloop), rather than registering the descriptor for every
 wait. Reads are at most
 :data:`~.aiopipe.READ_SIZE` bytes, small enough not to be ``mmap``-ed. Writes go straight to
 ``os.write``: a reply costs one system call and waits only when the pipe is full.
+Both sides also work from synchronous code on the loop: a receive stream hands
+reads to an interceptor (:meth:`FdReceiveStream.set_interceptor`), a send stream
+writes what the pipe takes at once (:meth:`FdSendStream.send_nowait`).
 The original blocking mode is restored on close because the open file
 description may be shared with the parent (a terminal, a shell).
 """
@@ -21,7 +24,12 @@ import os
 import anyio
 from anyio.abc import ByteReceiveStream, ByteSendStream
 
-from opencode_orchestrator.jsonrpc.aiopipe import READ_SIZE, BufferedReader, open_pipe_reader
+from opencode_orchestrator.jsonrpc.aiopipe import (
+    READ_SIZE,
+    BufferedReader,
+    Interceptor,
+    open_pipe_reader,
+)
 
 __all__ = ["FdReceiveStream", "FdSendStream"]
 
@@ -61,6 +69,19 @@ class FdReceiveStream(_FdStream, ByteReceiveStream):
         # Attached at the first receive, when the running loop (and backend) is known.
         self._pipe: BufferedReader | None = None
         self._pipe_tried = False
+        self._interceptor: Interceptor | None = None
+
+    def set_interceptor(self, interceptor: Interceptor | None) -> None:
+        """Offer reads to ``interceptor`` in the loop's read callback (see :mod:`.aiopipe`).
+
+        Only where the loop itself reads (asyncio, a pipe or a socket); elsewhere
+        every read goes to :meth:`receive` as before. It is offered a read only
+        while a :meth:`receive` waits with nothing buffered, and what it returns is
+        what that :meth:`receive` gets. None stops it.
+        """
+        self._interceptor = interceptor
+        if self._pipe is not None:
+            self._pipe.interceptor = interceptor
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
         """Read up to ``max_bytes``; raise :class:`anyio.EndOfStream` at end of input."""
@@ -73,6 +94,7 @@ class FdReceiveStream(_FdStream, ByteReceiveStream):
             self._pipe_tried = True
             self._pipe = await open_pipe_reader(self._fd)
             if self._pipe is not None:
+                self._pipe.interceptor = self._interceptor
                 return await self._pipe.receive(max_bytes)
         while True:
             self._check_open()
@@ -105,13 +127,7 @@ class FdSendStream(_FdStream, ByteSendStream):
         """Write all of ``item``; raise :class:`anyio.BrokenResourceError` if the reader left."""
         if not item:
             return
-        self._check_open()
-        try:
-            written = os.write(self._fd, item)
-        except BlockingIOError:
-            written = 0
-        except OSError as exc:  # BrokenPipeError above all
-            raise anyio.BrokenResourceError from exc
+        written = self.send_nowait(item)
         if written == len(item):  # the common case: no view, no loop
             return
         view = memoryview(item)[written:]
@@ -125,6 +141,21 @@ class FdSendStream(_FdStream, ByteSendStream):
             except OSError as exc:  # BrokenPipeError above all
                 raise anyio.BrokenResourceError from exc
             view = view[written:]
+
+    def send_nowait(self, item: bytes) -> int:
+        """Write what the descriptor takes now, without waiting; return how many bytes.
+
+        Raises:
+            anyio.ClosedResourceError: the stream was closed.
+            anyio.BrokenResourceError: the reader left.
+        """
+        self._check_open()
+        try:
+            return os.write(self._fd, item)
+        except BlockingIOError:
+            return 0
+        except OSError as exc:  # BrokenPipeError above all
+            raise anyio.BrokenResourceError from exc
 
     async def aclose(self) -> None:
         """Restore the blocking mode and close the descriptor if owned."""

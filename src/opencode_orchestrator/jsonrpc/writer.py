@@ -3,12 +3,17 @@
 :class:`LineWriter` queues encoded lines in a bounded queue (senders wait when
 it is full) and writes everything queued so far with one ``send`` per wake-up,
 so a burst of replies costs one write system call, not one per message.
+Synchronous code on the loop (the dispatcher answering a read in the loop's read
+callback) writes through :meth:`LineWriter.write_nowait` when the stream can
+write without waiting (:meth:`~.stdio.FdSendStream.send_nowait`).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from enum import Enum
+from typing import Protocol, runtime_checkable
 
 import anyio
 from anyio.abc import ByteSendStream
@@ -16,6 +21,11 @@ from anyio.abc import ByteSendStream
 from opencode_orchestrator.jsonrpc.errors import ConnectionClosedError
 
 __all__ = ["LineWriter"]
+
+
+@runtime_checkable
+class _NowaitSending(Protocol):
+    def send_nowait(self, item: bytes) -> int: ...
 
 
 class _WriterState(Enum):
@@ -44,6 +54,38 @@ class LineWriter:
         # sender then costs one task step, not a checkpoint plus a wake-up.
         self._wakeup: anyio.Event | None = None
         self._space: anyio.Event | None = None
+        self._send_nowait: Callable[[bytes], int] | None = (
+            stream.send_nowait if isinstance(stream, _NowaitSending) else None
+        )
+
+    @property
+    def can_write_nowait(self) -> bool:
+        """True when :meth:`write_nowait` may be called: open, idle, and a stream that can."""
+        return (
+            self._state is _WriterState.OPEN
+            and not self._writing
+            and not self._queue
+            and self._send_nowait is not None
+        )
+
+    def write_nowait(self, data: bytes) -> None:
+        """Write ``data`` from synchronous code; only when :attr:`can_write_nowait`.
+
+        What the stream does not take at once is queued for :meth:`run` (past the
+        queue's bound if need be: it is one entry, and the writer is then busy, so
+        nothing else is written this way until it is out). A failed write marks the
+        writer broken, as a failed :meth:`send_now` does, and wakes :meth:`run` to end.
+        """
+        assert self._send_nowait is not None  # can_write_nowait said so
+        try:
+            written = self._send_nowait(data)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            self._state = _WriterState.BROKEN
+            self._wake_writer()
+            return
+        if written < len(data):
+            self._queue.append(data[written:])
+            self._wake_writer()
 
     @property
     def broken(self) -> bool:
