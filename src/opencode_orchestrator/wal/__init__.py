@@ -6,6 +6,7 @@ Layers, each knowing only the ones below::
     paths, lock          file names, private files, the directory lock
     snapshot, segment    atomic snapshots; scanning and the torn-tail cut
     writer, recovery     batched appends and rotation; what open() does on disk
+    batch, pacing        a batch and its waiters; pipelined batches or one per loop round
     flusher              the group-commit thread: one write + one fsync per batch
     log                  WriteAheadLog: group commit, durability, lifecycle
     tools                inspect / verify / repair for the CLI
