@@ -185,11 +185,11 @@ class GroupCommitFlusher:
         # Enough lines are queued: let the flusher seal them now, so their sync
         # overlaps the loop's work on the rest. Whether the flusher is idle
         # (notified) or back from its previous write, it cannot run while the
-        # loop holds the GIL, and the loop releases it only when it goes idle:
-        # a write that returned mid-burst would otherwise wait for the GIL
-        # (measured: +100-250 us per batch), and its acks with it. Blocking here
-        # lends the GIL to the flusher; bounded, so a slow disk costs the loop at
-        # most HANDOFF_TIMEOUT per SPLIT_AT appends.
+        # loop holds the GIL, and the loop releases it only between two rounds
+        # of its event loop: a write that returned mid-burst would otherwise
+        # wait for the GIL (measured: +100-250 us per batch), and its acks with
+        # it. Blocking here lends the GIL to the flusher; bounded, so a slow
+        # disk costs the loop at most HANDOFF_TIMEOUT per SPLIT_AT appends.
         self._handoff.acquire(blocking=False)  # a release left by a timed-out wait
         self._handoff_wanted = True
         self._handoff.acquire(timeout=HANDOFF_TIMEOUT)
