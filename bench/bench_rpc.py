@@ -14,7 +14,9 @@ Every server is a real child process spoken to over pipes:
                 driven by the SDK's stdio `Client` (`call_tool`).
 
 Sequential: one call at a time (round-trip p50/p99, calls/s). Pipelined: a window of
-256 calls in flight (messages/s).
+256 calls in flight (messages/s). For the servers driven by the blocking client, also
+the server's own CPU time per message (its main thread's, from Linux's
+/proc/<pid>/schedstat): what the shared host's noise moves least.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ class Result:
     p50_us: float | None = None
     p99_us: float | None = None
     pipelined: float | None = None  # messages/s
+    seq_server_us: float | None = None  # the server's CPU per sequential call
+    pipe_server_us: float | None = None  # the server's CPU per pipelined message
 
 
 def _params(i: int) -> dict[str, Any]:
@@ -70,6 +74,19 @@ def _latency_summary(name: str, latencies: list[float], elapsed: float) -> Resul
         p50_us=statistics.median(latencies) * 1e6,
         p99_us=latencies[int(len(latencies) * 0.99) - 1] * 1e6,
     )
+
+
+def _server_cpu_ns(pid: int) -> int | None:
+    """On-CPU time of the process's main thread in ns (Linux); None where unknown."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as stats:
+            return int(stats.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _per_message_us(before: int | None, after: int | None, count: int) -> float | None:
+    return None if before is None or after is None else (after - before) / count / 1000
 
 
 # --- servers run as children -------------------------------------------------------------
@@ -137,9 +154,13 @@ def bench_raw_client(
         stdout.readline()
         os.write(stdin_fd, b'{"jsonrpc":"2.0","method":"initialized"}\n')
     _raw_sequential(stdin_fd, stdout, min(500, seq))  # warm-up
+    cpu_start = _server_cpu_ns(process.pid)
     latencies, elapsed = _raw_sequential(stdin_fd, stdout, seq)
+    cpu_sequential = _server_cpu_ns(process.pid)
     result = _latency_summary(name, latencies, elapsed)
     result.pipelined = _raw_pipelined(stdin_fd, stdout, pipe)
+    result.seq_server_us = _per_message_us(cpu_start, cpu_sequential, seq)
+    result.pipe_server_us = _per_message_us(cpu_sequential, _server_cpu_ns(process.pid), pipe)
     if initialize:
         os.write(stdin_fd, b'{"jsonrpc":"2.0","id":"s","method":"shutdown"}\n')
         stdout.readline()
@@ -210,6 +231,10 @@ def _fmt(value: float | None, unit: str = "") -> str:
     return "-" if value is None else f"{value:,.0f}{unit}"
 
 
+def _fmt_us(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def _check(label: str, ours: float | None, reference: float | None, factor: float) -> bool:
     if ours is None or reference is None:
         print(f"  {label}: not measured")
@@ -224,8 +249,16 @@ def _best(old: Result | None, new: Result) -> Result:
     if old is None:
         return new
     best = old if (old.sequential or 0) >= (new.sequential or 0) else new
-    pipelined = max(old.pipelined or 0, new.pipelined or 0) or None
-    return Result(best.name, best.sequential, best.p50_us, best.p99_us, pipelined)
+    piped = old if (old.pipelined or 0) >= (new.pipelined or 0) else new
+    return Result(
+        best.name,
+        best.sequential,
+        best.p50_us,
+        best.p99_us,
+        piped.pipelined,
+        best.seq_server_us,
+        piped.pipe_server_us,
+    )
 
 
 def run_all(quick: bool) -> int:
@@ -251,14 +284,14 @@ def run_all(quick: bool) -> int:
     )
     header = (
         f"{'server <- client':<22}{'seq calls/s':>13}{'p50 us':>9}{'p99 us':>9}"
-        f"{'pipelined msg/s':>17}"
+        f"{'pipelined msg/s':>17}{'server CPU us: seq':>20}{'pipelined':>11}"
     )
     print(header)
     print("-" * len(header))
     for r in results.values():
         print(
             f"{r.name:<22}{_fmt(r.sequential):>13}{_fmt(r.p50_us):>9}{_fmt(r.p99_us):>9}"
-            f"{_fmt(r.pipelined):>17}"
+            f"{_fmt(r.pipelined):>17}{_fmt_us(r.seq_server_us):>20}{_fmt_us(r.pipe_server_us):>11}"
         )
     floor, raw, ours, mcp = (results[k] for k in ("floor", "serve_raw", "serve_ours", "mcp"))
     print("\ntargets")
