@@ -182,7 +182,7 @@ class FastPath:
         pending = iter(lines)
         try:
             answered_all = self.answer_many(pending, out) is None
-        except Exception:  # noqa: BLE001 - raised again in the read loop, below
+        except Exception:  # noqa: BLE001 - raised again where the read loop runs that line
             # A guard that failed other than by refusing: a bug. Its line (whose handler
             # did not run) is left to the read loop, which fails on it as it always did.
             answered_all = False
