@@ -10,7 +10,8 @@ Every state change of the engine goes through :meth:`Journal.write`, which
 Only then does the caller act on it (send the prompt, start the review...).
 So after a crash the log always knows at least as much as anyone outside did.
 Records nothing outside waits on (``durable=False``) skip the wait: they are
-queued in order and ride the next durable record's sync.
+queued in order and ride the next durable record's sync. A writer cancelled
+while it waits still has its record written, so the model takes it too.
 Each record is also logged, in brief (the mission's ``mission.log`` tells its
 story from these lines; the WAL stays the truth).
 """
@@ -21,6 +22,8 @@ import logging
 import time
 from pathlib import Path
 from typing import Any, Final
+
+import anyio
 
 from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.mission.model import MissionModel
@@ -107,10 +110,17 @@ class Journal:
             WalError: the log failed; nothing more can be recorded.
         """
         self.model.check(record_type, data)
-        if durable:
-            record = await self.wal.append(record_type.value, data)
-        else:
+        if not durable:
             record = self.wal.append_soon(record_type.value, data)
+        else:
+            try:
+                record = await self.wal.append(record_type.value, data)
+            except anyio.get_cancelled_exc_class():
+                # Queued before the wait was cancelled, the record still reaches the
+                # disk with its batch: the model must know it too, or a turn whose
+                # intent was cancelled mid-sync is open on disk and never closed.
+                self.model.apply(record_type.value, data, time.time())
+                raise
         self.model.apply(record_type.value, data, record.ts)
         _log.log(
             logging.DEBUG if record_type in _QUIET else logging.INFO,
