@@ -45,6 +45,11 @@ class MissionContext:
     """Turn id -> tokens and cost of a turn cancelled before it could journal its end."""
     unit_canceller: Callable[[str], Awaitable[None]] | None = None
     """Set by the scheduler: cancels a unit's runner and waits until it stopped."""
+    _models: dict[str, ModelRef | None] = field(default_factory=dict, init=False, repr=False)
+    """Role -> its model, as :meth:`model_for` found it in ``_models_of``."""
+    _models_of: MissionConfig | None = field(default=None, init=False, repr=False)
+    _routers: dict[str, anyio.CancelScope] = field(default_factory=dict, init=False, repr=False)
+    """Directory -> the scope its event router runs in (cancelled when it is detached)."""
 
     async def cancel_unit(self, unit_id: str) -> None:
         """Stop ``unit_id``'s runner (if one runs) and wait until it has."""
@@ -61,10 +66,17 @@ class MissionContext:
         client.open()
         router = EventRouter(client)
         self.extra_clients[directory] = (client, router)
-        await self.task_group.start(_run_router, router, client)
+        self._routers[directory] = stop = anyio.CancelScope()
+        await self.task_group.start(_run_router, router, stop)
 
     async def detach_directory(self, directory: str) -> None:
-        """Close ``directory``'s client (its router ends with the stream)."""
+        """Stop ``directory``'s event router, then close its client."""
+        stop = self._routers.pop(directory, None)
+        if stop is not None:
+            # Before the close: a stream reading a connection closed under it fails
+            # with whatever the HTTP library raises for that (aiohttp: a bare
+            # RuntimeError, which took the engine down in place of the real outcome).
+            stop.cancel()
         entry = self.extra_clients.pop(directory, None)
         if entry is not None:
             await entry[0].aclose()
@@ -81,11 +93,22 @@ class MissionContext:
 
     def model_for(self, role: str) -> ModelRef | None:
         """The ``provider/model`` configured for ``role``, if any."""
+        # Asked three or four times a turn; looked up and built once per role (the
+        # config and ModelRef are frozen), unless the context's config is replaced.
+        if self._models_of is not self.config:
+            self._models.clear()
+            self._models_of = self.config
+        try:
+            return self._models[role]
+        except KeyError:
+            pass
         spec = self.config.models.of(role)
-        if spec is None:
-            return None
-        provider, model = spec.split("/", 1)  # validated: provider/model
-        return ModelRef(provider_id=provider, model_id=model)
+        ref = None
+        if spec is not None:
+            provider, model = spec.split("/", 1)  # validated: provider/model
+            ref = ModelRef(provider_id=provider, model_id=model)
+        self._models[role] = ref
+        return ref
 
     def provider_for(self, role: str) -> str | None:
         """The provider ``role`` runs on (``None``: OpenCode's default)."""
@@ -100,8 +123,9 @@ class MissionContext:
 
 
 async def _run_router(
-    router: EventRouter, client: OpenCodeClient, *, task_status: Any = anyio.TASK_STATUS_IGNORED
+    router: EventRouter, stop: anyio.CancelScope, *, task_status: Any = anyio.TASK_STATUS_IGNORED
 ) -> None:
-    # Detaching closes the client under the stream: the race is over, not an error.
-    with contextlib.suppress(OpenCodeClosedError):
+    # Stopped when its directory is detached: the race is over, not an error (nor is
+    # its client closed some other way).
+    with stop, contextlib.suppress(OpenCodeClosedError):
         await router.run(task_status=task_status)
