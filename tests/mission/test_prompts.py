@@ -26,6 +26,7 @@ from opencode_orchestrator.mission.contracts import (
     WorkerOutcome,
     WorkerReport,
     parse_unit_brief,
+    render_unit_brief,
 )
 from opencode_orchestrator.mission.prompts import (
     agent_definitions,
@@ -223,6 +224,18 @@ def test_the_unit_brief_round_trips(name: str, text: str) -> None:
     # a `$` or a brace.
     if name not in {"nudge", "continue"}:
         assert all(line.strip() in prompt for line in text.splitlines())
+
+
+def test_a_changed_unit_is_a_new_spec_with_its_own_brief() -> None:
+    # Briefs are kept per spec object while its unit runs; a delegated or raced unit
+    # is a model_copy, so it never gets the brief of the spec it was copied from.
+    unit = _unit()
+    assert render_unit_brief(unit) is render_unit_brief(unit)
+    renamed = unit.model_copy(update={"id": "u99", "files": ["src/other.py"]})
+    assert parse_unit_brief(render_unit_brief(renamed)) == renamed
+    assert parse_unit_brief(render_unit_brief(unit)) == unit
+    twin = UnitSpec.model_validate(unit.model_dump())  # equal, another object
+    assert render_unit_brief(twin) == render_unit_brief(unit)
 
 
 def test_no_placeholder_is_left_unfilled() -> None:

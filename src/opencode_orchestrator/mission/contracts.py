@@ -155,9 +155,26 @@ class ReviewVerdict(BaseModel):
     )
 
 
+_BRIEFS: Final[dict[int, tuple[UnitSpec, str]]] = {}
+"""id(spec) -> the spec (held, so its id is not reused) and its brief, newest last."""
+_BRIEFS_KEPT: Final = 512
+"""More than the units running at once (two runners per slot), each asked for a brief
+per worker and per review turn."""
+
+
 def render_unit_brief(unit: UnitSpec) -> str:
     """The machine-readable element a worker's or reviewer's prompt carries."""
-    return f"<unit>{orjson.dumps(unit.model_dump(mode='json')).decode()}</unit>"
+    # Every prompt of a unit carries the same brief: it is dumped once while the unit
+    # runs. A spec is never changed once planned (a changed unit is a model_copy, a
+    # new object), so the one it was rendered from is the one asked about.
+    cached = _BRIEFS.get(id(unit))
+    if cached is not None and cached[0] is unit:
+        return cached[1]
+    brief = f"<unit>{orjson.dumps(unit.model_dump(mode='json')).decode()}</unit>"
+    if len(_BRIEFS) >= _BRIEFS_KEPT:
+        del _BRIEFS[next(iter(_BRIEFS))]  # the oldest: its unit has most likely ended
+    _BRIEFS[id(unit)] = (unit, brief)
+    return brief
 
 
 def parse_unit_brief(text: str) -> UnitSpec | None:

@@ -29,6 +29,7 @@ from typing import Any, Final
 
 from opencode_orchestrator.mission.contracts import UnitSpec
 from opencode_orchestrator.mission.errors import MissionError
+from opencode_orchestrator.mission.openturns import OpenTurns
 from opencode_orchestrator.mission.records import RecordType, TurnKind, TurnStatus
 from opencode_orchestrator.mission.states import MissionState, UnitState
 
@@ -44,6 +45,30 @@ WORKER_KINDS = frozenset(
         TurnKind.SUBUNITS_DONE,
     }
 )
+
+_WORKER_KIND_VALUES: Final = tuple(kind.value for kind in WORKER_KINDS)
+
+# Value -> member: a record's states and kinds are strings, and calling the enum
+# (its metaclass's __call__) cost a microsecond or two, several times a record.
+_UNIT_STATES: Final = {state.value: state for state in UnitState}
+_MISSION_STATES: Final = {state.value: state for state in MissionState}
+_TURN_KINDS: Final = {kind.value: kind for kind in TurnKind}
+
+
+def _as_unit_state(value: str) -> UnitState:
+    state = _UNIT_STATES.get(value)
+    return UnitState(value) if state is None else state  # unknown: ValueError as before
+
+
+def _as_mission_state(value: str) -> MissionState:
+    state = _MISSION_STATES.get(value)
+    return MissionState(value) if state is None else state
+
+
+def _as_turn_kind(value: str) -> TurnKind:
+    kind = _TURN_KINDS.get(value)
+    return TurnKind(value) if kind is None else kind
+
 
 _NO_KINDS: Final[frozenset[str]] = frozenset()
 """Shared: ``frozenset()`` makes a new object each time (no empty singleton since 3.10)."""
@@ -118,11 +143,11 @@ class UnitModel:
 
     Changed in place: a turn's follower holds on to it while the turn runs.
     """
+    id: str = field(init=False, repr=False, compare=False)
+    """The unit's id, its spec's: kept at hand, it is read on every step of the unit."""
 
-    @property
-    def id(self) -> str:
-        """The unit's id."""
-        return self.spec.id
+    def __post_init__(self) -> None:
+        self.id = self.spec.id
 
 
 @dataclass(slots=True)
@@ -163,7 +188,7 @@ class MissionModel:
     reason: str = ""
     iteration: int = 1
     units: dict[str, UnitModel] = field(default_factory=dict)
-    turns: dict[str, TurnModel] = field(default_factory=dict)
+    turns: OpenTurns = field(default_factory=OpenTurns)
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Session id -> its ``session.created`` record. Without ``keep_evidence``, only
     the mission's own sessions and the current ones of units not final."""
@@ -196,10 +221,10 @@ class MissionModel:
             TransitionError: the record moves a state machine along a forbidden edge.
             MissionError: the record names an unknown unit or turn, or repeats a fact.
         """
-        if record_type == RecordType.MISSION_STATE:
-            self.state.check(MissionState(data["state"]))
-        elif record_type == RecordType.UNIT_STATE:
-            self._unit(data["unit"]).state.check(UnitState(data["state"]))
+        if record_type == RecordType.UNIT_STATE:  # the commonest first
+            self._unit(data["unit"]).state.check(_as_unit_state(data["state"]))
+        elif record_type == RecordType.MISSION_STATE:
+            self.state.check(_as_mission_state(data["state"]))
         elif record_type == RecordType.MISSION_CREATED:
             if self.created:
                 raise MissionError("mission.created written twice")
@@ -246,7 +271,7 @@ class MissionModel:
         self.created_at = data["created_at"]
 
     def _mission_state(self, data: dict[str, Any], ts: float) -> None:
-        state = MissionState(data["state"])
+        state = _as_mission_state(data["state"])
         self.iteration = data.get("iteration", self.iteration)
         if state is MissionState.BARRIER:
             self.check_results = []  # each integration round runs the mission checks afresh
@@ -277,7 +302,7 @@ class MissionModel:
 
     def _unit_state(self, data: dict[str, Any], ts: float) -> None:
         unit = self.units[data["unit"]]
-        state = UnitState(data["state"])
+        state = _as_unit_state(data["state"])
         reason = data.get("reason", "")
         if state is UnitState.DISPATCHED:
             unit.attempt = data.get("attempt", unit.attempt + 1)
@@ -291,11 +316,11 @@ class MissionModel:
             unit.rounds += 1
         if state is UnitState.READY and unit.state.active and reason:
             unit.failures = (*unit.failures, f"attempt {unit.attempt}: {reason}")
-        if state is not UnitState.ACCEPTED:
+        if state is not UnitState.ACCEPTED and unit.pending:
             # A decision on the unit consumes its worker turn's outcome
             # (ACCEPTED only books the turn's acceptance).
-            for kind in WORKER_KINDS:
-                unit.pending.pop(kind.value, None)
+            for kind in _WORKER_KIND_VALUES:
+                unit.pending.pop(kind, None)
         unit.next_turn = data.get("next_turn")
         unit.state = state
         unit.reason = reason
@@ -346,10 +371,10 @@ class MissionModel:
             id=data["turn"],
             session=data["session"],
             message=data["message"],
-            kind=TurnKind(data["kind"]),
+            kind=_as_turn_kind(data["kind"]),
             unit=data.get("unit"),
             attempt=data.get("attempt", 0),
-            restates=TurnKind(data["restates"]) if data.get("restates") else None,
+            restates=_as_turn_kind(data["restates"]) if data.get("restates") else None,
         )
         self.turns[turn.id] = turn
         unit = self.units.get(turn.unit) if turn.unit else None
@@ -457,7 +482,9 @@ class MissionModel:
 
     def open_turns(self, unit_id: str | None = None) -> list[TurnModel]:
         """Turns not ended, optionally of one unit, oldest first."""
-        return [t for t in self.turns.values() if unit_id is None or t.unit == unit_id]
+        if unit_id is None:
+            return list(self.turns.values())
+        return self.turns.of_unit(unit_id)
 
     def session_directory(self, turn: TurnModel) -> str | None:
         """The worktree ``turn``'s session works in (``None``: the project).

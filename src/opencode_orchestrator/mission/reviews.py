@@ -135,8 +135,8 @@ class ShadowReview:
         self._runner = runner
         self._tg = tg
         self._attempt = -1
-        self._done = anyio.Event()
-        self._done.set()
+        self._done: anyio.Event | None = None
+        """Set when the newest shadow review ended (``None``: none was started)."""
         open_turns = runner.ctx.model.open_turns(runner.unit_id)
         if any(t.effective_kind is TurnKind.SHADOW_REVIEW for t in open_turns):
             self._start()  # adopt the one in flight before the crash
@@ -163,8 +163,10 @@ class ShadowReview:
         except _SupersededReview as exc:
             _log.info("mission.shadow_review.superseded", unit=self._runner.unit_id, why=str(exc))
         finally:
+            assert self._done is not None  # made by _start
             self._done.set()
 
     async def wait(self) -> None:
         """Until the shadow review of this attempt (if any) has ended."""
-        await self._done.wait()
+        if self._done is not None:  # None: none started (shadow review off, no file written)
+            await self._done.wait()
