@@ -458,3 +458,25 @@ def test_the_timestamp_is_when_the_record_was_made_not_when_it_is_written(
     assert flush_logging()
     stamps = [r["timestamp"] for r in _lines(capsys.readouterr().err)[-2:]]
     assert stamps == ["2001-09-09T01:46:40.250000Z"] * 2
+
+
+def test_a_logger_is_assembled_once_and_follows_every_later_configure() -> None:
+    made: list[structlog.ReturnLogger] = []
+
+    def factory(*_args: object) -> structlog.ReturnLogger:
+        made.append(structlog.ReturnLogger())
+        return made[-1]
+
+    log = get_logger("tests.follow")
+    structlog.configure(processors=[], logger_factory=factory)
+    assert log.info("one") == ((), {"event": "one"})
+    assert log.info("two") == ((), {"event": "two"})
+    assert len(made) == 1  # assembled once, not per call
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    assert log.info("three") is None  # filtered: the new wrapper class is used
+    assert log.warning("four") == ((), {"event": "four"})
+    assert len(made) == 2
+    structlog.reset_defaults()
+    with structlog.testing.capture_logs() as captured:
+        log.info("five")
+    assert [e["event"] for e in captured] == ["five"]
