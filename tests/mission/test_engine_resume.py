@@ -72,6 +72,7 @@ _CUTS: dict[str, Callable[[], Cut]] = {
     "work accepted": lambda: _of_kind(RecordType.TURN_ACCEPTED, "work"),
     "work message": lambda: _of_kind(RecordType.TURN_MESSAGE, "work"),
     "dispatched": lambda: _nth(RecordType.UNIT_STATE, state="dispatched"),
+    "second unit ready": lambda: _nth(RecordType.UNIT_STATE, 2, state="ready"),
     "reported": lambda: _nth(RecordType.UNIT_STATE, state="reported"),
     "shadow intent": lambda: _of_kind(RecordType.TURN_INTENT, "shadow_review"),
     "review message": lambda: _of_kind(RecordType.TURN_MESSAGE, "review"),

@@ -192,8 +192,14 @@ class Scheduler:
                 heapq.heappush(self._order, (self._rank(uid), uid))
 
     async def _write(self, uid: str, state: UnitState, reason: str) -> None:
+        # Not waited on: READY and SKIPPED follow from the dependencies' durable
+        # states, and a resumed scheduler settles every pending unit again, so a
+        # crash that loses one only has it decided anew. Waiting for the disk here
+        # put a sync between a unit's verdict and its dependents' first prompt.
         await self.ctx.journal.write(
-            RecordType.UNIT_STATE, {"unit": uid, "state": state.value, "reason": reason}
+            RecordType.UNIT_STATE,
+            {"unit": uid, "state": state.value, "reason": reason},
+            durable=False,
         )
 
     async def _adopt_first(self, tg: TaskGroup) -> None:
