@@ -10,6 +10,10 @@ Every server is a real child process spoken to over pipes:
                 (isolates the server);
 * serve/ours  - `serve` driven by our `Endpoint` over anyio process pipes (the full
                 stack on both sides, as the plugin shim and the demo use it);
+* serve/shim  - `serve` driven by the plugin shim's own TypeScript client
+                (`plugin-shim/src/rpc.ts` as built, on node, wired to the pipes as
+                `core-process.ts` wires it: `bench/shim_echo_client.mjs`): the client
+                users run; skipped, saying so, without node or the shim's build;
 * mcp         - the MCP Python SDK: an `MCPServer` stdio server with an `echo` tool,
                 driven by the SDK's stdio `Client` (`call_tool`).
 
@@ -23,12 +27,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 import anyio
@@ -44,6 +50,8 @@ SERVE = [sys.executable, "-m", "opencode_orchestrator", "serve", "--log-level", 
 RAW_SERVER = [sys.executable, __file__, "--role", "raw-server"]
 MCP_SERVER = [sys.executable, __file__, "--role", "mcp-server"]
 WINDOW = 256
+SHIM_RPC = Path(__file__).resolve().parent.parent / "plugin-shim" / "build" / "src" / "rpc.js"
+SHIM_CLIENT = Path(__file__).resolve().with_name("shim_echo_client.mjs")
 
 
 @dataclass
@@ -207,6 +215,30 @@ async def bench_endpoint_client(seq: int, pipe: int) -> Result:
     return result
 
 
+# --- the plugin shim's TypeScript client ------------------------------------------------
+
+
+def bench_shim_client(seq: int, pipe: int) -> Result | None:
+    node = shutil.which("node")
+    if node is None or not SHIM_RPC.exists():
+        print(
+            "serve <- shim: skipped (needs node and the shim's build: "
+            "npm --prefix plugin-shim run build)",
+            file=sys.stderr,
+        )
+        return None
+    command = [node, str(SHIM_CLIENT), str(SHIM_RPC), str(seq), str(pipe), str(WINDOW), "--"]
+    done = subprocess.run([*command, *SERVE], capture_output=True, check=True, timeout=600)
+    figures = orjson.loads(done.stdout.splitlines()[-1])
+    return Result(
+        "serve <- shim (node)",
+        figures["sequential"],
+        figures["p50_us"],
+        figures["p99_us"],
+        figures["pipelined"],
+    )
+
+
 # --- the MCP SDK -------------------------------------------------------------------------
 
 
@@ -245,7 +277,9 @@ def _check(label: str, ours: float | None, reference: float | None, factor: floa
     return ok
 
 
-def _best(old: Result | None, new: Result) -> Result:
+def _best(old: Result | None, new: Result | None) -> Result | None:
+    if new is None:
+        return old
     if old is None:
         return new
     best = old if (old.sequential or 0) >= (new.sequential or 0) else new
@@ -265,10 +299,11 @@ def run_all(quick: bool) -> int:
     seq, pipe, mcp_seq = (1000, 10_000, 200) if quick else (3000, 30_000, 500)
     rounds = 1 if quick else 3
     results: dict[str, Result] = {}
-    steps: list[tuple[str, Callable[[], Result]]] = [
+    steps: list[tuple[str, Callable[[], Result | None]]] = [
         ("floor", lambda: bench_raw_client("raw floor", RAW_SERVER, False, seq, pipe)),
         ("serve_raw", lambda: bench_raw_client("serve <- raw client", SERVE, True, seq, pipe)),
         ("serve_ours", lambda: runtime.run(bench_endpoint_client, seq, pipe)),
+        ("serve_shim", lambda: bench_shim_client(seq, pipe)),
         ("mcp", lambda: runtime.run(bench_mcp, mcp_seq)),
     ]
     # The machine is shared and noisy: keep each configuration's best of a few rounds,
@@ -276,7 +311,9 @@ def run_all(quick: bool) -> int:
     for round_number in range(rounds):
         for key, step in steps:
             print(f"round {round_number + 1}/{rounds}: {key}", file=sys.stderr, flush=True)
-            results[key] = _best(results.get(key), step())
+            best = _best(results.get(key), step())
+            if best is not None:
+                results[key] = best
 
     print(
         f"\necho over stdio pipes; {os.cpu_count()} CPUs; window {WINDOW} when pipelined; "
@@ -302,6 +339,13 @@ def run_all(quick: bool) -> int:
         _check("serve (raw client) sequential vs raw floor", raw.sequential, floor.sequential, 0.5),
         _check("serve (raw client) pipelined vs raw floor", raw.pipelined, floor.pipelined, 0.5),
     ]
+    shim = results.get("serve_shim")
+    if shim is not None:
+        # The client users run; shown beside the targets, not one of them.
+        print("  the shim's client (node) with serve:")
+        _check("  sequential vs MCP SDK", shim.sequential, mcp.sequential, 3.0)
+        _check("  sequential vs raw floor", shim.sequential, floor.sequential, 0.5)
+        _check("  pipelined vs raw floor", shim.pipelined, floor.pipelined, 0.5)
     return 0 if all(checks) else 1
 
 
