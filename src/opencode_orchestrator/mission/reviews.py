@@ -115,6 +115,8 @@ async def review_turn(runner: UnitRunner, *, shadow: bool) -> ReviewVerdict:
             findings=[Finding(severity=Severity.BLOCKER, message=f"reviewer failed: {error}")],
         )
     _check_current(unit, attempt)
+    # Not waited on: the unit's decision on it is a durable state that follows; lost
+    # in a crash, it is taken again from the review turn's answer.
     await ctx.journal.write(
         RecordType.REVIEW_VERDICT,
         {
@@ -123,6 +125,7 @@ async def review_turn(runner: UnitRunner, *, shadow: bool) -> ReviewVerdict:
             "round": runner.unit.rounds,
             "verdict": verdict.model_dump(mode="json"),
         },
+        durable=False,
     )
     return verdict
 

@@ -320,8 +320,10 @@ async def _drive(
                 # Every new assistant message of the turn, not only the first: the
                 # answer is in the last one, and after a crash it can only be read
                 # back by id.
+                # Not waited on: only a resumed core reads it, and any prompt sent
+                # later follows a durable turn.intent that carries it to the disk.
                 await ctx.journal.write(
-                    RecordType.TURN_MESSAGE, {"turn": turn.id, "message": last.id}
+                    RecordType.TURN_MESSAGE, {"turn": turn.id, "message": last.id}, durable=False
                 )
             while watch.permissions:
                 await _answer_permission(ctx, client, watch.permissions.pop(0))

@@ -286,7 +286,11 @@ class UnitRunner:
             unit.spec.checks, cwd=cwd, timeout=self.ctx.config.timeouts.check
         )
         for item in evidence:
-            await self.ctx.journal.write(RecordType.CHECK_RESULT, item.to_record(self.unit_id))
+            # Carried to the disk by the durable REVIEWING below; lost before it, the
+            # unit is still REPORTED and its checks run again.
+            await self.ctx.journal.write(
+                RecordType.CHECK_RESULT, item.to_record(self.unit_id), durable=False
+            )
         await self.transition(_U.REVIEWING, f"round {unit.rounds}")
 
     async def _review(self) -> None:
