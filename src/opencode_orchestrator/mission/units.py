@@ -239,7 +239,12 @@ class UnitRunner:
         if report.outcome is WorkerOutcome.BLOCKED:
             await self.fail_attempt(f"worker blocked: {report.summary}")
             return
-        await self.transition(_U.REPORTED, report.summary[:500], attempt=self.unit.attempt)
+        # REPORTED and REVIEWING are not waited on: the review's durable turn.intent
+        # carries them; lost in a crash, the worker's answer is judged again and the
+        # checks run again.
+        await self.transition(
+            _U.REPORTED, report.summary[:500], durable=False, attempt=self.unit.attempt
+        )
         if report.outcome is WorkerOutcome.SPLIT:
             await self._delegate_again()
 
@@ -291,7 +296,7 @@ class UnitRunner:
             await self.ctx.journal.write(
                 RecordType.CHECK_RESULT, item.to_record(self.unit_id), durable=False
             )
-        await self.transition(_U.REVIEWING, f"round {unit.rounds}")
+        await self.transition(_U.REVIEWING, f"round {unit.rounds}", durable=False)
 
     async def _review(self) -> None:
         unit = self.unit
