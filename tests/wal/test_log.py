@@ -26,6 +26,7 @@ from opencode_orchestrator.wal import (
     WalUnknownRecordTypeError,
     WriteAheadLog,
     errors,
+    flusher,
     mission_wal_dir,
 )
 from tests.wal.helpers import append_n, make_registry, only_segment, open_wal, replay
@@ -358,6 +359,63 @@ async def test_an_append_soon_nobody_follows_is_stored_by_close(tmp_path: Path) 
     wal.append_soon("t", {"i": 1})
     await wal.close()
     assert await replay(tmp_path) == [{"i": 1}]
+
+
+async def test_queued_records_wait_for_the_next_append_to_share_its_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(flusher, "LAZY_WINDOW", 60.0)
+    async with await open_wal(tmp_path) as wal:
+        wal.append_soon("t", {"i": 1})
+        wal.append_soon("t", {"i": 2})
+        # Time for the flusher to write the queued records on their own, were
+        # it to: the point is that it does not (a sync serves them and the append).
+        await anyio.sleep(0.05)
+        assert (wal.stats.batches, only_segment(tmp_path).read_bytes()) == (0, b"")
+        with anyio.fail_after(5):
+            await wal.append("t", {"i": 3})
+        assert wal.stats.batches == 1
+    assert await replay(tmp_path) == [{"i": 1}, {"i": 2}, {"i": 3}]
+
+
+async def test_queued_records_alone_reach_the_disk_once_their_window_passes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(flusher, "LAZY_WINDOW", 0.02)
+    async with await open_wal(tmp_path) as wal:
+        wal.append_soon("t", {"i": 1})
+        batch = wal._flusher.last_batch  # no public wait for a queued record
+        assert batch is not None
+        with anyio.fail_after(5):
+            await batch.wait()  # no append, no close: the window's timer wrote it
+        assert b'"i":1' in only_segment(tmp_path).read_bytes()
+        assert wal.stats.batches == 1
+
+
+async def test_a_snapshot_does_not_wait_out_the_window_of_queued_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(flusher, "LAZY_WINDOW", 60.0)
+    async with await open_wal(tmp_path) as wal:
+        wal.append_soon("t", {"i": 1})
+        with anyio.fail_after(5):
+            assert await wal.snapshot({"state": 1}) == 1
+
+
+async def test_queued_records_enough_for_a_hand_off_are_taken_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(flusher, "LAZY_WINDOW", 60.0)
+    async with await open_wal(tmp_path) as wal:
+        wal.append_soon("t", {"i": 0})
+        await anyio.sleep(0.05)  # the flusher now sleeps out the window: to be woken
+        for i in range(1, flusher.SPLIT_AT):
+            wal.append_soon("t", {"i": i})
+        batch = wal._flusher.last_batch
+        assert batch is not None
+        with anyio.fail_after(5):
+            await batch.wait()
+        assert wal.stats.batches == 1
 
 
 async def test_an_append_soon_that_cannot_be_stored_fails_the_next_append(

@@ -8,6 +8,7 @@ touched from the loop's thread.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import anyio
 
@@ -25,7 +26,9 @@ class Batch:
     the batch's error; ``watchers`` only learn that the batch is done.
     """
 
-    __slots__ = ("completed", "data", "end_seq", "error", "lines", "waiters", "watchers")
+    __slots__ = (
+        "completed", "data", "end_seq", "error", "lines", "opened", "urgent", "waiters", "watchers",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         # The lines already concatenated, so that the flusher thread, which
@@ -37,6 +40,9 @@ class Batch:
         self.watchers: list[asyncio.Future[None] | anyio.Event] = []
         self.completed = False
         self.error: WalFatalError | None = None
+        self.urgent = False
+        """Someone waits on it: an :meth:`~WriteAheadLog.append`, or a drain."""
+        self.opened = time.monotonic()
 
     def complete(self) -> None:
         """Wake every waiter (on the loop's thread, once the batch is stored or failed)."""

@@ -20,6 +20,12 @@ Under ``always``, a saturated log is batched one of two ways, pipelined (the
 loop hands a batch off at ``SPLIT_AT`` lines, see ``submit``) or one batch per
 loop round; :mod:`opencode_orchestrator.wal.pacing` measures which writes more.
 
+Under ``always``, a batch that holds only queued records (``append_soon``:
+nobody waits on them) is not synced on its own: it waits up to
+:data:`LAZY_WINDOW` for a durable append to join it and share its sync, so a
+queued record costs no fsync of its own, and does not keep the disk busy while
+the next durable append waits behind it.
+
 Under ``interval`` the same thread also syncs within ``sync_interval`` of the
 first unsynced write. Any ``OSError`` stops it for good (fail-stop): the batch
 in hand and every later one complete with :attr:`GroupCommitFlusher.fatal`.
@@ -46,7 +52,7 @@ from opencode_orchestrator.wal.errors import WalFatalError
 from opencode_orchestrator.wal.pacing import Pacer
 from opencode_orchestrator.wal.writer import SegmentWriter
 
-__all__ = ["HANDOFF_TIMEOUT", "SPLIT_AT", "GroupCommitFlusher"]
+__all__ = ["HANDOFF_TIMEOUT", "LAZY_WINDOW", "SPLIT_AT", "GroupCommitFlusher"]
 
 _log = get_logger(__name__)
 
@@ -84,6 +90,8 @@ _SYNC_DUE: Final = _SyncDue()
 
 SPLIT_AT: Final = 32
 HANDOFF_TIMEOUT: Final = 0.001
+LAZY_WINDOW: Final = 0.005
+"""Seconds a batch of queued records alone may wait for a durable append (``always``)."""
 
 
 class GroupCommitFlusher:
@@ -104,6 +112,8 @@ class GroupCommitFlusher:
         self._writer = writer
         self._sync_each_batch = sync_each_batch
         self._sync_interval = sync_interval
+        # Read here, not at import, so a test can widen it.
+        self._lazy_window = LAZY_WINDOW if sync_each_batch else 0.0
         self.loop = _running_asyncio_loop()
         """The asyncio loop appenders run on (``None`` on other backends)."""
         self._wake = _loop_waker(self.loop)
@@ -142,7 +152,7 @@ class GroupCommitFlusher:
         return self._last
 
     def announce(self) -> None:
-        """Say an append is coming, before it is encoded (loop thread).
+        """Say a durable append is coming, before it is encoded (loop thread).
 
         An idle flusher is woken now: the thread's wake-up, tens of µs on a
         VM, overlaps the encoding instead of following it. It cannot take the
@@ -154,18 +164,26 @@ class GroupCommitFlusher:
             self._idle = False
             self._tokens.put(None)
 
-    def submit(self, line: bytes, end_seq: int) -> Awaitable[None]:
+    def submit(self, line: bytes, end_seq: int, *, urgent: bool = True) -> Awaitable[None]:
         """Queue ``line`` (whose seq is ``end_seq - 1``); return what to await for its ack.
 
-        Awaiting it raises :class:`WalFatalError` if the batch could not be stored.
+        ``urgent=False`` (a queued record nobody waits on) lets the batch wait
+        up to :data:`LAZY_WINDOW` under ``always`` for an urgent line to share
+        its sync. Awaiting the result raises :class:`WalFatalError` if the
+        batch could not be stored.
         """
         with self._mutex:
             batch = self._open
             if batch is None:
                 batch = self._open = self._last = Batch()
-                if self._idle:
-                    self._idle = False
-                    self._tokens.put(None)
+                wake = True  # even a lazy batch: the flusher must time its wait
+            else:
+                wake = urgent and not batch.urgent
+            if urgent:
+                batch.urgent = True
+            if wake and self._idle:
+                self._idle = False
+                self._tokens.put(None)
             batch.data += line
             batch.lines = lines = batch.lines + 1
             batch.end_seq = end_seq
@@ -181,6 +199,16 @@ class GroupCommitFlusher:
             self._hand_off()
         return ack
 
+    def urge(self) -> None:
+        """Have the open batch written now, even one of queued records only (loop thread)."""
+        with self._mutex:
+            batch = self._open
+            if batch is not None and not batch.urgent:
+                batch.urgent = True
+                if self._idle:
+                    self._idle = False
+                    self._tokens.put(None)
+
     def _hand_off(self) -> None:
         # Enough lines are queued: let the flusher seal them now, so their sync
         # overlaps the loop's work on the rest. Whether the flusher is idle
@@ -191,7 +219,11 @@ class GroupCommitFlusher:
         # it. Blocking here lends the GIL to the flusher; bounded, so a slow
         # disk costs the loop at most HANDOFF_TIMEOUT per SPLIT_AT appends.
         self._handoff.acquire(blocking=False)  # a release left by a timed-out wait
-        self._handoff_wanted = True
+        with self._mutex:
+            self._handoff_wanted = True
+            if self._idle:  # waiting out a lazy batch's window
+                self._idle = False
+                self._tokens.put(None)
         self._handoff.acquire(timeout=HANDOFF_TIMEOUT)
 
     def stop(self) -> None:
@@ -206,6 +238,16 @@ class GroupCommitFlusher:
             with self._mutex:
                 batch = self._open
                 taken = batch is not None and (not self._hold or self._handoff_wanted)
+                lazy_due: float | None = None
+                if (
+                    taken
+                    and batch is not None
+                    and not batch.urgent
+                    and self._lazy_window
+                    and not self._handoff_wanted
+                ):
+                    lazy_due = batch.opened + self._lazy_window - time.monotonic()
+                    taken = lazy_due <= 0
                 if taken or self._stopping:
                     self._open = None
                     self._idle = False
@@ -217,8 +259,11 @@ class GroupCommitFlusher:
                 if due_in is not None and due_in <= 0:
                     self._idle = False
                     return _SYNC_DUE
+                if lazy_due is not None:
+                    due_in = lazy_due if due_in is None else min(due_in, lazy_due)
                 self._idle = True
-            with contextlib.suppress(queue.Empty):  # on timeout the interval sync is due
+            # On timeout the interval sync is due, or a lazy batch's window has passed.
+            with contextlib.suppress(queue.Empty):
                 self._tokens.get(timeout=due_in)
 
     def _sync_due_in(self) -> float | None:

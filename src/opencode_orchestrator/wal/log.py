@@ -214,7 +214,7 @@ class WriteAheadLog:
             WalUnknownRecordTypeError: ``record_type`` is not registered.
             WalInvalidPayloadError: ``data`` is not a JSON object or fails the model.
         """
-        seq, ts, acked = self._submit(record_type, data)
+        seq, ts, acked = self._submit(record_type, data, urgent=True)
         try:
             await acked
         except WalFatalError:
@@ -226,23 +226,27 @@ class WriteAheadLog:
         """Queue a record behind every earlier one and return at once, durable or not.
 
         The record is written with its batch, in order, so once a later
-        :meth:`append` returns, this one is durable too; with no later append
-        it reaches the disk as its batch is flushed (at once under ``always``;
-        within ``sync_interval`` under ``interval``). A crash before that may
-        lose it. If it cannot be stored the log fails, and the next append
-        raises :class:`WalFatalError`.
+        :meth:`append` returns, this one is durable too. With no later append
+        it reaches the disk within
+        :data:`~opencode_orchestrator.wal.flusher.LAZY_WINDOW` under ``always``
+        (it waits that long for a durable append to share its sync) and within
+        ``sync_interval`` under ``interval``. A crash before that may lose it.
+        If it cannot be stored the log fails, and the next append raises
+        :class:`WalFatalError`.
 
         Raises:
             The same as :meth:`append`, for what it checks before queueing.
         """
-        seq, ts, acked = self._submit(record_type, data)
+        seq, ts, acked = self._submit(record_type, data, urgent=False)
         if isinstance(acked, asyncio.Future):
             acked.add_done_callback(_leave_to_the_next_append)
         elif inspect.iscoroutine(acked):
             acked.close()  # off asyncio: nothing to wait for, the flusher holds the batch
         return new_record(seq, ts, record_type, data)
 
-    def _submit(self, record_type: str, data: dict[str, Any]) -> tuple[int, float, Awaitable[None]]:
+    def _submit(
+        self, record_type: str, data: dict[str, Any], *, urgent: bool
+    ) -> tuple[int, float, Awaitable[None]]:
         flusher = self._flusher
         if self._state is not WalState.OPEN or flusher.fatal is not None:
             self._check_usable()  # raises
@@ -250,7 +254,8 @@ class WriteAheadLog:
         # set lookup; anything else takes the full check, which raises or validates.
         if type(data) is not dict or record_type not in self._unchecked:
             self._registry.check_append(record_type, data)
-        flusher.announce()
+        if urgent:
+            flusher.announce()
         seq, ts = self._next_seq, time.time()
         try:
             line = encode_record(seq, ts, record_type, data)
@@ -258,7 +263,7 @@ class WriteAheadLog:
             raise WalInvalidPayloadError(f"payload of {record_type!r}: {exc}") from exc
         self._next_seq = seq + 1
         self._appends += 1
-        return seq, ts, flusher.submit(line, seq + 1)
+        return seq, ts, flusher.submit(line, seq + 1, urgent=urgent)
 
     async def snapshot(self, state: dict[str, Any]) -> int:
         """Persist ``state`` as of the last appended seq, then compact; returns that seq.
@@ -291,6 +296,7 @@ class WriteAheadLog:
 
     async def _drain(self) -> None:
         # Batches complete in order: once the newest is done, all are.
+        self._flusher.urge()  # queued records alone would wait out their window
         batch = self._flusher.last_batch
         if batch is not None:
             await batch.wait()
