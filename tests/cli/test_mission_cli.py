@@ -19,7 +19,7 @@ import pytest
 from opencode_orchestrator import runtime
 from opencode_orchestrator.cli import main, status
 from opencode_orchestrator.mission.engine import MissionEngine, cancel_request_path
-from opencode_orchestrator.mission.states import MissionState
+from opencode_orchestrator.mission.states import MissionState, UnitState
 from opencode_orchestrator.mission.store import load_mission, mission_dir
 from opencode_orchestrator.opencode import OpenCodeClient
 from opencode_orchestrator.sim import SimConfig, SimServer
@@ -159,6 +159,9 @@ def test_cancel_of_a_mission_nobody_runs_records_it_cancelled(
     assert "1 session(s) may still be busy: pass --server URL to abort them" in out
     model = load_mission(tmp_path, "m1")
     assert (model.state, model.cancel_requested) == (MissionState.CANCELLED, True)
+    unfinished = {u.id: (u.state, u.reason) for u in model.units.values() if u.id != "u1"}
+    assert unfinished == {"u2": (UnitState.CANCELLED, "the mission was cancelled")}
+    assert model.units["u1"].state is UnitState.VERIFIED
     assert cancel_request_path(tmp_path, "m1").exists()
     report = orjson.loads((mission_dir(tmp_path, "m1") / "report.json").read_bytes())
     assert report["state"] == "cancelled"

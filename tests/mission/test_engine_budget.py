@@ -16,7 +16,7 @@ import pytest
 from opencode_orchestrator.mission.config import BudgetConfig, MissionConfig
 from opencode_orchestrator.mission.engine import MissionEngine, cancel_request_path
 from opencode_orchestrator.mission.records import RecordType
-from opencode_orchestrator.mission.states import MissionState
+from opencode_orchestrator.mission.states import MissionState, UnitState
 from tests.mission.enginesupport import (
     EventLog,
     Run,
@@ -79,6 +79,19 @@ async def test_the_token_cap_stops_the_mission_within_one_turn_of_it(tmp_path: P
     assert spent == run.model.tokens
     assert cap < spent <= cap + largest
     assert busy == {}
+    _check_every_unit_final(run, "the budget ran out")
+
+
+def _check_every_unit_final(run: Run, why: str) -> None:
+    """A stopped mission leaves no unit in a working state, in its model and its journal."""
+    units = run.model.units.values()
+    assert units, "the plan was accepted"
+    assert all(u.state.final for u in units), {u.id: u.state for u in units}
+    cancelled = [u for u in units if u.state is UnitState.CANCELLED]
+    assert cancelled, "the stop came before every unit was done"
+    assert all(u.reason == why for u in cancelled)
+    journaled = {d["unit"] for d in run.wal.of(RecordType.UNIT_STATE) if d["state"] == "cancelled"}
+    assert journaled == {u.id for u in cancelled}
 
 
 async def test_a_cap_below_one_turns_reservation_stops_before_any_prompt(
@@ -133,6 +146,7 @@ async def test_a_cancel_request_aborts_the_busy_sessions(tmp_path: Path) -> None
     assert run.model.cancel_requested
     assert len(run.wal.of(RecordType.MISSION_CANCEL)) == 1
     assert run.wal.mission_states() == ["running", "cancelled"]
+    _check_every_unit_final(run, "the mission was cancelled")
 
 
 async def test_the_cancel_file_cancels_a_running_mission(tmp_path: Path) -> None:

@@ -49,11 +49,10 @@ from opencode_orchestrator.cli.mission import (
     usage_error,
 )
 from opencode_orchestrator.cli.runner import SIM_SETTINGS
-from opencode_orchestrator.mission.engine import cancel_request_path
+from opencode_orchestrator.mission.engine import cancel_request_path, record_cancel
 from opencode_orchestrator.mission.errors import MissionNotFoundError
 from opencode_orchestrator.mission.journal import Journal
 from opencode_orchestrator.mission.model import MissionModel
-from opencode_orchestrator.mission.records import RecordType
 from opencode_orchestrator.mission.report import load_summary, write_report
 from opencode_orchestrator.mission.states import MissionState
 from opencode_orchestrator.mission.store import (
@@ -302,16 +301,7 @@ async def _cancel_idle(args: argparse.Namespace, project: Path) -> int:
             return 0 if model.state is MissionState.CANCELLED else 1
         sessions = sorted({turn.session for turn in model.turns.values()})
         aborted = await _abort(args, project, sessions) if args.server else None
-        if not model.cancel_requested:
-            await journal.write(RecordType.MISSION_CANCEL, {})
-        await journal.write(
-            RecordType.MISSION_STATE,
-            {
-                "state": MissionState.CANCELLED.value,
-                "reason": "cancelled on request (no process was running it)",
-                "iteration": model.iteration,
-            },
-        )
+        await record_cancel(journal, "cancelled on request (no process was running it)")
         report = await write_report(mission_dir(project, mission_id))
     finally:
         await journal.close()

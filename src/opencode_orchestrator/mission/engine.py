@@ -47,7 +47,14 @@ from opencode_orchestrator.opencode.errors import OpenCodeError
 from opencode_orchestrator.wal.log import Durability
 from opencode_orchestrator.wal.paths import mission_wal_dir
 
-__all__ = ["MissionEngine", "cancel_request_path", "mission_log_path", "new_mission_id"]
+__all__ = [
+    "MissionEngine",
+    "cancel_request_path",
+    "cancel_unfinished_units",
+    "mission_log_path",
+    "new_mission_id",
+    "record_cancel",
+]
 
 _log = get_logger(__name__)
 _M = MissionState
@@ -56,6 +63,41 @@ _M = MissionState
 def new_mission_id() -> str:
     """A fresh mission id: sortable by time, unguessable."""
     return f"m{int(time.time()):x}{secrets.token_hex(3)}"
+
+
+async def cancel_unfinished_units(journal: Journal, why: str) -> int:
+    """End every unit that is not final CANCELLED, for ``why``; return how many.
+
+    For a mission being stopped: no unit is left in a working state. The records
+    are queued, not waited on: the mission's final state, written next and
+    durable, carries them. A crash before it leaves a mission that is not final,
+    whose resume stops it again (its cancel request or its spent budget is in
+    the journal), with these units already final.
+    """
+    unfinished = [u.id for u in journal.model.units.values() if not u.state.final]
+    for unit in unfinished:
+        await journal.write(
+            RecordType.UNIT_STATE,
+            {"unit": unit, "state": UnitState.CANCELLED.value, "reason": why},
+            durable=False,
+        )
+    return len(unfinished)
+
+
+async def record_cancel(journal: Journal, reason: str) -> None:
+    """Record the mission of ``journal``, which nobody runs, CANCELLED for ``reason``.
+
+    The cancel request first (unless the journal has it), then its unfinished
+    units, then its final state: what a running engine journals when it stops.
+    """
+    model = journal.model
+    if not model.cancel_requested:
+        await journal.write(RecordType.MISSION_CANCEL, {})
+    await cancel_unfinished_units(journal, "the mission was cancelled")
+    await journal.write(
+        RecordType.MISSION_STATE,
+        {"state": _M.CANCELLED.value, "reason": reason, "iteration": model.iteration},
+    )
 
 
 def cancel_request_path(project: Path, mission_id: str) -> Path:
@@ -342,7 +384,13 @@ class MissionEngine:
         self._finishing = True
         _log.info("mission.finished", mission=self.ctx.mission_id, state=str(state), reason=reason)
         await self._close_open_turns(state)
+        if state in (_M.CANCELLED, _M.BUDGET_EXCEEDED):
+            await self._cancel_unfinished_units(state)
         await self._set(state, reason)
+
+    async def _cancel_unfinished_units(self, state: MissionState) -> None:
+        why = "the mission was cancelled" if state is _M.CANCELLED else "the budget ran out"
+        await cancel_unfinished_units(self.ctx.journal, why)
 
     async def _close_open_turns(self, state: MissionState) -> None:
         """End every turn still open (an advisory shadow review, say): nothing dangles."""

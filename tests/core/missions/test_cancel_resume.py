@@ -18,12 +18,13 @@ from opencode_orchestrator.core.errors import CoreErrorCode
 from opencode_orchestrator.mission.engine import MissionEngine, cancel_request_path
 from opencode_orchestrator.mission.journal import Journal
 from opencode_orchestrator.mission.records import RecordType
-from opencode_orchestrator.mission.states import MissionState
+from opencode_orchestrator.mission.states import MissionState, UnitState
 from opencode_orchestrator.mission.store import mission_dir
 from opencode_orchestrator.sim import FaultConfig
 from opencode_orchestrator.testing.mission_e2e import wal_records
 from opencode_orchestrator.wal.paths import mission_wal_dir
 from tests.core.missions.harness import BOUND, core_session, disk_model
+from tests.mission import journals
 from tests.mission.enginesupport import GOAL, Sim, Tap, sim_config, simulated
 
 pytestmark = pytest.mark.anyio
@@ -158,6 +159,22 @@ async def test_resume_refuses_ended_and_locked_missions(tmp_path: Path) -> None:
             assert ended.data == {"missionId": stopped, "state": "CANCELLED"}
     model = disk_model(sim.project, stopped)
     assert model.state is MissionState.CANCELLED
+
+
+async def test_a_cancel_of_a_mission_nobody_runs_ends_its_unfinished_units(
+    tmp_path: Path,
+) -> None:
+    async with simulated(tmp_path, HANG) as sim:
+        # u1 verified, u2's work turn open: as a core killed mid-run leaves it.
+        await journals.unfinished_mission(sim.project, "m-cut")
+        async with core_session(sim, autoResume=False) as shim:
+            cancel = await shim.call("mission/cancel", {"missionId": "m-cut"})
+            assert cancel["state"] == "CANCELLED"
+    model = disk_model(sim.project, "m-cut")
+    assert model.state is MissionState.CANCELLED
+    states = {u.id: (u.state, u.reason) for u in model.units.values()}
+    assert states["u1"][0] is UnitState.VERIFIED
+    assert states["u2"] == (UnitState.CANCELLED, "the mission was cancelled")
 
 
 async def test_resume_needs_an_opencode_server(tmp_path: Path) -> None:

@@ -50,10 +50,9 @@ from opencode_orchestrator.core.missions.wire import (
 )
 from opencode_orchestrator.jsonrpc import RpcError
 from opencode_orchestrator.log import get_logger
-from opencode_orchestrator.mission.engine import cancel_request_path
+from opencode_orchestrator.mission.engine import cancel_request_path, record_cancel
 from opencode_orchestrator.mission.journal import Journal
 from opencode_orchestrator.mission.model import MissionModel
-from opencode_orchestrator.mission.records import RecordType
 from opencode_orchestrator.mission.states import MissionState
 from opencode_orchestrator.mission.store import latest_unfinished, list_missions
 from opencode_orchestrator.opencode.errors import OpenCodeError
@@ -245,16 +244,7 @@ async def _record_cancel(
         )
     sessions = sorted({turn.session for turn in model.turns.values()})
     aborted = await _abort(registry, project, sessions) if sessions else 0
-    if not model.cancel_requested:
-        await journal.write(RecordType.MISSION_CANCEL, {})
-    await journal.write(
-        RecordType.MISSION_STATE,
-        {
-            "state": MissionState.CANCELLED.value,
-            "reason": "cancelled on request (no process was running it)",
-            "iteration": model.iteration,
-        },
-    )
+    await record_cancel(journal, "cancelled on request (no process was running it)")
     _log.info("mission.cancelled.idle", mission=mid, sessions=len(sessions), aborted=aborted)
     await write_mission_report(project, mid)  # as the `cancel` command does
     message = f"Mission {mid} was not running: recorded it CANCELLED."
