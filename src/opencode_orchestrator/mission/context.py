@@ -48,8 +48,11 @@ class MissionContext:
     _models: dict[str, ModelRef | None] = field(default_factory=dict, init=False, repr=False)
     """Role -> its model, as :meth:`model_for` found it in ``_models_of``."""
     _models_of: MissionConfig | None = field(default=None, init=False, repr=False)
-    _routers: dict[str, anyio.CancelScope] = field(default_factory=dict, init=False, repr=False)
-    """Directory -> the scope its event router runs in (cancelled when it is detached)."""
+    _routers: dict[str, tuple[anyio.CancelScope, anyio.Event]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    """Directory -> the scope its event router runs in (cancelled when it is detached)
+    and the event set once the router has ended."""
 
     async def cancel_unit(self, unit_id: str) -> None:
         """Stop ``unit_id``'s runner (if one runs) and wait until it has."""
@@ -66,17 +69,22 @@ class MissionContext:
         client.open()
         router = EventRouter(client)
         self.extra_clients[directory] = (client, router)
-        self._routers[directory] = stop = anyio.CancelScope()
-        await self.task_group.start(_run_router, router, stop)
+        stop, ended = anyio.CancelScope(), anyio.Event()
+        self._routers[directory] = (stop, ended)
+        await self.task_group.start(_run_router, router, stop, ended)
 
     async def detach_directory(self, directory: str) -> None:
         """Stop ``directory``'s event router, then close its client."""
-        stop = self._routers.pop(directory, None)
-        if stop is not None:
-            # Before the close: a stream reading a connection closed under it fails
-            # with whatever the HTTP library raises for that (aiohttp: a bare
+        running = self._routers.pop(directory, None)
+        if running is not None:
+            # Ended before the close: a stream reading a connection closed under it
+            # fails with whatever the HTTP library raises for that (aiohttp: a bare
             # RuntimeError, which took the engine down in place of the real outcome).
+            # Cancelling is not enough: a router woken by data just before resumes
+            # and reads again before the cancellation reaches it, so wait for its end.
+            stop, ended = running
             stop.cancel()
+            await ended.wait()
         entry = self.extra_clients.pop(directory, None)
         if entry is not None:
             await entry[0].aclose()
@@ -123,9 +131,16 @@ class MissionContext:
 
 
 async def _run_router(
-    router: EventRouter, stop: anyio.CancelScope, *, task_status: Any = anyio.TASK_STATUS_IGNORED
+    router: EventRouter,
+    stop: anyio.CancelScope,
+    ended: anyio.Event,
+    *,
+    task_status: Any = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     # Stopped when its directory is detached: the race is over, not an error (nor is
     # its client closed some other way).
-    with stop, contextlib.suppress(OpenCodeClosedError):
-        await router.run(task_status=task_status)
+    try:
+        with stop, contextlib.suppress(OpenCodeClosedError):
+            await router.run(task_status=task_status)
+    finally:
+        ended.set()
