@@ -305,13 +305,18 @@ async def test_mission_cancel_aborts_every_busy_session_and_journals_cancelled(
             "c": "aborted",
         }
         assert open_turns(records) == []
-        # Nothing moved after the cancel was journaled but the aborted turns' ends.
+        # Nothing moved after the cancel was journaled but the aborted turns' ends and
+        # the unfinished units' ends: no unit is left working in a stopped mission.
         cancel = of(records, RecordType.MISSION_CANCEL)[0].seq
-        after = [r.type for r in records if r.seq > cancel]
-        assert set(after) <= {RecordType.TURN_ENDED, RecordType.MISSION_STATE}, after
+        after = [r for r in records if r.seq > cancel]
+        ended = [r for r in after if r.type == RecordType.UNIT_STATE]
+        assert {r.data["state"] for r in ended} <= {"cancelled"}, ended
+        moved = {r.type for r in after} - {RecordType.UNIT_STATE}
+        assert moved <= {RecordType.TURN_ENDED, RecordType.MISSION_STATE}, after
         for unit in ("b", "c", "d"):
             states = [r.data["state"] for r in of(records, RecordType.UNIT_STATE, unit=unit)]
             assert "verified" not in states, (unit, states)
+            assert states[-1] == "cancelled", (unit, states)
         assert toast["variant"] == "warning"
 
         # OpenCode: no child of the mission busy; the held sessions' turns were aborted.
