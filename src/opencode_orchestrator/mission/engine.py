@@ -66,7 +66,7 @@ def new_mission_id() -> str:
 
 
 async def cancel_unfinished_units(journal: Journal, why: str) -> int:
-    """End every unit that is not final CANCELLED, for ``why``; return how many.
+    """Move every unit that is not final yet to CANCELLED, for ``why``; return how many.
 
     For a mission being stopped: no unit is left in a working state. The records
     are queued, not waited on: the mission's final state, written next and
@@ -384,13 +384,11 @@ class MissionEngine:
         self._finishing = True
         _log.info("mission.finished", mission=self.ctx.mission_id, state=str(state), reason=reason)
         await self._close_open_turns(state)
-        if state in (_M.CANCELLED, _M.BUDGET_EXCEEDED):
-            await self._cancel_unfinished_units(state)
+        if state is _M.CANCELLED:
+            await cancel_unfinished_units(self.ctx.journal, "the mission was cancelled")
+        elif state is _M.BUDGET_EXCEEDED:
+            await cancel_unfinished_units(self.ctx.journal, "the budget ran out")
         await self._set(state, reason)
-
-    async def _cancel_unfinished_units(self, state: MissionState) -> None:
-        why = "the mission was cancelled" if state is _M.CANCELLED else "the budget ran out"
-        await cancel_unfinished_units(self.ctx.journal, why)
 
     async def _close_open_turns(self, state: MissionState) -> None:
         """End every turn still open (an advisory shadow review, say): nothing dangles."""
