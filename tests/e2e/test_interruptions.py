@@ -309,8 +309,8 @@ async def test_mission_cancel_aborts_every_busy_session_and_journals_cancelled(
         # the unfinished units' ends: no unit is left working in a stopped mission.
         cancel = of(records, RecordType.MISSION_CANCEL)[0].seq
         after = [r for r in records if r.seq > cancel]
-        ended = [r for r in after if r.type == RecordType.UNIT_STATE]
-        assert {r.data["state"] for r in ended} <= {"cancelled"}, ended
+        unit_ends = [r for r in after if r.type == RecordType.UNIT_STATE]
+        assert {r.data["state"] for r in unit_ends} <= {"cancelled"}, unit_ends
         moved = {r.type for r in after} - {RecordType.UNIT_STATE}
         assert moved <= {RecordType.TURN_ENDED, RecordType.MISSION_STATE}, after
         for unit in ("b", "c", "d"):
