@@ -162,6 +162,7 @@ def test_cancel_of_a_mission_nobody_runs_records_it_cancelled(
     unfinished = {u.id: (u.state, u.reason) for u in model.units.values() if u.id != "u1"}
     assert unfinished == {"u2": (UnitState.CANCELLED, "the mission was cancelled")}
     assert model.units["u1"].state is UnitState.VERIFIED
+    assert model.open_turns() == []  # u2's work turn: nothing will ever follow it
     assert cancel_request_path(tmp_path, "m1").exists()
     report = orjson.loads((mission_dir(tmp_path, "m1") / "report.json").read_bytes())
     assert report["state"] == "cancelled"

@@ -38,7 +38,7 @@ from opencode_orchestrator.mission.integration import integrate, plan
 from opencode_orchestrator.mission.journal import Journal
 from opencode_orchestrator.mission.knowledge import KnowledgeFile
 from opencode_orchestrator.mission.pool import AdaptivePool
-from opencode_orchestrator.mission.records import RecordType
+from opencode_orchestrator.mission.records import RecordType, TurnStatus
 from opencode_orchestrator.mission.router import EventRouter
 from opencode_orchestrator.mission.scheduler import Scheduler
 from opencode_orchestrator.mission.states import MissionState, UnitState
@@ -87,12 +87,24 @@ async def cancel_unfinished_units(journal: Journal, why: str) -> int:
 async def record_cancel(journal: Journal, reason: str) -> None:
     """Record the mission of ``journal``, which nobody runs, CANCELLED for ``reason``.
 
-    The cancel request first (unless the journal has it), then its unfinished
-    units, then its final state: what a running engine journals when it stops.
+    The cancel request first (unless the journal has it), then an end for each
+    turn left open (nothing will ever follow it: the caller aborts their sessions
+    if it can), its unfinished units, and its final state: what a running engine
+    journals when it stops.
     """
     model = journal.model
     if not model.cancel_requested:
         await journal.write(RecordType.MISSION_CANCEL, {})
+    for turn in model.open_turns():
+        await journal.write(
+            RecordType.TURN_ENDED,
+            {
+                "turn": turn.id,
+                "status": TurnStatus.ABORTED.value,
+                "error": "the mission was cancelled while no process ran it",
+            },
+            durable=False,
+        )
     await cancel_unfinished_units(journal, "the mission was cancelled")
     await journal.write(
         RecordType.MISSION_STATE,

@@ -175,6 +175,7 @@ async def test_a_cancel_of_a_mission_nobody_runs_ends_its_unfinished_units(
     states = {u.id: (u.state, u.reason) for u in model.units.values()}
     assert states["u1"][0] is UnitState.VERIFIED
     assert states["u2"] == (UnitState.CANCELLED, "the mission was cancelled")
+    assert model.open_turns() == []
 
 
 async def test_resume_needs_an_opencode_server(tmp_path: Path) -> None:
