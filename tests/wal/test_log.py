@@ -361,6 +361,13 @@ async def test_an_append_soon_nobody_follows_is_stored_by_close(tmp_path: Path) 
     assert await replay(tmp_path) == [{"i": 1}]
 
 
+async def _flusher_asleep(wal: WriteAheadLog) -> None:
+    """Wait until the flusher, woken by an append, is waiting for work again."""
+    with anyio.fail_after(5):
+        while not wal._flusher._idle:
+            await anyio.sleep(0.001)
+
+
 async def _newest_batch_stored(wal: WriteAheadLog) -> None:
     """Wait until the newest batch is stored, without urging it (as a drain would)."""
     batch = wal._flusher.last_batch  # no public wait for a queued record
@@ -376,9 +383,9 @@ async def test_queued_records_wait_for_the_next_append_to_share_its_sync(
     async with await open_wal(tmp_path) as wal:
         wal.append_soon("t", {"i": 1})
         wal.append_soon("t", {"i": 2})
-        # Time for the flusher to write the queued records on their own, were
-        # it to: the point is that it does not (a sync serves them and the append).
-        await anyio.sleep(0.05)
+        # Woken by the first, the flusher went back to sleep: without writing them
+        # (a sync will serve them and the append).
+        await _flusher_asleep(wal)
         assert (wal.stats.batches, only_segment(tmp_path).read_bytes()) == (0, b"")
         with anyio.fail_after(5):
             await wal.append("t", {"i": 3})
@@ -413,7 +420,7 @@ async def test_queued_records_enough_for_a_hand_off_are_taken_at_once(
     monkeypatch.setattr(flusher, "LAZY_WINDOW", 60.0)
     async with await open_wal(tmp_path) as wal:
         wal.append_soon("t", {"i": 0})
-        await anyio.sleep(0.05)  # the flusher now sleeps out the window: to be woken
+        await _flusher_asleep(wal)  # sleeping out the window: the hand-off must wake it
         for i in range(1, flusher.SPLIT_AT):
             wal.append_soon("t", {"i": i})
         await _newest_batch_stored(wal)
