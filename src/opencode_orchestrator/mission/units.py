@@ -291,8 +291,8 @@ class UnitRunner:
             unit.spec.checks, cwd=cwd, timeout=self.ctx.config.timeouts.check
         )
         for item in evidence:
-            # Carried to the disk by the durable REVIEWING below; lost before it, the
-            # unit is still REPORTED and its checks run again.
+            # Carried to the disk, with REVIEWING, by the review's durable turn.intent;
+            # lost before it, the worker's answer is judged again and the checks rerun.
             await self.ctx.journal.write(
                 RecordType.CHECK_RESULT, item.to_record(self.unit_id), durable=False
             )
