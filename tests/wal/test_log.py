@@ -361,6 +361,13 @@ async def test_an_append_soon_nobody_follows_is_stored_by_close(tmp_path: Path) 
     assert await replay(tmp_path) == [{"i": 1}]
 
 
+@pytest.fixture
+def wide_lazy_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Queued records alone wait a minute: only a durable append, an urge or a hand-off
+    gets them written in a test's time."""
+    monkeypatch.setattr(flusher, "LAZY_WINDOW", 60.0)
+
+
 async def _flusher_asleep(wal: WriteAheadLog) -> None:
     """Wait until the flusher, woken by an append, is waiting for work again."""
     with anyio.fail_after(5):
@@ -376,10 +383,8 @@ async def _newest_batch_stored(wal: WriteAheadLog) -> None:
         await batch.wait()
 
 
-async def test_queued_records_wait_for_the_next_append_to_share_its_sync(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(flusher, "LAZY_WINDOW", 60.0)
+@pytest.mark.usefixtures("wide_lazy_window")
+async def test_queued_records_wait_for_the_next_append_to_share_its_sync(tmp_path: Path) -> None:
     async with await open_wal(tmp_path) as wal:
         wal.append_soon("t", {"i": 1})
         wal.append_soon("t", {"i": 2})
@@ -404,20 +409,16 @@ async def test_queued_records_alone_reach_the_disk_once_their_window_passes(
         assert wal.stats.batches == 1
 
 
-async def test_a_snapshot_does_not_wait_out_the_window_of_queued_records(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(flusher, "LAZY_WINDOW", 60.0)
+@pytest.mark.usefixtures("wide_lazy_window")
+async def test_a_snapshot_does_not_wait_out_the_window_of_queued_records(tmp_path: Path) -> None:
     async with await open_wal(tmp_path) as wal:
         wal.append_soon("t", {"i": 1})
         with anyio.fail_after(5):
             assert await wal.snapshot({"state": 1}) == 1
 
 
-async def test_queued_records_enough_for_a_hand_off_are_taken_at_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(flusher, "LAZY_WINDOW", 60.0)
+@pytest.mark.usefixtures("wide_lazy_window")
+async def test_queued_records_enough_for_a_hand_off_are_taken_at_once(tmp_path: Path) -> None:
     async with await open_wal(tmp_path) as wal:
         wal.append_soon("t", {"i": 0})
         await _flusher_asleep(wal)  # sleeping out the window: the hand-off must wake it
