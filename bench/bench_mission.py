@@ -28,7 +28,10 @@ review is on. The figures:
    critical path a unit takes its worker turn, then its final review; with
    shadow review the final review waits for the shadow review, which starts
    when the worker's first file is written (``max(worker, first file +
-   shadow) + review``). Also: the core's CPU seconds from the journal's
+   shadow) + review``). Also the makespan the same turns would take under the
+   engine's own policy with no overhead at all (``list_schedule.py``): no
+   scheduler of whole turns on 50 slots reaches the ideal, and this says how
+   much of the gap is the DAG's. And the core's CPU seconds from the journal's
    creation to the final state (planning and master review included) per unit.
 2. ``--big`` units (shadow review off, to keep the run short: the core's CPU
    makes it last minutes), as in 1, and the core's RSS sampled every 0.5 s:
@@ -66,8 +69,11 @@ import structlog
 from anyio.abc import Process
 from anyio.streams.text import TextReceiveStream
 
+from list_schedule import UnitTurns, list_schedule
 from opencode_orchestrator import runtime
+from opencode_orchestrator.mission.contracts import UnitSpec
 from opencode_orchestrator.mission.engine import new_mission_id
+from opencode_orchestrator.mission.plan import critical_path
 from opencode_orchestrator.mission.records import MISSION_REGISTRY, RecordType
 from opencode_orchestrator.sim.state.store import DB_NAME
 from opencode_orchestrator.wal import Record, WriteAheadLog, mission_wal_dir
@@ -326,6 +332,8 @@ class Ideal:
     work: float
     depth: int
     turns: int
+    scheduled: float
+    """The makespan of the same turns under the engine's policy with no overhead at all."""
 
     @property
     def bound(self) -> float:
@@ -335,49 +343,57 @@ class Ideal:
 
 def ideal(records: list[Record], transcripts: dict[str, SimTurn] | None) -> Ideal:
     """The ideal makespan of the unit turns: realised latencies, or (``None``) expectations."""
-    deps: dict[str, list[str]] = {}
+    specs: list[UnitSpec] = []
     turns: dict[str, list[tuple[str, str]]] = {}
     for record in records:
         if record.type == RecordType.PLAN_ACCEPTED:
-            for unit in record.data["units"]:
-                deps[unit["id"]] = list(unit["depends_on"])
+            specs = [UnitSpec.model_validate(unit) for unit in record.data["units"]]
         elif record.type == RecordType.TURN_INTENT and record.data["unit"] is not None:
             turns.setdefault(record.data["unit"], []).append(
                 (record.data["kind"], record.data["turn"])
             )
+    deps = {spec.id: list(spec.depends_on) for spec in specs}
 
     def seconds(turn: str) -> float:
         return TURN_MEAN if transcripts is None else transcripts[turn].seconds
 
     work = 0.0
-    latency: dict[str, float] = {}
+    units: dict[str, UnitTurns] = {}
     for uid, unit_turns in turns.items():
         by_kind: dict[str, float] = {}
-        first_file = 0.0
+        first_file: float | None = None
         for kind, turn in unit_turns:
             spent = seconds(turn)
             work += spent
             by_kind[kind] = by_kind.get(kind, 0.0) + spent
-            if kind == "work":
-                first_file = (
-                    TURN_MEAN
-                    if transcripts is None
-                    else (transcripts[turn].first_done - transcripts[turn].created) / 1000
-                )
-        worker = sum(v for k, v in by_kind.items() if k not in ("review", "shadow_review"))
-        shadow = by_kind.get("shadow_review")
-        after_shadow = first_file + shadow if shadow is not None else 0.0
-        latency[uid] = max(worker, after_shadow) + by_kind.get("review", 0.0)
+            if kind == "work" and transcripts is not None:
+                first_file = (transcripts[turn].first_done - transcripts[turn].created) / 1000
+        units[uid] = UnitTurns(
+            worker=sum(v for k, v in by_kind.items() if k not in ("review", "shadow_review")),
+            review=by_kind.get("review", 0.0),
+            shadow=by_kind.get("shadow_review"),
+            first_file=first_file,
+        )
     finish: dict[str, float] = {}
     depth: dict[str, int] = {}
     for uid, before in deps.items():  # a plan lists dependencies first
-        finish[uid] = latency.get(uid, 0.0) + max((finish[d] for d in before), default=0.0)
+        unit = units.get(uid)
+        latency = 0.0
+        if unit is not None:
+            after_shadow = 0.0
+            if unit.shadow is not None:
+                start = unit.worker if unit.first_file is None else unit.first_file
+                after_shadow = start + unit.shadow
+            latency = max(unit.worker, after_shadow) + unit.review
+        finish[uid] = latency + max((finish[d] for d in before), default=0.0)
         depth[uid] = 1 + max((depth[d] for d in before), default=0)
+    ranks = {uid: float(rank) for uid, rank in critical_path(specs).items()}
     return Ideal(
         critical_path=max(finish.values()),
         work=work,
         depth=max(depth.values()),
         turns=sum(len(t) for t in turns.values()),
+        scheduled=list_schedule(units, deps, ranks, CONCURRENCY),
     )
 
 
@@ -489,6 +505,11 @@ def report_mission(result: MissionResult) -> None:
             f"makespan / {bound.bound:.2f} s = {ratio:.2f} (target ≤ 1.05: "
             f"{_verdict(ratio <= 1.05)})"
         )
+    print(
+        f"   the same turns scheduled with no overhead (list_schedule.py): {r.scheduled:.2f} s "
+        f"= {r.scheduled / r.bound:.2f}x the ideal; the engine's makespan is "
+        f"{result.makespan / r.scheduled:.2f}x that"
+    )
     per_unit = result.core_cpu / result.units * 1000
     shares = ", ".join(f"{k} {v:.0%}" for k, v in result.shares.items())
     print(
