@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,24 @@ def test_every_subcommand_has_help(capsys: pytest.CaptureFixture[str]) -> None:
         assert exit_info.value.code == 0
         out = capsys.readouterr().out
         assert out.startswith(f"usage: opencode-orchestrator {command}")
+
+
+def test_help_shows_no_markup_of_the_docstrings_it_is_made_of(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    parser = build_parser()
+    for command in ("", "demo", "run", "resume", "status", "cancel", "config", "install", "wal"):
+        with pytest.raises(SystemExit):
+            parser.parse_args([*command.split(), "--help"])
+        out = capsys.readouterr().out
+        assert "``" not in out, command
+        assert re.search(r":[a-z]+:`", out) is None, command
+    # What the markup marked is still there, as plain text.
+    with pytest.raises(SystemExit):
+        parser.parse_args(["status", "--help"])
+    assert "`--json` prints the mission as the document `report.json` holds it" in " ".join(
+        capsys.readouterr().out.split()
+    )
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:

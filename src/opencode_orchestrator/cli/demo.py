@@ -10,8 +10,8 @@ Every step goes to the mission's WAL before it happens; the report is
 written at the end. It prints the outcome and where the WAL and the report
 are, in a new temporary project unless ``--project`` names one.
 
-Output as for ``run`` (see :mod:`.runner`): results on stdout, the live
-view on stderr. Exit 0 when the mission is sealed, 1 otherwise.
+Output as for ``run``: results on stdout, the live view on stderr. Exit 0
+when the mission is sealed, 1 otherwise.
 
 ``demo --foundation`` runs the earlier demo of the layers underneath
 (JSON-RPC core, WAL group commit, SIGKILL recovery, the OpenCode client).

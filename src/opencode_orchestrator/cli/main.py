@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Final
@@ -46,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     for module in (demo, mission, status, config, install, serve, wal, sim):
         module.add_parser(subparsers)
     for command in _every_parser(parser):
+        if command.description:
+            command.description = _plain(command.description)
         command.add_argument(
             "-v",
             "--verbose",
@@ -56,6 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
             help="log more on stderr: -v info, -vv debug (over OPENCODE_ORCHESTRATOR_LOG_LEVEL)",
         )
     return parser
+
+
+_ROLE: Final = re.compile(r":[a-z]+:`~?([^`]*)`")
+_LITERAL: Final = re.compile(r"``([^`]*)``")
+
+
+def _plain(doc: str) -> str:
+    """A module docstring as ``--help`` shows it: without reStructuredText markup."""
+    doc = _ROLE.sub(lambda match: match.group(1).rsplit(".", 1)[-1], doc)
+    return _LITERAL.sub(r"`\1`", doc)
 
 
 def _every_parser(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:

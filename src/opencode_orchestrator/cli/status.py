@@ -3,8 +3,8 @@
 ``status`` only reads the WALs, without their locks, so it answers while a
 mission runs in another process. ``status MISSION`` shows one mission unit by
 unit; ``status`` alone lists the project's missions, one line each.
-``--json`` prints :func:`~opencode_orchestrator.mission.report.mission_summary`
-(the document ``report.json`` holds) or the list.
+``--json`` prints the mission as the document ``report.json`` holds it, or
+the list.
 
 ``status --watch [MISSION]`` follows a mission (by default the newest one not
 ended) as it runs: the live view of ``run`` (rich on a terminal, plain lines
