@@ -17,6 +17,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
+from opencode_orchestrator.mission import scheduler as scheduler_module
 from opencode_orchestrator.mission.config import MissionConfig
 from opencode_orchestrator.mission.contracts import UnitSpec
 from opencode_orchestrator.mission.model import MissionModel, UnitModel
@@ -135,3 +136,35 @@ async def test_two_dependencies_ending_together_decide_their_dependent_once(
         tg.start_soon(scheduler._settle, ["a", "c"])
         tg.start_soon(scheduler._settle, ["b", "c"])
     assert journal.decisions == [("c", decided)]
+
+
+async def test_settling_a_long_verified_prefix_visits_each_unit_a_few_times(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A ladder, each unit depending on the two before it: from the first unit there
+    # are as many paths to the end as Fibonacci numbers (832,040 to the 30th unit).
+    # A scheduler settles every unit at once when it starts (a resumed mission, a
+    # second iteration), most of them verified: walking on from a verified unit each
+    # time it was reached took that many steps (a 400-unit random mission resumed
+    # with 51 verified spun for minutes before its first prompt).
+    model = MissionModel()
+    ids = [f"u{i:02d}" for i in range(32)]
+    for i, uid in enumerate(ids):
+        spec = UnitSpec(id=uid, title=uid, files=[f"{uid}.py"], depends_on=ids[max(0, i - 2) : i])
+        model.units[uid] = UnitModel(spec=spec)
+        if i < 30:
+            model.units[uid].state = UnitState.VERIFIED
+    journal = _SlowJournal(model)
+    ctx = SimpleNamespace(model=model, journal=journal, config=MissionConfig())
+    scheduler = Scheduler(ctx, knowledge="")  # type: ignore[arg-type]
+    looked_at: list[str] = []
+    dependencies = scheduler_module._dependencies
+
+    def counted(unit: UnitModel, units: dict[str, UnitModel]) -> tuple[UnitModel | None, bool]:
+        looked_at.append(unit.id)
+        return dependencies(unit, units)
+
+    monkeypatch.setattr(scheduler_module, "_dependencies", counted)
+    await scheduler._settle(scheduler._index_new_units())
+    assert journal.decisions == [("u30", "ready")]  # u31 waits for it
+    assert len(looked_at) <= 2 * len(ids)

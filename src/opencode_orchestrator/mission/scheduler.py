@@ -155,6 +155,10 @@ class Scheduler:
         """Promote or skip ``unit_ids`` and queue whatever can start."""
         units = self.ctx.model.units
         todo = list(unit_ids)
+        # A final unit hands its dependents on once: walking on from every final
+        # unit each time it is reached follows every path of the DAG, and a resumed
+        # mission with a long verified prefix has exponentially many.
+        handed_on: set[str] = set()
         while todo:
             uid = todo.pop()
             unit = units[uid]
@@ -178,10 +182,13 @@ class Scheduler:
                 if bad is not None:
                     if uid in self._scopes:
                         self._scopes.remove(uid)
+                    handed_on.add(uid)
                     todo.extend(self._dependents.get(uid, ()))
                     continue
             if unit.state.final:
-                todo.extend(self._dependents.get(uid, ()))
+                if uid not in handed_on:
+                    handed_on.add(uid)
+                    todo.extend(self._dependents.get(uid, ()))
                 continue
             if uid in self._running or (
                 unit.state is _U.DELEGATED and not self.ctx.model.delegation_done(unit)
