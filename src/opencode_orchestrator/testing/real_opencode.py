@@ -36,8 +36,8 @@ __all__ = [
 
 _BIN_RELATIVE: Final = Path("tools/opencode/node_modules/.bin/opencode")
 _INSTALL_HINT: Final = (
-    "the opencode binary is not installed; run `./dev test` (or `npm ci --prefix tools/opencode`)"
-    " from the repository root, or set OPENCODE_BIN"
+    "the opencode binary is not installed; run `./dev test` (or `npm install --prefix "
+    "tools/opencode --no-save`) from the repository root, or set OPENCODE_BIN"
 )
 #: Offline, deterministic start-up (see docs/opencode-observed.md).
 OPENCODE_ENV: Final = {
