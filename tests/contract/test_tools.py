@@ -122,3 +122,20 @@ async def test_message_list_fails_once_a_structured_prompt_is_stored(
     assert result.value == Answer(answer="x", score=1)
     with pytest.raises(OpenCodeBadRequestError):
         await client.list_messages(session.id)
+
+
+async def test_the_newest_message_of_a_structured_session_can_be_listed(
+    client: OpenCodeClient,
+) -> None:
+    session = await client.create_session(title="contract: format bug, newest")
+    structured = {"answer": "y", "score": 2}
+    result = await client.prompt_structured(
+        session.id, scripted("Answer.", structured=structured), Answer
+    )
+    # The refusal comes from encoding the stored prompt, so a window of the newest
+    # messages that leaves it out is answered: a turn's answer can be read back
+    # without knowing its id.
+    newest = await client.list_messages(session.id, limit=1)
+    assert [m.info.id for m in newest] == [result.message.id]
+    with pytest.raises(OpenCodeBadRequestError):
+        await client.list_messages(session.id, limit=2)

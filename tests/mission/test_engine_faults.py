@@ -282,3 +282,40 @@ async def test_a_stream_cut_mid_turn_is_resubscribed_and_the_answer_read_back(
         "master_review",
     ]
     assert {e["status"] for e in run.wal.ended().values()} == {"completed"}
+
+
+async def test_an_answer_sent_while_the_stream_was_down_is_read_back_not_asked_again(
+    tmp_path: Path,
+) -> None:
+    # The cut comes as a worker's first assistant message (its tool step) is seen: its
+    # final, structured message is written while the stream is down, so its id is never
+    # seen. OpenCode 1.18.33 refuses to list a session holding a format prompt, but
+    # answers a window of its newest messages: the answer is read back from there.
+    cuts: list[int] = []
+    async with simulated(tmp_path, sim_config(planner={"units": 1})) as sim:
+        tap = Tap()
+        kinds: dict[str, str] = {}
+
+        def cut(record_type: str, data: dict[str, Any]) -> None:
+            if record_type == RecordType.TURN_INTENT:
+                kinds[data["turn"]] = data["kind"]
+            elif (
+                record_type == RecordType.TURN_MESSAGE
+                and not cuts
+                and kinds[data["turn"]] == "work"
+            ):
+                cuts.append(sim.server.drop_streams())
+
+        tap.on(cut)
+        run = await run_mission(sim, MissionConfig(shadow_review=False), tap=tap)
+        record = await sim.record()
+    assert run.state is MissionState.SEALED
+    assert cuts == [1]
+    assert [i["kind"] for i in run.wal.intents()] == ["plan", "work", "review"]
+    assert {e["status"] for e in run.wal.ended().values()} == {"completed"}
+    work = run.wal.intents(kind="work")[0]
+    steps = [m for m in record.messages(work["session"]) if m.info.get("parentID") == work["turn"]]
+    assert len(steps) == 2, "a tool step, then the structured answer"
+    seen = [m["message"] for m in run.wal.of(RecordType.TURN_MESSAGE, turn=work["turn"])]
+    assert steps[-1].id not in seen, "the answer was not seen through the stream"
+    assert run.wal.ended()[work["turn"]]["answer"] == steps[-1].info["structured"]

@@ -509,8 +509,9 @@ async def _collect(client: OpenCodeClient, watch: TurnWatch, turn: TurnModel) ->
             )
         if message is None or watch.resynced:
             # The turn went on after the last message we know of while we could
-            # not see it, and OpenCode 1.18 cannot list a format session's
-            # messages: its answer is out of reach.
+            # not see it, and no answer of it was found at the newest end of the
+            # session either (OpenCode 1.18 lists no further back in a format
+            # session): its answer is out of reach.
             return TurnOutcome(
                 TurnStatus.LOST,
                 error="the turn's answer could not be read back",
@@ -533,7 +534,13 @@ async def _collect(client: OpenCodeClient, watch: TurnWatch, turn: TurnModel) ->
 async def _read_back(
     client: OpenCodeClient, watch: TurnWatch, turn: TurnModel
 ) -> AssistantMessage | None:
-    """The turn's newest assistant message, fetched again (by id, else by listing)."""
+    """The turn's newest assistant message, fetched again (by id, else by listing).
+
+    Listing reads every answer of the turn from the newest end of the session
+    (:meth:`~opencode_orchestrator.opencode.OpenCodeClient.answers_to`), which
+    OpenCode 1.18.33 answers even for a session holding a ``format`` prompt; so
+    an answer whose id was never seen is still found, and the turn's usage with it.
+    """
     known = turn.assistant_message or (
         watch.last_assistant.id if watch.last_assistant is not None else None
     )
@@ -544,18 +551,14 @@ async def _read_back(
                 watch.assistants[found.id] = found
                 if _final(found):
                     return found
-        messages = await client.list_messages(watch.session_id)
-    except OpenCodeBadRequestError:
-        return None  # the 1.18 message-list bug: the answer is out of reach
+        answers = await client.answers_to(watch.session_id, turn.message)
     except TRANSIENT_ERRORS:
         raise  # ridden out by the caller
     except OpenCodeError as exc:
         _log.warning("mission.turn.read_back_failed", session=watch.session_id, error=str(exc))
         return None
-    for item in messages:
-        info = item.assistant
-        if info is not None and info.parent_id == turn.message:
-            watch.assistants[info.id] = info
+    for info in answers:
+        watch.assistants[info.id] = info
     return watch.last_assistant
 
 

@@ -360,8 +360,9 @@ class EventStream:
             except OpenCodeNotFoundError:
                 last = None  # deleted while we were away: its turn is certainly over
             except OpenCodeBadRequestError as exc:
-                # OpenCode 1.18.33 cannot list the messages of a session that holds a
-                # structured (format) prompt; the turn is still over, its error unknown.
+                # OpenCode 1.18.33 refuses any list of messages that holds a structured
+                # (format) prompt, here the newest message itself: a prompt left without
+                # an answer. The turn is still over, its error unknown.
                 _log.warning("opencode.events.resync_unreadable", session_id=sid, error=str(exc))
                 last = None
             if last is not None and last.error is not None:

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, TypeAdapter
 
 from opencode_orchestrator.opencode.calls.base import ClientCallsBase, drop_nulls, parse_as
+from opencode_orchestrator.opencode.errors import OpenCodeBadRequestError
 from opencode_orchestrator.opencode.models import AssistantMessage, MessageWithParts, ModelRef
 from opencode_orchestrator.opencode.structured import (
     StructuredResult,
@@ -132,11 +133,47 @@ class MessageCalls(ClientCallsBase):
         data = await self.http.request_json("GET", path, idempotent=True)
         return parse_as(_MESSAGE, data, "message")
 
+    async def answers_to(self, session_id: str, message_id: str) -> list[AssistantMessage]:
+        """The assistant messages answering user message ``message_id``, oldest first.
+
+        Read from the newest end of the session, so it works where OpenCode
+        1.18.33 refuses the whole list (400, once the session holds a prompt
+        sent with ``format``): a window of the newest messages that stops short
+        of that prompt is answered. The window doubles while every message in it
+        answers ``message_id``; refused, it is narrowed to the largest one the
+        server answers. Empty when the newest message does not answer it.
+        """
+        answers: list[AssistantMessage] = []
+        answered = 0  # the largest window read, every message of it an answer
+        refused: int | None = None  # the smallest window refused
+        size = 1
+        while refused is None or refused - answered > 1:
+            try:
+                window = await self.list_messages(session_id, limit=size)
+            except OpenCodeBadRequestError:
+                refused = size
+            else:
+                ours = _trailing_answers(window, message_id)
+                if len(ours) < len(window) or len(window) < size:
+                    return ours  # reached the prompt, another turn, or the first message
+                answers, answered = ours, size
+            size = size * 2 if refused is None else (answered + refused) // 2
+        return answers
+
     async def last_assistant_message(
         self, session_id: str, *, limit: int = 20
     ) -> AssistantMessage | None:
-        """The newest assistant message among the last ``limit`` messages, if any."""
-        messages = await self.list_messages(session_id, limit=limit)
+        """The newest assistant message among the last ``limit`` messages, if any.
+
+        Where OpenCode 1.18.33 refuses the list (a session holding a ``format``
+        prompt), the newest message alone, if it is an assistant message.
+        """
+        try:
+            messages = await self.list_messages(session_id, limit=limit)
+        except OpenCodeBadRequestError:
+            if limit == 1:
+                raise
+            messages = await self.list_messages(session_id, limit=1)
         found = [m.info for m in messages if isinstance(m.info, AssistantMessage)]
         if not found:
             return None
@@ -207,3 +244,17 @@ def _prompt_body(
         "format": dict(output_format) if output_format is not None else None,
     }
     return drop_nulls(body)
+
+
+def _trailing_answers(
+    window: Sequence[MessageWithParts], message_id: str
+) -> list[AssistantMessage]:
+    """The assistant messages answering ``message_id`` at the newest end of ``window``."""
+    ours: list[AssistantMessage] = []
+    for item in reversed(window):
+        info = item.assistant
+        if info is None or info.parent_id != message_id:
+            break
+        ours.append(info)
+    ours.reverse()
+    return ours
