@@ -319,3 +319,29 @@ async def test_an_answer_sent_while_the_stream_was_down_is_read_back_not_asked_a
     seen = [m["message"] for m in run.wal.of(RecordType.TURN_MESSAGE, turn=work["turn"])]
     assert steps[-1].id not in seen, "the answer was not seen through the stream"
     assert run.wal.ended()[work["turn"]]["answer"] == steps[-1].info["structured"]
+
+
+async def test_a_master_review_without_a_verdict_is_asked_again_before_it_counts(
+    tmp_path: Path,
+) -> None:
+    # A provider error on the master review is no finding about the change: taken
+    # as one, it started a whole new iteration (a plan for "gave no verdict").
+    faulted: list[str] = []
+    async with simulated(tmp_path, sim_config(planner={"units": 2})) as sim:
+        tap = Tap()
+
+        def first_master_fails(record_type: str, data: dict[str, Any]) -> None:
+            if record_type == RecordType.TURN_INTENT and data["kind"] == "master_review":
+                if not faulted:
+                    faulted.append(data["turn"])
+                    sim.server.set_faults(api_error_rate=1.0)
+            elif record_type == RecordType.TURN_ENDED and data["turn"] in faulted:
+                sim.server.set_faults(api_error_rate=0.0)
+
+        tap.on(first_master_fails)
+        run = await run_mission(sim, tap=tap)
+    assert run.state is MissionState.SEALED
+    masters = run.wal.intents(kind="master_review")
+    assert [m["turn"] for m in masters][:1] == faulted
+    assert [run.wal.end_of(m)["status"] for m in masters] == ["error", "completed"]
+    assert run.wal.mission_states() == ["running", "barrier", "integration_review", "sealed"]

@@ -30,10 +30,8 @@ from opencode_orchestrator.mission.context import MissionContext
 from opencode_orchestrator.mission.contracts import (
     AGENT_MASTER_REVIEWER,
     AGENT_PLANNER,
-    Finding,
     PlanOutput,
     ReviewVerdict,
-    Severity,
     UnitSpec,
     Verdict,
 )
@@ -41,7 +39,7 @@ from opencode_orchestrator.mission.delegation import namespaced
 from opencode_orchestrator.mission.errors import PlanInvalidError
 from opencode_orchestrator.mission.plan import validate_plan
 from opencode_orchestrator.mission.records import RecordType, TurnKind, TurnStatus
-from opencode_orchestrator.mission.reviews import parse_verdict
+from opencode_orchestrator.mission.reviews import ask_verdict
 from opencode_orchestrator.mission.sessions import ensure_session
 from opencode_orchestrator.mission.states import UnitState
 from opencode_orchestrator.mission.turns import TurnOutcome, TurnRequest, follow_turn
@@ -214,11 +212,6 @@ async def _master(
         attempt=model.iteration,
         priority=1e9,
     )
-    outcome = await _turn(ctx, request)
-    verdict = parse_verdict(outcome.answer, outcome.error)
-    if verdict is None:
-        message = f"master reviewer gave no verdict ({outcome.error or outcome.status.value})"
-        verdict = ReviewVerdict(
-            verdict=Verdict.FAIL, findings=[Finding(severity=Severity.BLOCKER, message=message)]
-        )
-    return verdict
+    # A master review without a verdict (a provider error, an invalid answer) is asked
+    # again once before it counts as failing findings, which start a whole iteration.
+    return await ask_verdict(ctx, lambda: request, who="master reviewer")

@@ -12,6 +12,7 @@ unit gets a failing verdict that says so, never a silent pass.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -34,10 +35,11 @@ from opencode_orchestrator.mission.turns import TurnRequest, follow_turn
 from opencode_orchestrator.opencode.errors import OpenCodeError
 
 if TYPE_CHECKING:
+    from opencode_orchestrator.mission.context import MissionContext
     from opencode_orchestrator.mission.model import UnitModel
     from opencode_orchestrator.mission.units import UnitRunner
 
-__all__ = ["ShadowReview", "parse_verdict", "review_turn"]
+__all__ = ["ShadowReview", "ask_verdict", "parse_verdict", "review_turn"]
 
 _log = get_logger(__name__)
 _TRIES = 2
@@ -67,6 +69,35 @@ def _check_current(unit: UnitModel, attempt: int) -> None:
         raise _SupersededReview(f"unit {unit.id}: attempt {attempt} was superseded")
 
 
+async def ask_verdict(
+    ctx: MissionContext, request: Callable[[], TurnRequest], *, who: str
+) -> ReviewVerdict:
+    """Run (or adopt) review turns until one gives a verdict; journals nothing.
+
+    ``request`` makes each turn's request (it may raise to stop). A turn whose
+    answer is no verdict (an error, an invalid answer) is asked again once; a
+    lost one (out of reach after a crash) does not count, up to a bound. With
+    no verdict after that, a failing one whose finding says why: never a
+    silent pass.
+    """
+    error = "no answer"
+    tries = lost = 0
+    while tries < _TRIES and lost <= _TRIES * 3:
+        outcome = await follow_turn(ctx, request())
+        verdict = parse_verdict(outcome.answer, outcome.error)
+        if verdict is not None:
+            return verdict
+        if outcome.status is TurnStatus.LOST:
+            lost += 1  # out of reach after a crash: ask again, not the reviewer's fault
+        else:
+            tries += 1
+        error = f"{outcome.error_name or outcome.status.value}: {outcome.error or 'no verdict'}"
+    return ReviewVerdict(
+        verdict=Verdict.FAIL,
+        findings=[Finding(severity=Severity.BLOCKER, message=f"{who} failed: {error}")],
+    )
+
+
 async def review_turn(runner: UnitRunner, *, shadow: bool) -> ReviewVerdict:
     """Run (or adopt) a review turn of the runner's unit and journal its verdict."""
     ctx = runner.ctx
@@ -75,12 +106,10 @@ async def review_turn(runner: UnitRunner, *, shadow: bool) -> ReviewVerdict:
     attempt = unit.attempt
     session = await ensure_session(ctx, unit, "reviewer", attempt)
     report = None if shadow else unit.report
-    verdict: ReviewVerdict | None = None
-    error = "no answer"
-    tries = lost = 0
-    while tries < _TRIES and lost <= _TRIES * 3:
+
+    def request() -> TurnRequest:
         _check_current(unit, attempt)
-        request = TurnRequest(
+        return TurnRequest(
             session=session,
             kind=kind,
             text=prompts.render_reviewer_prompt(
@@ -100,20 +129,8 @@ async def review_turn(runner: UnitRunner, *, shadow: bool) -> ReviewVerdict:
             priority=runner.priority + 0.5,
             directory=unit.directory,
         )
-        outcome = await follow_turn(ctx, request)
-        verdict = parse_verdict(outcome.answer, outcome.error)
-        if verdict is not None:
-            break
-        if outcome.status is TurnStatus.LOST:
-            lost += 1  # out of reach after a crash: ask again, not the reviewer's fault
-        else:
-            tries += 1
-        error = f"{outcome.error_name or outcome.status.value}: {outcome.error or 'no verdict'}"
-    if verdict is None:
-        verdict = ReviewVerdict(
-            verdict=Verdict.FAIL,
-            findings=[Finding(severity=Severity.BLOCKER, message=f"reviewer failed: {error}")],
-        )
+
+    verdict = await ask_verdict(ctx, request, who="reviewer")
     _check_current(unit, attempt)
     # Not waited on: the unit's decision on it is a durable state that follows; lost
     # in a crash, it is taken again from the review turn's answer.
