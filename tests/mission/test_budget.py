@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import anyio
 import pytest
 
 from opencode_orchestrator.mission.budget import Budget, BudgetRemaining, BudgetUsage
@@ -193,3 +194,56 @@ def test_negative_or_nan_amounts_are_refused() -> None:
         budget.add_usage(1, float("nan"))
     with pytest.raises(ValueError, match="negative"):
         budget.reserve().settle(-5, 0.0)
+
+
+@pytest.mark.anyio
+async def test_a_refused_estimate_waits_for_the_reservations_ahead_of_it() -> None:
+    budget = make_budget(max_tokens=1000)
+    running = budget.reserve(600)
+    got: list[int] = []
+
+    async def next_turn() -> None:
+        got.append((await budget.reserve_when_it_fits(600)).tokens)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(next_turn)
+        await anyio.wait_all_tasks_blocked()
+        assert budget._unreserved is not None, "it waits"
+        assert got == []
+        running.settle(150, 0.0)  # the turn under way cost less than it held
+    assert got == [600]
+    assert budget.usage().reserved_tokens == 600
+
+
+@pytest.mark.anyio
+async def test_an_estimate_that_fits_nothing_left_is_refused_at_once() -> None:
+    budget = make_budget(max_tokens=1000)
+    budget.add_usage(700, 0.0)
+    with pytest.raises(BudgetExceededError) as caught:
+        await budget.reserve_when_it_fits(400)
+    assert (caught.value.used, caught.value.spent) == (1100, 700)
+    assert str(caught.value) == (
+        "budget exceeded: tokens 1100 of 1000 (700 spent, the rest estimated for turns "
+        "starting or under way)"
+    )
+
+
+@pytest.mark.anyio
+async def test_a_waiting_estimate_is_refused_once_usage_passes_the_cap() -> None:
+    budget = make_budget(max_tokens=1000)
+    first, second = budget.reserve(500), budget.reserve(500)
+    outcome: list[BaseException] = []
+
+    async def next_turn() -> None:
+        try:
+            await budget.reserve_when_it_fits(100)
+        except BudgetExceededError as exc:
+            outcome.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(next_turn)
+        await anyio.wait_all_tasks_blocked()
+        assert budget._unreserved is not None, "it waits"
+        first.settle(1200, 0.0)  # over the cap on its own: nothing more starts
+    assert len(outcome) == 1
+    second.release()

@@ -102,7 +102,10 @@ async def test_a_cap_below_one_turns_reservation_stops_before_any_prompt(
         run = await run_mission(sim, config)
         store = await sim.record()
     assert run.state is MissionState.BUDGET_EXCEEDED
-    assert run.model.reason == "budget exceeded: tokens 5000 of 1000"
+    assert run.model.reason == (
+        "budget exceeded: tokens 5000 of 1000 (0 spent, the rest estimated for turns starting "
+        "or under way)"
+    )
     assert not run.wal.intents()
     assert not [m for ms in store.transcripts.values() for m in ms], "nothing was sent"
 
@@ -163,3 +166,26 @@ async def test_the_cancel_file_cancels_a_running_mission(tmp_path: Path) -> None
     assert run.state is MissionState.CANCELLED
     assert run.model.reason == "cancelled on request"
     assert len(run.wal.of(RecordType.MISSION_CANCEL)) == 1
+
+
+async def test_a_turn_whose_estimate_does_not_fit_waits_for_the_turns_under_way(
+    tmp_path: Path,
+) -> None:
+    # Room for one turn's estimate at a time: the second of two ready units waits
+    # for the first's reservation to settle (for far less) instead of ending the
+    # mission with almost all of its budget unspent.
+    config = MissionConfig(budget=BudgetConfig(max_tokens=30_000, reserve_tokens=20_000))
+    async with simulated(tmp_path, _TWO_AT_ONCE) as sim:
+        run = await run_mission(sim, config)
+    assert run.state is MissionState.SEALED
+    assert run.model.tokens <= 30_000
+    starts = [r for r in run.wal.records if r.type == RecordType.TURN_INTENT]
+    ends = [r for r in run.wal.records if r.type == RecordType.TURN_ENDED]
+    for intent in starts[1:]:  # never two turns under way at once
+        open_turns = [
+            i
+            for i in starts
+            if i.seq < intent.seq
+            and not any(e.data["turn"] == i.data["turn"] and e.seq < intent.seq for e in ends)
+        ]
+        assert open_turns == [], intent.data["kind"]

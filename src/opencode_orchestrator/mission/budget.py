@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
+
 from opencode_orchestrator.mission.config import BudgetConfig
 from opencode_orchestrator.mission.errors import BudgetExceededError
 
@@ -122,6 +124,8 @@ class Budget:
         self._reserved_tokens = 0
         self._reserved_cost = 0.0
         self._open = 0
+        self._unreserved: anyio.Event | None = None
+        """Set when a reservation is settled or released (made by a waiting turn)."""
 
     def elapsed(self) -> float:
         """Wall seconds spent, including those before a resume."""
@@ -148,14 +152,34 @@ class Budget:
             raise BudgetExceededError("wall_time", elapsed, config.max_wall_seconds)
         would_tokens = self._tokens + self._reserved_tokens + tokens
         if config.max_tokens is not None and would_tokens > config.max_tokens:
-            raise BudgetExceededError("tokens", would_tokens, config.max_tokens)
+            raise BudgetExceededError("tokens", would_tokens, config.max_tokens, spent=self._tokens)
         would_cost = self._cost + self._reserved_cost + cost
         if config.max_cost is not None and would_cost > config.max_cost:
-            raise BudgetExceededError("cost", would_cost, config.max_cost)
+            raise BudgetExceededError("cost", would_cost, config.max_cost, spent=self._cost)
         self._reserved_tokens += tokens
         self._reserved_cost += cost
         self._open += 1
         return Reservation(self, tokens, cost)
+
+    async def reserve_when_it_fits(
+        self, tokens: int | None = None, cost: float | None = None
+    ) -> Reservation:
+        """:meth:`reserve`, waiting while only other turns' reservations stand in the way.
+
+        Reservations are estimates: those of turns under way may settle for
+        less, so a refused turn waits for them as long as usage alone is under
+        every cap. It raises once nothing else is reserved and the estimate still
+        does not fit, or a cap is passed.
+        """
+        while True:
+            try:
+                return self.reserve(tokens, cost)
+            except BudgetExceededError:
+                if self._open == 0 or self.exceeded() is not None:
+                    raise
+            if self._unreserved is None:
+                self._unreserved = anyio.Event()
+            await self._unreserved.wait()
 
     def add_usage(self, tokens: int, cost: float) -> None:
         """Count usage that no reservation covered (it may pass a cap; see :meth:`exceeded`)."""
@@ -238,6 +262,9 @@ class Budget:
         )
 
     def _unreserve(self, reservation: Reservation) -> None:
+        if self._unreserved is not None:
+            self._unreserved.set()
+            self._unreserved = None
         self._open -= 1
         if self._open == 0:
             # Exact zero when nothing is outstanding, not float residue.

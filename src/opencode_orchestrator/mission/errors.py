@@ -83,11 +83,19 @@ class BudgetExceededError(MissionError):
 
     code: ClassVar[str] = "mission.budget"
 
-    def __init__(self, cap: str, used: float, limit: float) -> None:
+    def __init__(self, cap: str, used: float, limit: float, *, spent: float | None = None) -> None:
+        """``used``: what passed ``limit``; ``spent``, when given: how much of it was spent.
+
+        The rest is what reservations hold for turns starting or under way.
+        """
         self.cap = cap
         self.used = used
         self.limit = limit
-        super().__init__(f"budget exceeded: {cap} {used:g} of {limit:g}")
+        self.spent = used if spent is None else spent
+        message = f"budget exceeded: {cap} {used:g} of {limit:g}"
+        if spent is not None and spent != used:
+            message += f" ({spent:g} spent, the rest estimated for turns starting or under way)"
+        super().__init__(message)
 
 
 class CheckError(MissionError):

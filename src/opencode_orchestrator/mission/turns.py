@@ -135,7 +135,7 @@ async def run_turn(ctx: MissionContext, request: TurnRequest) -> TurnOutcome:
         BudgetExceededError: the turn's reservation does not fit the budget.
         WalError: the journal failed.
     """
-    reservation = ctx.budget.reserve()
+    reservation = await ctx.budget.reserve_when_it_fits()
     message_id = new_message_id()
     try:
         async with await _slot(ctx, request) as slot:
