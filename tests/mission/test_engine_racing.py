@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,7 +18,15 @@ from opencode_orchestrator.mission.model import MissionModel, UnitModel
 from opencode_orchestrator.mission.racing import finish_race
 from opencode_orchestrator.mission.records import RecordType
 from opencode_orchestrator.mission.states import MissionState, UnitState
-from tests.mission.enginesupport import Sim, run_mission, sim_config, simulated
+from tests.mission.enginesupport import (
+    Sim,
+    only,
+    resume_mission,
+    run_mission,
+    run_until_cut,
+    sim_config,
+    simulated,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -145,7 +154,7 @@ async def test_a_strategy_verified_while_it_is_being_stopped_keeps_its_end() -> 
         journal=journal,
         project=Path("."),
         cancel_unit=cancel_unit,
-        client_for=lambda directory: (None, None),
+        client_in=lambda directory: contextlib.nullcontext(None),
     )
     ended: list[UnitState] = []
 
@@ -179,3 +188,29 @@ async def test_an_engine_that_fails_closes_its_worktrees_clients(
     assert engine.ctx.extra_clients == {}
     opened = [u.directory for u in engine.ctx.model.units.values() if u.directory]
     assert len(opened) == 2  # both strategies had a worktree, and so a client
+
+
+async def test_a_race_won_just_before_a_crash_is_cleaned_up_on_resume(tmp_path: Path) -> None:
+    # At the crash every losing strategy had ended (cancelled), so the resumed engine
+    # starts no runner for them and attaches none of their worktrees: the clean-up
+    # must still reach their sessions (it raised KeyError, taking the engine down and
+    # leaving the worktrees behind).
+    config = sim_config(planner={"units": 3, "shape": "chain", "race": {"u02": 3}})
+    async with simulated(tmp_path, config) as sim:
+        _repository(sim)
+        mission_id, cut = await run_until_cut(
+            sim, lambda record_type, _data: record_type == RecordType.RACE_WON
+        )
+        assert cut
+        assert _git(sim.project, "worktree", "list").count("\n") == 4  # the 3 strategies
+        run = await resume_mission(sim, mission_id)
+        worktrees = _git(sim.project, "worktree", "list")
+        record = await sim.record()
+    assert run.state is MissionState.SEALED, run.model.reason
+    assert worktrees.count("\n") == 1
+    won = f"u02.r{only(run.wal.of(RecordType.RACE_WON))['attempt']}"
+    losers = [run.model.units[f"u02.r{n}"] for n in (1, 2, 3) if f"u02.r{n}" != won]
+    assert all(u.state.final for u in losers)
+    lost_sessions = {s for u in losers for s in u.sessions.values()}
+    assert lost_sessions, "the losers had sessions"
+    assert not lost_sessions & set(record.sessions), "and they are deleted"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,6 +128,25 @@ class MissionContext:
         if directory is None:
             return self.client, self.router
         return self.extra_clients[directory]
+
+    @contextlib.asynccontextmanager
+    async def client_in(self, directory: str | None) -> AsyncIterator[OpenCodeClient]:
+        """A client for calls about sessions in ``directory``, attached or not.
+
+        The attached one when there is one; else one opened for these calls and
+        closed after. After a resume, a race's strategies that had ended before
+        the crash have no runner, so nothing attached their worktrees.
+        """
+        entry = None if directory is None else self.extra_clients.get(directory)
+        if directory is None or entry is not None:
+            yield self.client if entry is None else entry[0]
+            return
+        client = self.client.for_directory(directory)
+        client.open()
+        try:
+            yield client
+        finally:
+            await client.aclose()
 
 
 async def _run_router(

@@ -166,12 +166,12 @@ async def _apply_once(project: Path, patch: bytes) -> None:
 
 async def _abort_sessions(runner: UnitRunner, unit_id: str) -> None:
     strategy = runner.ctx.model.units[unit_id]
-    client, _ = runner.ctx.client_for(strategy.directory)
-    for session in strategy.sessions.values():
-        try:
-            await client.abort(session)
-        except OpenCodeError as exc:
-            _log.warning("mission.race.abort_failed", session=session, error=str(exc))
+    async with runner.ctx.client_in(strategy.directory) as client:
+        for session in strategy.sessions.values():
+            try:
+                await client.abort(session)
+            except OpenCodeError as exc:
+                _log.warning("mission.race.abort_failed", session=session, error=str(exc))
 
 
 async def _cleanup(runner: UnitRunner, *, winner: str | None) -> None:
@@ -181,11 +181,11 @@ async def _cleanup(runner: UnitRunner, *, winner: str | None) -> None:
         if strategy.directory is None:
             continue
         if child != winner:
-            client, _ = ctx.client_for(strategy.directory)
-            for session in strategy.sessions.values():
-                try:
-                    await client.delete_session(session)
-                except OpenCodeError as exc:
-                    _log.warning("mission.race.delete_failed", session=session, error=str(exc))
+            async with ctx.client_in(strategy.directory) as client:
+                for session in strategy.sessions.values():
+                    try:
+                        await client.delete_session(session)
+                    except OpenCodeError as exc:
+                        _log.warning("mission.race.delete_failed", session=session, error=str(exc))
         await ctx.detach_directory(strategy.directory)
         await remove_worktree(ctx.project, Path(strategy.directory))
