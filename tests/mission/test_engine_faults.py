@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from opencode_orchestrator.mission.config import LimitsConfig, MissionConfig, TimeoutsConfig
+from opencode_orchestrator.mission.engine import MissionEngine
 from opencode_orchestrator.mission.pool import DEFAULT_PROVIDER_KEY
 from opencode_orchestrator.mission.records import RecordType
 from opencode_orchestrator.mission.states import MissionState, UnitState
@@ -345,3 +346,68 @@ async def test_a_master_review_without_a_verdict_is_asked_again_before_it_counts
     assert [m["turn"] for m in masters][:1] == faulted
     assert [run.wal.end_of(m)["status"] for m in masters] == ["error", "completed"]
     assert run.wal.mission_states() == ["running", "barrier", "integration_review", "sealed"]
+
+
+async def test_a_session_deleted_in_opencode_is_replaced_not_fatal(tmp_path: Path) -> None:
+    # The user deletes the unit's reviewer session in OpenCode just as its review is
+    # sent: the prompt gets a 404. That turn fails, and the review is asked again in
+    # a new session (the 404 took the whole engine down before).
+    deleted: list[str] = []
+    async with simulated(tmp_path, _ONE_UNIT) as sim:
+
+        def setup(engine: MissionEngine) -> None:
+            journal = engine.ctx.journal
+            write = journal.write
+
+            async def deleting(
+                record_type: RecordType, data: dict[str, Any], *, durable: bool = True
+            ) -> None:
+                await write(record_type, data, durable=durable)
+                first_review = record_type is RecordType.TURN_INTENT and data["kind"] == "review"
+                if first_review and not deleted:
+                    deleted.append(data["session"])
+                    await sim.client.delete_session(data["session"])
+
+            setattr(journal, "write", deleting)  # noqa: B010 - shadows the method
+
+        run = await run_mission(sim, MissionConfig(shadow_review=False), setup=setup)
+    assert run.state is MissionState.SEALED, run.model.reason
+    reviews = run.wal.intents(kind="review")
+    assert [r["session"] == deleted[0] for r in reviews] == [True, False]
+    assert run.wal.end_of(reviews[0])["error_name"] == "SessionGone"
+    assert run.wal.end_of(reviews[1])["status"] == "completed"
+    created = run.wal.of(RecordType.SESSION_CREATED, unit="u01", role="reviewer")
+    assert [c["session"] for c in created] == [deleted[0], reviews[1]["session"]]
+
+
+async def test_the_mission_goes_on_when_its_own_session_is_deleted(tmp_path: Path) -> None:
+    # Deleting the mission's session in OpenCode deletes every child session too, and
+    # OpenCode refuses new children of it (400): the review is asked again in a new
+    # session without a parent.
+    deleted: list[str] = []
+    async with simulated(tmp_path, _ONE_UNIT) as sim:
+
+        def setup(engine: MissionEngine) -> None:
+            journal = engine.ctx.journal
+            write = journal.write
+
+            async def deleting(
+                record_type: RecordType, data: dict[str, Any], *, durable: bool = True
+            ) -> None:
+                await write(record_type, data, durable=durable)
+                first_review = record_type is RecordType.TURN_INTENT and data["kind"] == "review"
+                parent = journal.model.parent_session
+                if first_review and not deleted and parent is not None:
+                    deleted.append(parent)
+                    await sim.client.delete_session(parent)
+
+            setattr(journal, "write", deleting)  # noqa: B010 - shadows the method
+
+        run = await run_mission(sim, MissionConfig(shadow_review=False), setup=setup)
+        record = await sim.record()
+    assert deleted, "the mission had a session of its own"
+    assert run.state is MissionState.SEALED, run.model.reason
+    reviews = run.wal.intents(kind="review")
+    assert run.wal.end_of(reviews[0])["error_name"] == "SessionGone"
+    assert run.wal.end_of(reviews[-1])["status"] == "completed"
+    assert record.sessions[reviews[-1]["session"]].get("parentID") is None

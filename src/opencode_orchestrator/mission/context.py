@@ -45,6 +45,10 @@ class MissionContext:
     """Turn id -> tokens and cost of a turn cancelled before it could journal its end."""
     unit_canceller: Callable[[str], Awaitable[None]] | None = None
     """Set by the scheduler: cancels a unit's runner and waits until it stopped."""
+    gone_sessions: set[str] = field(default_factory=set)
+    """Sessions OpenCode answered 404 for (deleted in OpenCode, or its data lost): a
+    later turn of the same role gets a new session. Not journaled: after a resume
+    the first turn sent to one finds it gone again."""
     _models: dict[str, ModelRef | None] = field(default_factory=dict, init=False, repr=False)
     """Role -> its model, as :meth:`model_for` found it in ``_models_of``."""
     _models_of: MissionConfig | None = field(default=None, init=False, repr=False)

@@ -58,7 +58,6 @@ async def plan(ctx: MissionContext, goal: str, *, knowledge: str) -> str | None:
     """Ask the planner and journal a valid plan; or return why planning failed."""
     model = ctx.model
     iteration = model.iteration
-    session = await ensure_session(ctx, None, "planner", iteration)
     existing = [u.spec for u in model.units.values()]
     problems: list[str] = []
     checks = [*ctx.config.checks]
@@ -73,7 +72,7 @@ async def plan(ctx: MissionContext, goal: str, *, knowledge: str) -> str | None:
             existing=existing,
         )
         request = TurnRequest(
-            session=session,
+            session=await ensure_session(ctx, None, "planner", iteration),
             kind=TurnKind.PLAN,
             text=text,
             agent=AGENT_PLANNER,
@@ -194,24 +193,27 @@ async def _master(
     ctx: MissionContext, *, knowledge: str, diff: str, checks: list[dict[str, Any]]
 ) -> ReviewVerdict:
     model = ctx.model
-    session = await ensure_session(ctx, None, "master", model.iteration)
     summaries = [(u.spec, u.summary or "") for u in model.units.values()]
-    request = TurnRequest(
-        session=session,
-        kind=TurnKind.MASTER_REVIEW,
-        text=prompts.render_master_prompt(
-            model.goal,
-            knowledge=knowledge,
-            units=summaries,
-            diff=diff,
-            checks=[record_view(c) for c in checks],
-        ),
-        agent=AGENT_MASTER_REVIEWER,
-        output=ReviewVerdict,
-        role="master",
-        attempt=model.iteration,
-        priority=1e9,
+    text = prompts.render_master_prompt(
+        model.goal,
+        knowledge=knowledge,
+        units=summaries,
+        diff=diff,
+        checks=[record_view(c) for c in checks],
     )
+
+    async def request() -> TurnRequest:
+        return TurnRequest(
+            session=await ensure_session(ctx, None, "master", model.iteration),
+            kind=TurnKind.MASTER_REVIEW,
+            text=text,
+            agent=AGENT_MASTER_REVIEWER,
+            output=ReviewVerdict,
+            role="master",
+            attempt=model.iteration,
+            priority=1e9,
+        )
+
     # A master review without a verdict (a provider error, an invalid answer) is asked
     # again once before it counts as failing findings, which start a whole iteration.
-    return await ask_verdict(ctx, lambda: request, who="master reviewer")
+    return await ask_verdict(ctx, request, who="master reviewer")

@@ -12,7 +12,7 @@ unit gets a failing verdict that says so, never a silent pass.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -70,11 +70,12 @@ def _check_current(unit: UnitModel, attempt: int) -> None:
 
 
 async def ask_verdict(
-    ctx: MissionContext, request: Callable[[], TurnRequest], *, who: str
+    ctx: MissionContext, request: Callable[[], Awaitable[TurnRequest]], *, who: str
 ) -> ReviewVerdict:
     """Run (or adopt) review turns until one gives a verdict; journals nothing.
 
-    ``request`` makes each turn's request (it may raise to stop). A turn whose
+    ``request`` makes each turn's request (it may raise to stop; it takes the
+    session each time, so a session found gone is replaced). A turn whose
     answer is no verdict (an error, an invalid answer) is asked again once; a
     lost one (out of reach after a crash) does not count, up to a bound. With
     no verdict after that, a failing one whose finding says why: never a
@@ -83,7 +84,7 @@ async def ask_verdict(
     error = "no answer"
     tries = lost = 0
     while tries < _TRIES and lost <= _TRIES * 3:
-        outcome = await follow_turn(ctx, request())
+        outcome = await follow_turn(ctx, await request())
         verdict = parse_verdict(outcome.answer, outcome.error)
         if verdict is not None:
             return verdict
@@ -104,13 +105,12 @@ async def review_turn(runner: UnitRunner, *, shadow: bool) -> ReviewVerdict:
     unit = runner.unit
     kind = TurnKind.SHADOW_REVIEW if shadow else TurnKind.REVIEW
     attempt = unit.attempt
-    session = await ensure_session(ctx, unit, "reviewer", attempt)
     report = None if shadow else unit.report
 
-    def request() -> TurnRequest:
+    async def request() -> TurnRequest:
         _check_current(unit, attempt)
         return TurnRequest(
-            session=session,
+            session=await ensure_session(ctx, unit, "reviewer", attempt),
             kind=kind,
             text=prompts.render_reviewer_prompt(
                 unit.spec,

@@ -222,6 +222,7 @@ _RESTATE_TEXT = (
 
 
 _INTERRUPTED = "Interrupted"
+_SESSION_GONE = "SessionGone"
 _CUT_OFF_TEXT = (
     "Your previous answer to the request below was cut off before it was finished (OpenCode "
     "was restarted). Look at what you already did in this session, carry on from there "
@@ -286,23 +287,31 @@ async def _drive(
         def limited() -> None:
             ctx.pool.on_rate_limited(provider)
 
-        if send:
-            await ride_out(
-                lambda: _send(ctx, client, request, turn.message),
-                what="prompt_async",
-                patience=patience,
-                on_rate_limited=limited,
-                # It may have arrived before the error: send again only if not.
-                retry=lambda: _resend_if_lost(ctx, client, request, turn),
-            )
-        else:
-            await ride_out(
-                lambda: _resend_if_lost(ctx, client, request, turn),
-                what="prompt_async",
-                patience=patience,
-                on_rate_limited=limited,
-            )
-            watch.reconnected = watch.resynced = True  # probe at once: it may have ended
+        try:
+            if send:
+                await ride_out(
+                    lambda: _send(ctx, client, request, turn.message),
+                    what="prompt_async",
+                    patience=patience,
+                    on_rate_limited=limited,
+                    # It may have arrived before the error: send again only if not.
+                    retry=lambda: _resend_if_lost(ctx, client, request, turn),
+                )
+            else:
+                await ride_out(
+                    lambda: _resend_if_lost(ctx, client, request, turn),
+                    what="prompt_async",
+                    patience=patience,
+                    on_rate_limited=limited,
+                )
+                watch.reconnected = watch.resynced = True  # probe at once: it may have ended
+        except OpenCodeNotFoundError as exc:
+            # The session is gone (deleted in OpenCode, or OpenCode lost its data):
+            # this turn cannot run; the next one of its role gets a new session.
+            ctx.gone_sessions.add(request.session)
+            _log.warning("mission.turn.session_gone", session=request.session, error=str(exc))
+            gone = _failed(_SESSION_GONE, f"session {request.session} is gone: {exc}", watch)
+            return await _end(ctx, turn, watch, gone)
         deadline_base = time.monotonic()
         while True:
             if watch.accepted_by is not None and not accepted:
