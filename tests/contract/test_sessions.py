@@ -56,6 +56,20 @@ async def test_unknown_session_is_not_found_on_every_verb(client: OpenCodeClient
         await client.prompt(missing, "hello")
 
 
+async def test_deleting_a_parent_deletes_its_children_not_new_ones(
+    client: OpenCodeClient,
+) -> None:
+    # What the engine meets when a user deletes a mission's session in OpenCode.
+    parent = await client.create_session(title="contract: deleted parent")
+    child = await client.create_session(title="contract: its child", parent_id=parent.id)
+    await client.delete_session(parent.id)
+    with pytest.raises(OpenCodeNotFoundError):
+        await client.prompt_async(child.id, "hello")
+    # ... but a new child of the deleted session is made all the same.
+    orphan = await client.create_session(title="contract: orphan", parent_id=parent.id)
+    assert orphan.parent_id == parent.id
+
+
 async def test_status_omits_idle_sessions(client: OpenCodeClient) -> None:
     session = await client.create_session(title="contract: status")
     status = await client.session_status()

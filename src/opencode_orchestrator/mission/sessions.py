@@ -1,8 +1,7 @@
 """Child sessions: created once per (unit, role, attempt), journaled, findable by title.
 
 A session OpenCode no longer has (a 404 on a prompt: deleted by the user, or
-OpenCode's data lost) is replaced by a new one, journaled the same way; if the
-mission's own session is gone too, new sessions are made without a parent.
+OpenCode's data lost) is replaced by a new one, journaled the same way.
 
 Every session the mission creates is a child of the mission's session, titled
 ``mission <id> · unit <unit> · <role> · attempt <n>``, so the user can find it
@@ -13,17 +12,12 @@ the journal; a crash between the two leaves at most one empty, idle session.
 
 from __future__ import annotations
 
-from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.mission.context import MissionContext
 from opencode_orchestrator.mission.model import UnitModel
 from opencode_orchestrator.mission.records import RecordType
 from opencode_orchestrator.mission.transient import ride_out
-from opencode_orchestrator.opencode.errors import OpenCodeBadRequestError
-from opencode_orchestrator.opencode.models import Session
 
 __all__ = ["ensure_session", "session_title"]
-
-_log = get_logger(__name__)
 
 
 def session_title(mission_id: str, unit: str | None, role: str, attempt: int) -> str:
@@ -60,26 +54,15 @@ async def ensure_session(
     # Not idempotent: a retry after an error that came after the server made the
     # session leaves one empty, idle session behind, which is harmless.
     rules = ctx.config.session_permissions or None
-    parent = model.parent_session if model.parent_session not in gone else None
-
-    async def create(parent_id: str | None) -> Session:
-        return await ride_out(
-            lambda: client.create_session(parent_id=parent_id, title=title, permission=rules),
-            what="create_session",
-            patience=ctx.config.timeouts.server_patience,
-        )
-
-    try:
-        session = await create(parent)
-    except OpenCodeBadRequestError as exc:
-        if parent is None:
-            raise
-        # OpenCode refuses a child of a session it no longer has (the user deleted the
-        # mission's session, which deletes its children too): the mission goes on in
-        # sessions of their own, still titled after it.
-        gone.add(parent)
-        _log.warning("mission.session.parent_gone", parent=parent, error=str(exc))
-        session = await create(None)
+    # A child of a deleted mission session is made all the same (OpenCode 1.18.33 takes
+    # any parentID): a mission whose session the user deleted goes on.
+    session = await ride_out(
+        lambda: client.create_session(
+            parent_id=model.parent_session, title=title, permission=rules
+        ),
+        what="create_session",
+        patience=ctx.config.timeouts.server_patience,
+    )
     await ctx.journal.write(
         RecordType.SESSION_CREATED,
         {
