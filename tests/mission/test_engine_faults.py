@@ -9,6 +9,7 @@ and how the unit and the mission ended.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from opencode_orchestrator.mission.records import RecordType
 from opencode_orchestrator.mission.states import MissionState, UnitState
 from opencode_orchestrator.opencode.models import StreamReconnected
 from tests.mission.enginesupport import (
+    Sim,
     Tap,
     fault_turns,
     only,
@@ -348,28 +350,43 @@ async def test_a_master_review_without_a_verdict_is_asked_again_before_it_counts
     assert run.wal.mission_states() == ["running", "barrier", "integration_review", "sealed"]
 
 
+def _deleting_at_first(
+    sim: Sim,
+    kind: str,
+    victim: Callable[[MissionEngine, dict[str, Any]], str | None],
+    deleted: list[str],
+) -> Callable[[MissionEngine], None]:
+    """An engine ``setup``: as the first ``kind`` intent is journaled, before its prompt is
+    sent, delete ``victim(engine, intent)`` in OpenCode (as a user would) and note it."""
+
+    def setup(engine: MissionEngine) -> None:
+        journal = engine.ctx.journal
+        write = journal.write
+
+        async def deleting(
+            record_type: RecordType, data: dict[str, Any], *, durable: bool = True
+        ) -> None:
+            await write(record_type, data, durable=durable)
+            first = record_type is RecordType.TURN_INTENT and data["kind"] == kind and not deleted
+            session = victim(engine, data) if first else None
+            if session is not None:
+                deleted.append(session)
+                await sim.client.delete_session(session)
+
+        setattr(journal, "write", deleting)  # noqa: B010 - shadows the method
+
+    return setup
+
+
 async def test_a_session_deleted_in_opencode_is_replaced_not_fatal(tmp_path: Path) -> None:
     # The user deletes the unit's reviewer session in OpenCode just as its review is
     # sent: the prompt gets a 404. That turn fails, and the review is asked again in
     # a new session (the 404 took the whole engine down before).
     deleted: list[str] = []
     async with simulated(tmp_path, _ONE_UNIT) as sim:
-
-        def setup(engine: MissionEngine) -> None:
-            journal = engine.ctx.journal
-            write = journal.write
-
-            async def deleting(
-                record_type: RecordType, data: dict[str, Any], *, durable: bool = True
-            ) -> None:
-                await write(record_type, data, durable=durable)
-                first_review = record_type is RecordType.TURN_INTENT and data["kind"] == "review"
-                if first_review and not deleted:
-                    deleted.append(data["session"])
-                    await sim.client.delete_session(data["session"])
-
-            setattr(journal, "write", deleting)  # noqa: B010 - shadows the method
-
+        setup = _deleting_at_first(
+            sim, "review", lambda _engine, intent: intent["session"], deleted
+        )
         run = await run_mission(sim, MissionConfig(shadow_review=False), setup=setup)
     assert run.state is MissionState.SEALED, run.model.reason
     reviews = run.wal.intents(kind="review")
@@ -386,23 +403,9 @@ async def test_the_mission_goes_on_when_its_own_session_is_deleted(tmp_path: Pat
     # takes any parent id, tests/contract/test_sessions.py).
     deleted: list[str] = []
     async with simulated(tmp_path, _ONE_UNIT) as sim:
-
-        def setup(engine: MissionEngine) -> None:
-            journal = engine.ctx.journal
-            write = journal.write
-
-            async def deleting(
-                record_type: RecordType, data: dict[str, Any], *, durable: bool = True
-            ) -> None:
-                await write(record_type, data, durable=durable)
-                first_review = record_type is RecordType.TURN_INTENT and data["kind"] == "review"
-                parent = journal.model.parent_session
-                if first_review and not deleted and parent is not None:
-                    deleted.append(parent)
-                    await sim.client.delete_session(parent)
-
-            setattr(journal, "write", deleting)  # noqa: B010 - shadows the method
-
+        setup = _deleting_at_first(
+            sim, "review", lambda engine, _intent: engine.ctx.model.parent_session, deleted
+        )
         run = await run_mission(sim, MissionConfig(shadow_review=False), setup=setup)
         record = await sim.record()
     assert deleted, "the mission had a session of its own"
