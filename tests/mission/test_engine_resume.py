@@ -82,6 +82,8 @@ _CUTS: dict[str, Callable[[], Cut]] = {
     "barrier": lambda: _nth(RecordType.MISSION_STATE, state="barrier"),
     "integration review": lambda: _nth(RecordType.MISSION_STATE, state="integration_review"),
     "master intent": lambda: _of_kind(RecordType.TURN_INTENT, "master_review"),
+    "master verdict": lambda: _nth(RecordType.REVIEW_VERDICT, unit=None),
+    "sealed": lambda: _nth(RecordType.MISSION_SEALED),
 }
 
 
@@ -127,6 +129,21 @@ async def test_a_mission_cut_at_any_record_resumes_and_seals(tmp_path: Path, poi
         mission_id, was_cut = await run_until_cut(sim, _CUTS[point]())
         assert was_cut, f"the mission never reached the cut point {point!r}"
         await _finish(sim, mission_id)
+
+
+@pytest.mark.parametrize("point", ["master verdict", "sealed"])
+async def test_a_journaled_master_verdict_is_not_asked_again_on_resume(
+    tmp_path: Path, point: str
+) -> None:
+    # Seen in the SIGKILL campaign: killed between the seal's record and the final
+    # state, the resumed mission reviewed the whole change again (a second prompt).
+    async with simulated(tmp_path, _MISSION) as sim:
+        mission_id, was_cut = await run_until_cut(sim, _CUTS[point]())
+        assert was_cut
+        run = await _finish(sim, mission_id)
+    assert len(run.wal.intents(kind="master_review")) == 1
+    assert len(run.wal.of(RecordType.REVIEW_VERDICT, unit=None)) == 1
+    assert len(run.wal.of(RecordType.MISSION_SEALED)) == 1
 
 
 async def test_a_mission_cut_again_and_again_still_seals(tmp_path: Path) -> None:

@@ -357,7 +357,14 @@ class MissionEngine:
     async def _integrate(self, knowledge: str) -> None:
         ctx = self.ctx
         model = ctx.model
-        previous = list(model.fingerprints)
+        if model.sealed_evidence is not None:
+            # Sealed (its evidence journaled) just before a crash that came before the
+            # final state: the seal stands; nothing is checked or reviewed again.
+            await self._finish(_M.SEALED, "every seal condition verified")
+            return
+        # The earlier iterations' fingerprints: this one's may be journaled already
+        # (a crash after the master's verdict), and is no sign of a loop.
+        previous = list(model.fingerprints[: model.iteration - 1])
         result = await integrate(ctx, knowledge=knowledge)
         if result.sealed:
             await ctx.journal.write(RecordType.MISSION_SEALED, {"evidence": result.evidence})

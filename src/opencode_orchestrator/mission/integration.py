@@ -37,6 +37,7 @@ from opencode_orchestrator.mission.contracts import (
 )
 from opencode_orchestrator.mission.delegation import namespaced
 from opencode_orchestrator.mission.errors import PlanInvalidError
+from opencode_orchestrator.mission.model import UnitModel
 from opencode_orchestrator.mission.plan import validate_plan
 from opencode_orchestrator.mission.records import RecordType, TurnKind, TurnStatus
 from opencode_orchestrator.mission.reviews import ask_verdict
@@ -153,6 +154,36 @@ async def integrate(ctx: MissionContext, *, knowledge: str) -> IntegrationResult
     units = list(model.units.values())
     # Losing racing strategies end CANCELLED by design; their unit's state decides.
     verified = all(u.state is UnitState.VERIFIED for u in units if u.race_of is None)
+    if len(model.master_verdicts) >= model.iteration and model.fingerprints:
+        # This iteration's verdict was journaled before a crash that came before the
+        # mission acted on it: taken as it stands, the master is not asked again.
+        verdict = ReviewVerdict.model_validate(model.master_verdicts[-1])
+        findings = [f.message for f in verdict.findings]
+        fingerprint = model.fingerprints[-1]
+    else:
+        verdict, findings, fingerprint = await _review_whole(ctx, knowledge, checks, units)
+    sealed = verified and checks_ok and verdict.verdict is Verdict.PASS
+    failed_checks = [c["command"] for c in checks if not record_passed(c)]
+    findings.extend(f"check failed: `{c}`" for c in failed_checks)
+    evidence = {
+        "iteration": model.iteration,
+        "units": {u.id: u.state.value for u in units},
+        "checks": [
+            {"command": c["command"], "exit_code": c["exit_code"], "tail": c["output_tail"][-500:]}
+            for c in checks
+        ],
+        "master_verdict": verdict.model_dump(mode="json"),
+        "all_units_verified": verified,
+        "all_checks_passed": checks_ok,
+    }
+    return IntegrationResult(sealed, evidence, findings, fingerprint)
+
+
+async def _review_whole(
+    ctx: MissionContext, knowledge: str, checks: list[dict[str, Any]], units: list[UnitModel]
+) -> tuple[ReviewVerdict, list[str], str]:
+    """The master's verdict on the whole change, journaled with its fingerprint."""
+    model = ctx.model
     diff = await project_diff(ctx.project)
     if len([u for u in units if u.parent is None and u.race_of is None]) <= 1:
         # One unit: its own review was the review; no ceremony.
@@ -172,21 +203,7 @@ async def integrate(ctx: MissionContext, *, knowledge: str) -> IntegrationResult
             "fingerprint": fingerprint,
         },
     )
-    sealed = verified and checks_ok and verdict.verdict is Verdict.PASS
-    failed_checks = [c["command"] for c in checks if not record_passed(c)]
-    findings.extend(f"check failed: `{c}`" for c in failed_checks)
-    evidence = {
-        "iteration": model.iteration,
-        "units": {u.id: u.state.value for u in units},
-        "checks": [
-            {"command": c["command"], "exit_code": c["exit_code"], "tail": c["output_tail"][-500:]}
-            for c in checks
-        ],
-        "master_verdict": verdict.model_dump(mode="json"),
-        "all_units_verified": verified,
-        "all_checks_passed": checks_ok,
-    }
-    return IntegrationResult(sealed, evidence, findings, fingerprint)
+    return verdict, findings, fingerprint
 
 
 async def _master(
