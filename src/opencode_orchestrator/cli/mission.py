@@ -23,7 +23,8 @@ on stdout at the end, ``mission <id>`` on stderr.
 
 Exit codes: 0 sealed; 1 failed, blocked, budget exceeded, cancelled, or it
 could not run (server unreachable, mission running elsewhere); 2 usage error
-(bad arguments, unknown mission); 130 stopped by a second signal, resumable.
+(bad arguments, unknown mission); 130 stopped before an end (a second Ctrl-C,
+SIGTERM or SIGHUP), resumable. The first Ctrl-C cancels the mission.
 """
 
 from __future__ import annotations

@@ -11,9 +11,13 @@ Shared by ``run``, ``resume`` and ``demo``. Where output goes:
 * **stderr** carries the live view (rich on a terminal, plain change-driven
   lines elsewhere: :mod:`.live`), errors and logs.
 
-The first SIGINT or SIGTERM cancels the mission the orderly way (its busy
-sessions are aborted, it ends CANCELLED); a second one stops this process at
-once, leaving the mission resumable.
+Signals. The first SIGINT (Ctrl-C) cancels the mission the orderly way (its
+busy sessions are aborted, it ends CANCELLED); a second one stops this process
+at once, leaving the mission resumable. SIGTERM and SIGHUP never cancel: they
+come from a machine shutting down, a service manager, ``timeout`` or a closed
+terminal, none of which means "abandon the work", so they stop this process at
+once and the mission stays resumable (its turns under way are adopted by
+``resume``).
 """
 
 from __future__ import annotations
@@ -98,7 +102,7 @@ class RunResult:
 
 
 def exit_code(result: RunResult) -> int:
-    """0 sealed, 1 any other end or an error, 130 stopped (by a second signal) before an end."""
+    """0 sealed, 1 any other end or an error, 130 stopped by a signal before an end (resumable)."""
     if result.state is MissionState.SEALED:
         return 0
     if result.error is None and (result.state is None or not result.state.final):
@@ -181,14 +185,22 @@ async def _on_signals(engine: MissionEngine, scope: anyio.CancelScope) -> None:
     if threading.current_thread() is not threading.main_thread():
         return  # only the main thread may install signal handlers (an embedding caller)
     asked = False
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for _signum in signals:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+        async for signum in signals:
+            if signum != signal.SIGINT:
+                print(
+                    f"\n{signal.Signals(signum).name}: stopping; the mission stays resumable",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                scope.cancel()
+                return
             if asked:
                 scope.cancel()
                 return
             asked = True
             print(
-                "\ncancelling the mission (signal again to stop at once; it stays resumable)",
+                "\ncancelling the mission (Ctrl-C again to stop at once; it stays resumable)",
                 file=sys.stderr,
                 flush=True,
             )
