@@ -6,11 +6,12 @@ import contextlib
 import subprocess
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Final
 
 import pytest
 
 from opencode_orchestrator.mission import units as units_module
+from opencode_orchestrator.mission.config import LimitsConfig, MissionConfig
 from opencode_orchestrator.mission.contracts import UnitSpec
 from opencode_orchestrator.mission.engine import MissionEngine
 from opencode_orchestrator.mission.knowledge import KnowledgeFile
@@ -18,7 +19,9 @@ from opencode_orchestrator.mission.model import MissionModel, UnitModel
 from opencode_orchestrator.mission.racing import finish_race
 from opencode_orchestrator.mission.records import RecordType
 from opencode_orchestrator.mission.states import MissionState, UnitState
+from opencode_orchestrator.sim import SimConfig
 from tests.mission.enginesupport import (
+    Run,
     Sim,
     only,
     resume_mission,
@@ -214,3 +217,94 @@ async def test_a_race_won_just_before_a_crash_is_cleaned_up_on_resume(tmp_path: 
     lost_sessions = {s for u in losers for s in u.sessions.values()}
     assert lost_sessions, "the losers had sessions"
     assert not lost_sessions & set(record.sessions), "and they are deleted"
+
+
+def _split_race_config(split_rate: float = 1.0, seed: int = 0) -> SimConfig:
+    # A strategy splits its unit on its first turn at this rate; sub-units may not split.
+    return sim_config(
+        seed=seed,
+        planner={"units": 1, "race": {"u01": 2}, "files_per_unit": 2},
+        worker={"split_rate": split_rate},
+    )
+
+
+_SPLIT_RACE_MISSION = MissionConfig(limits=LimitsConfig(max_depth=2))
+_ONE_SPLITS: Final = (0.5, 3)
+"""Seed 3: u01.r2 splits, u01.r1 does not and wins while u01.r2's sub-units work."""
+
+
+def _assert_the_race_is_kept_apart(run: Run, project: Path) -> tuple[str, str]:
+    """Each strategy's sub-units in its worktree, the loser's gone with it; (winner, loser)."""
+    units = run.model.units
+    winner = f"u01.r{only(run.wal.of(RecordType.RACE_WON))['attempt']}"
+    loser = next(f"u01.r{n}" for n in (1, 2) if f"u01.r{n}" != winner)
+    for strategy in (winner, loser):
+        directory = units[strategy].directory
+        assert directory is not None
+        for sub in (u for u in units.values() if u.id.startswith(f"{strategy}.")):
+            assert sub.directory == directory
+            assert sub.strategy == strategy
+            for made in run.wal.of(RecordType.SESSION_CREATED, unit=sub.id):
+                assert made["directory"] == directory
+    # The loser's sub-units went with it: each verified before the race was won, or
+    # cancelled (left to run on, they worked in a removed worktree).
+    won_at = run.wal.index(RecordType.RACE_WON)
+    for sub in (u for u in units.values() if u.id.startswith(f"{loser}.")):
+        assert sub.state is UnitState.CANCELLED or (
+            run.wal.index(RecordType.UNIT_STATE, unit=sub.id, state="verified") < won_at
+        ), sub.id
+    # The project holds the winner's files only (the simulated worker writes its unit id).
+    for name in ("mod1.py", "mod2.py"):
+        text = (project / "src/u01" / name).read_text()
+        assert winner in text
+        assert loser not in text
+    return winner, loser
+
+
+async def test_a_strategys_sub_units_work_in_its_worktree(tmp_path: Path) -> None:
+    async with simulated(tmp_path, _split_race_config()) as sim:
+        _repository(sim)
+        run = await run_mission(sim, _SPLIT_RACE_MISSION)
+        worktrees = _git(sim.project, "worktree", "list")
+        winner, loser = _assert_the_race_is_kept_apart(run, sim.project)
+    assert run.state is MissionState.SEALED, run.model.reason
+    assert any(u.startswith(f"{winner}.") for u in run.model.units)
+    assert any(u.startswith(f"{loser}.") for u in run.model.units)
+    assert worktrees.count("\n") == 1
+
+
+async def test_a_losing_strategys_sub_units_go_with_it_and_the_mission_seals(
+    tmp_path: Path,
+) -> None:
+    # Cancelled sub-units of the loser once counted against the seal: the mission
+    # looped through five iterations of empty findings and ended FAILED.
+    async with simulated(tmp_path, _split_race_config(*_ONE_SPLITS)) as sim:
+        _repository(sim)
+        run = await run_mission(sim, _SPLIT_RACE_MISSION)
+        winner, loser = _assert_the_race_is_kept_apart(run, sim.project)
+    assert run.state is MissionState.SEALED, run.model.reason
+    assert run.model.iteration == 1
+    subs = [u for u in run.model.units.values() if u.id.startswith(f"{loser}.")]
+    assert subs
+    assert all(u.state is UnitState.CANCELLED for u in subs)
+    assert (winner, loser) == ("u01.r1", "u01.r2")
+
+
+async def test_a_losing_strategys_sub_units_are_cancelled_on_resume(tmp_path: Path) -> None:
+    # The crash comes right after the first of the loser's units is cancelled, its
+    # sub-units' turns under way: the resumed race still keeps the loser's work out
+    # of the project, removes every worktree, and seals in one iteration.
+    def at_the_first_cancel(record_type: str, data: dict[str, Any]) -> bool:
+        return record_type == RecordType.UNIT_STATE and data["state"] == "cancelled"
+
+    async with simulated(tmp_path, _split_race_config(*_ONE_SPLITS)) as sim:
+        _repository(sim)
+        mission_id, cut = await run_until_cut(sim, at_the_first_cancel, config=_SPLIT_RACE_MISSION)
+        assert cut
+        run = await resume_mission(sim, mission_id)
+        worktrees = _git(sim.project, "worktree", "list")
+        _assert_the_race_is_kept_apart(run, sim.project)
+    assert run.state is MissionState.SEALED, run.model.reason
+    assert worktrees.count("\n") == 1
+    assert run.model.units["u01.r2"].state is UnitState.CANCELLED
+    assert run.model.iteration == 1

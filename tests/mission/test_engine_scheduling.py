@@ -168,3 +168,20 @@ async def test_settling_a_long_verified_prefix_visits_each_unit_a_few_times(
     await scheduler._settle(scheduler._index_new_units())
     assert journal.decisions == [("u30", "ready")]  # u31 waits for it
     assert len(looked_at) <= 2 * len(ids)
+
+
+async def test_scopes_keep_units_apart_within_a_worktree_not_across_directories() -> None:
+    # A racing strategy's sub-units share its worktree: two of them writing the same
+    # file must take turns there, while a unit in the project (another checkout of
+    # that file) need not wait for either.
+    model = MissionModel()
+    worktree = "/project/.opencode/orchestrator/worktrees/m-u1-r1"
+    for uid, directory in (("u1.r1.a", worktree), ("u1.r1.b", worktree), ("u2", None)):
+        spec = UnitSpec(id=uid, title=uid, files=["src/shared.py"])
+        model.units[uid] = UnitModel(spec=spec, state=UnitState.READY, directory=directory)
+    ctx = SimpleNamespace(model=model, journal=_SlowJournal(model), config=MissionConfig())
+    scheduler = Scheduler(ctx, knowledge="")  # type: ignore[arg-type]
+    await scheduler._settle(scheduler._index_new_units())
+    taken = scheduler._take(3)
+    assert "u2" in taken
+    assert len([uid for uid in taken if uid.startswith("u1.r1.")]) == 1

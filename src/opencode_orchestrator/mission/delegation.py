@@ -3,8 +3,9 @@
 A worker may answer ``outcome: split`` with sub-units. They are validated like
 any plan (ids, dependencies, cycles, scopes, the mission's unit cap), must stay
 inside the parent's file scope, and join the mission namespaced under the
-parent (``parent.child``). The parent becomes DELEGATED; when every sub-unit is
-verified its worker session is resumed with their results and reports as usual.
+parent (``parent.child``), in the parent's directory (a racing strategy's
+worktree, else the project). The parent becomes DELEGATED; when every sub-unit
+is verified its worker session is resumed with their results and reports as usual.
 Anything wrong goes back to the worker as the reason it must do the work itself.
 """
 
@@ -74,14 +75,17 @@ async def delegate(runner: UnitRunner, report: WorkerReport) -> str | None:
         problems.extend(exc.problems)
     if problems:
         return "the sub-plan was refused: " + "; ".join(problems[:10])
-    await ctx.journal.write(
-        RecordType.PLAN_ACCEPTED,
-        {
-            "iteration": unit.iteration,
-            "parent_unit": unit.id,
-            "summary": report.summary,
-            "units": [s.model_dump(mode="json") for s in subs],
-        },
-    )
+    record: dict[str, object] = {
+        "iteration": unit.iteration,
+        "parent_unit": unit.id,
+        "summary": report.summary,
+        "units": [s.model_dump(mode="json") for s in subs],
+    }
+    if unit.directory is not None:
+        # A racing strategy's sub-units work in its worktree: in the project they
+        # would write a change the race has not chosen (and the winner's patch
+        # would then not apply).
+        record["directories"] = {s.id: unit.directory for s in subs}
+    await ctx.journal.write(RecordType.PLAN_ACCEPTED, record)
     await runner.transition(UnitState.DELEGATED, f"split into {len(subs)} sub-unit(s)")
     return None

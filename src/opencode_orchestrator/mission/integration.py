@@ -152,8 +152,10 @@ async def integrate(ctx: MissionContext, *, knowledge: str) -> IntegrationResult
     checks = model.check_results
     checks_ok = all(record_passed(c) for c in checks)
     units = list(model.units.values())
-    # Losing racing strategies end CANCELLED by design; their unit's state decides.
-    verified = all(u.state is UnitState.VERIFIED for u in units if u.race_of is None)
+    # Losing racing strategies (and what they split into) end CANCELLED by design;
+    # the state of the unit they raced for decides.
+    unverified = [u for u in units if u.strategy is None and u.state is not UnitState.VERIFIED]
+    verified = not unverified
     if len(model.master_verdicts) >= model.iteration and model.fingerprints:
         # This iteration's verdict was journaled before a crash that came before the
         # mission acted on it: taken as it stands, the master is not asked again.
@@ -165,6 +167,7 @@ async def integrate(ctx: MissionContext, *, knowledge: str) -> IntegrationResult
     sealed = verified and checks_ok and verdict.verdict is Verdict.PASS
     failed_checks = [c["command"] for c in checks if not record_passed(c)]
     findings.extend(f"check failed: `{c}`" for c in failed_checks)
+    findings.extend(f"unit {u.id} ended {u.state.value}: {u.reason[:200]}" for u in unverified)
     evidence = {
         "iteration": model.iteration,
         "units": {u.id: u.state.value for u in units},

@@ -134,6 +134,11 @@ class UnitModel:
     """The worktree a racing strategy runs in (``None``: the project)."""
     race_of: str | None = None
     """For a racing strategy: the unit it races for."""
+    strategy: str | None = None
+    """The racing strategy this unit is or was split from (``None``: a unit of the plan).
+
+    Such units do not count for the seal or the totals: the unit raced for does.
+    """
     review_round: int = 0
     """The round the last final verdict belongs to."""
     lost: int = 0
@@ -287,7 +292,9 @@ class MissionModel:
             unit.directory = data.get("directories", {}).get(spec.id)
             if data.get("race"):
                 unit.race_of = parent_id
+                unit.strategy = spec.id
             if parent is not None:
+                unit.strategy = unit.strategy or parent.strategy
                 unit.depth = parent.depth + 1
                 unit.parent = parent.id
                 parent.children = (*parent.children, spec.id)

@@ -4,14 +4,17 @@ A unit with ``race`` > 1 (capped by ``limits.max_race``) in a git project is not
 dispatched itself: k strategy units ``<unit>.r1 … <unit>.rk`` join the mission,
 each bound to a fresh worktree that starts from the project's current state,
 and the unit becomes DELEGATED. Each strategy runs the whole unit pipeline
-(worker, shadow review, checks, final review) in its worktree. The first one
+(worker, shadow review, checks, final review) in its worktree, and the
+sub-units a strategy splits into work in that worktree too. The first one
 verified wins:
 
-1. the other strategies are cancelled, their busy sessions aborted (CANCELLED);
+1. the other strategies are cancelled, with the sub-units they split into,
+   their busy sessions aborted (CANCELLED);
 2. ``race.won`` is journaled;
 3. the winner's change (``git diff`` of its worktree) is applied to the
    project, once: a resumed mission sees it already applied and skips it;
-4. every strategy's worktree is removed and the losers' sessions deleted;
+4. every strategy's worktree is removed and the losers' sessions (their
+   sub-units' too) deleted;
 5. the unit is VERIFIED with the winner's report and verdict.
 
 While the race runs, the unit's file scope stays held in the project, so no
@@ -40,6 +43,7 @@ from opencode_orchestrator.mission.worktrees import (
 from opencode_orchestrator.opencode.errors import OpenCodeError
 
 if TYPE_CHECKING:
+    from opencode_orchestrator.mission.model import UnitModel
     from opencode_orchestrator.mission.units import UnitRunner
 
 __all__ = ["finish_race", "start_race"]
@@ -121,16 +125,23 @@ async def finish_race(runner: UnitRunner) -> None:
         return
     winner = verified[0]
     for strategy in strategies:
-        if strategy is not winner and not strategy.state.final:
-            await ctx.cancel_unit(strategy.id)
-            await _abort_sessions(runner, strategy.id)
-            if units[strategy.id].state.final:  # re-read: the awaits above let it move on
+        if strategy is winner:
+            continue
+        # A loser's sub-units go with it, deepest first so none is left waiting on
+        # a parent that will never resume: also after a crash that came between
+        # the loser's end and theirs.
+        for uid in reversed(_subtree(units, strategy.id)):
+            if units[uid].state.final:
+                continue
+            await ctx.cancel_unit(uid)
+            await _abort_sessions(runner, uid)
+            if units[uid].state.final:  # re-read: the awaits above let it move on
                 # It ended while its runner was being stopped (verified a moment
                 # after the winner, say): it lost all the same, and keeps its end.
                 continue
             await runner.ctx.journal.write(
                 RecordType.UNIT_STATE,
-                {"unit": strategy.id, "state": "cancelled", "reason": f"{winner.id} won"},
+                {"unit": uid, "state": "cancelled", "reason": f"{winner.id} won"},
             )
     if unit.won_by is None:
         index = int(winner.id.rsplit(".r", 1)[1])
@@ -164,6 +175,14 @@ async def _apply_once(project: Path, patch: bytes) -> None:
     await apply_patch(project, patch)
 
 
+def _subtree(units: dict[str, UnitModel], root: str) -> list[str]:
+    """``root`` and every unit it delegated to, at any depth, parents before children."""
+    order = [root]
+    for uid in order:
+        order.extend(units[uid].children)
+    return order
+
+
 async def _abort_sessions(runner: UnitRunner, unit_id: str) -> None:
     strategy = runner.ctx.model.units[unit_id]
     async with runner.ctx.client_in(strategy.directory) as client:
@@ -176,16 +195,20 @@ async def _abort_sessions(runner: UnitRunner, unit_id: str) -> None:
 
 async def _cleanup(runner: UnitRunner, *, winner: str | None) -> None:
     ctx = runner.ctx
+    units = ctx.model.units
     for child in runner.unit.children:
-        strategy = ctx.model.units[child]
+        strategy = units[child]
         if strategy.directory is None:
             continue
         if child != winner:
             async with ctx.client_in(strategy.directory) as client:
-                for session in strategy.sessions.values():
-                    try:
-                        await client.delete_session(session)
-                    except OpenCodeError as exc:
-                        _log.warning("mission.race.delete_failed", session=session, error=str(exc))
+                for uid in _subtree(units, child):
+                    for session in units[uid].sessions.values():
+                        try:
+                            await client.delete_session(session)
+                        except OpenCodeError as exc:
+                            _log.warning(
+                                "mission.race.delete_failed", session=session, error=str(exc)
+                            )
         await ctx.detach_directory(strategy.directory)
         await remove_worktree(ctx.project, Path(strategy.directory))

@@ -5,7 +5,8 @@
 * Startable units (READY, or mid-attempt after a resume, or DELEGATED with all
   sub-units final) get a :class:`~opencode_orchestrator.mission.units.UnitRunner`,
   critical path first, unless their file scope overlaps a unit already
-  running (:class:`~opencode_orchestrator.mission.scopes.ScopeIndex`). A runner
+  running in the same directory (the project, or a racing strategy's worktree:
+  one :class:`~opencode_orchestrator.mission.scopes.ScopeIndex` each). A runner
   task that is done with its unit goes on with the next startable one.
   Runners do not hold pool slots; each of their turns does. At most
   :data:`RUNNERS_PER_SLOT` runners per slot run at once: units with a turn in
@@ -72,7 +73,8 @@ class Scheduler:
         self._dependents: dict[str, list[str]] = defaultdict(list)
         self._known: set[str] = set()
         self._priority: dict[str, int] = {}
-        self._scopes = ScopeIndex()
+        self._scopes: defaultdict[str | None, ScopeIndex] = defaultdict(ScopeIndex)
+        """Scopes of units not final, by the directory they work in (``None``: the project)."""
         self._wake = anyio.Event()
         self._holding: set[str] = set()
         self._deciding: set[str] = set()
@@ -96,6 +98,11 @@ class Scheduler:
             stopped = self._stopped[uid] = anyio.Event()
         await stopped.wait()
 
+    def _release_scope(self, unit: UnitModel) -> None:
+        scopes = self._scopes[unit.directory]
+        if unit.id in scopes:
+            scopes.remove(unit.id)
+
     def _index_new_units(self) -> list[str]:
         units = self.ctx.model.units
         # Units are only ever added: an unchanged count means nothing new, and
@@ -108,8 +115,8 @@ class Scheduler:
             unit = units[uid]
             for dep in unit.spec.depends_on:
                 self._dependents[dep].append(uid)
-            if unit.directory is None and not unit.state.final:
-                self._scopes.add(uid, unit.spec.files)
+            if not unit.state.final:
+                self._scopes[unit.directory].add(uid, unit.spec.files)
         self._priority = critical_path([u.spec for u in units.values()])
         # Priorities changed: rank the queue afresh.
         self._order = [(self._rank(uid), uid) for uid in self._queued]
@@ -180,8 +187,7 @@ class Scheduler:
                 finally:
                     self._deciding.discard(uid)
                 if bad is not None:
-                    if uid in self._scopes:
-                        self._scopes.remove(uid)
+                    self._release_scope(unit)
                     handed_on.add(uid)
                     todo.extend(self._dependents.get(uid, ()))
                     continue
@@ -248,8 +254,9 @@ class Scheduler:
             if self._only is not None and uid not in self._only:
                 passed.append(entry)
                 continue
-            if uid in self._scopes:
-                conflicts = self._scopes.conflicts(uid)
+            scopes = self._scopes[self.ctx.model.units[uid].directory]
+            if uid in scopes:
+                conflicts = scopes.conflicts(uid)
                 if not (
                     conflicts.isdisjoint(self._running) and conflicts.isdisjoint(self._holding)
                 ):
@@ -310,8 +317,7 @@ class Scheduler:
         else:
             self._holding.discard(uid)
         if unit.state.final:
-            if uid in self._scopes:
-                self._scopes.remove(uid)
+            self._release_scope(unit)
             affected.extend(self._dependents.get(uid, ()))
             if unit.parent is not None:
                 affected.append(unit.parent)

@@ -28,8 +28,9 @@ MAX_DETAILED_UNITS: Final = 200
 
 
 def lost_race(unit: dict[str, Any]) -> bool:
-    """Whether ``unit`` is a racing strategy another one beat (or that was stopped)."""
-    return unit.get("race_of") is not None and unit["state"] == "cancelled"
+    """Whether ``unit`` is (part of) a racing strategy another one beat (or that was stopped)."""
+    racing = unit.get("strategy") is not None or unit.get("race_of") is not None
+    return racing and unit["state"] == "cancelled"
 
 
 def has_problem(unit: dict[str, Any]) -> bool:

@@ -56,9 +56,9 @@ def mission_summary(model: MissionModel, facts: JournalFacts | None = None) -> d
         _unit(unit, facts, turns.get(unit.id, []), checks.get(unit.id, []))
         for unit in model.units.values()
     ]
-    # Racing strategies are not units of the plan: the seal does not count them
-    # (the losers end CANCELLED by design), and neither do the totals.
-    planned = [unit for unit in model.units.values() if unit.race_of is None]
+    # Racing strategies (and their sub-units) are not units of the plan: the seal
+    # does not count them (the losers end CANCELLED by design), nor do the totals.
+    planned = [unit for unit in model.units.values() if unit.strategy is None]
     states: dict[str, int] = {}
     for unit in planned:
         states[unit.state.value] = states.get(unit.state.value, 0) + 1
@@ -135,6 +135,7 @@ def _unit(
         "iteration": unit.iteration,
         "parent": unit.parent,
         "race_of": unit.race_of,
+        "strategy": unit.strategy,
         "depth": unit.depth,
         "attempts": unit.attempt,
         "rounds": unit.rounds,
