@@ -171,3 +171,21 @@ async def test_a_parent_whose_sub_unit_fails_fails_too(tmp_path: Path) -> None:
     assert units["u01"].reason == "sub-unit(s) not verified: u01.part1, u01.part2"
     assert run.wal.unit_states("u01")[-2:] == ["delegated", "failed"]
     assert units["u02"].state is UnitState.SKIPPED
+
+
+async def test_a_split_that_would_pass_the_unit_cap_is_refused(tmp_path: Path) -> None:
+    # Three units of two files each, a cap of 7: splits are taken while they fit (a
+    # unit splits into a sub-unit per file, so a one-file sub-unit into one), then
+    # refused; one sub-unit at a time once slipped past the cap (33 units of 12).
+    config = sim_config(planner={"units": 3, "files_per_unit": 2}, worker={"split_rate": 1.0})
+    limits = LimitsConfig(max_units=7, max_depth=3)
+    async with simulated(tmp_path, config) as sim:
+        run = await run_mission(sim, MissionConfig(limits=limits))
+    assert run.state is MissionState.SEALED, run.model.reason
+    assert len(run.model.units) <= 7
+    refused = [
+        d["reason"]
+        for d in run.wal.of(RecordType.UNIT_STATE, state="running")
+        if "would pass the mission's cap of 7 units" in d["reason"]
+    ]
+    assert refused

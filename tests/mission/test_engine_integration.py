@@ -140,3 +140,17 @@ async def test_a_mission_with_no_valid_plan_after_its_retries_fails(tmp_path: Pa
     assert run.model.reason.startswith("no valid plan after retries: ")
     assert "cycle: u01 -> u02 -> u01" in run.model.reason
     assert "../outside.py" in run.model.reason
+
+
+async def test_findings_with_no_room_left_under_the_unit_cap_fail_without_asking(
+    tmp_path: Path,
+) -> None:
+    # Iteration 1 planned every unit the cap allows: any plan for the findings would
+    # be refused for its size, so the planner is not asked (its tries were spent).
+    config = sim_config(planner={"units": 2}, reviewer={"master_fail_rate": 1.0})
+    async with simulated(tmp_path, config) as sim:
+        run = await run_mission(sim, MissionConfig(limits=LimitsConfig(max_units=2)))
+    assert run.state is MissionState.FAILED
+    assert "no room for iteration 2's plan" in run.model.reason
+    assert "limits.max_units is 2" in run.model.reason
+    assert len(run.wal.intents(kind="plan")) == 1

@@ -308,3 +308,17 @@ async def test_a_losing_strategys_sub_units_are_cancelled_on_resume(tmp_path: Pa
     assert worktrees.count("\n") == 1
     assert run.model.units["u01.r2"].state is UnitState.CANCELLED
     assert run.model.iteration == 1
+
+
+@pytest.mark.parametrize(("max_units", "strategies"), [(4, 2), (3, 0)])
+async def test_racing_strategies_count_against_the_unit_cap(
+    tmp_path: Path, max_units: int, strategies: int
+) -> None:
+    config = sim_config(planner={"units": 2, "shape": "chain", "race": {"u02": 3}})
+    async with simulated(tmp_path, config) as sim:
+        _repository(sim)
+        run = await run_mission(sim, MissionConfig(limits=LimitsConfig(max_units=max_units)))
+    assert run.state is MissionState.SEALED, run.model.reason
+    assert len(run.model.units) <= max_units
+    raced = [u for u in run.model.units.values() if u.race_of == "u02"]
+    assert len(raced) == strategies

@@ -54,7 +54,11 @@ class LimitsConfig(_Frozen):
     per_model: dict[str, Annotated[int, Field(ge=1, le=500)]] = Field(default_factory=dict)
     """Limits per ``provider`` or ``provider/model`` (e.g. ``{"anthropic": 4}``)."""
     max_units: int = Field(default=200, ge=1, le=100_000)
-    """Units a mission may plan in all, every iteration and delegation counted."""
+    """Units a mission may plan in all, every iteration, delegation and racing strategy counted.
+
+    A split past it is refused (the worker does its unit itself), a race runs fewer
+    strategies (or none), and findings with no room left for a plan end the mission FAILED.
+    """
     max_depth: int = Field(default=3, ge=0, le=10)
     """How deep fractal delegation may go (0: workers may not split)."""
     max_attempts: int = Field(default=3, ge=1, le=20)

@@ -63,12 +63,21 @@ async def delegate(runner: UnitRunner, report: WorkerReport) -> str | None:
     if not report.subunits:
         return "outcome split needs at least one sub-unit: do the unit yourself or list them"
     model = ctx.model
+    room = limits.max_units - len(model.units)
+    if len(report.subunits) > room:
+        # The cap counts every unit of the mission, sub-units too: at the cap a
+        # split of one sub-unit each time would still add a unit per turn.
+        return (
+            f"splitting into {len(report.subunits)} sub-unit(s) would pass the mission's cap "
+            f"of {limits.max_units} units ({max(0, room)} left): do the unit yourself and "
+            "report outcome done"
+        )
     subs = namespaced(unit.id, list(report.subunits), set(model.units))
     problems = [p for sub in subs for p in _outside_scope(unit.spec, sub)]
     try:
         validate_plan(
             PlanOutput(summary=report.summary, units=subs),
-            max_units=max(1, limits.max_units - len(model.units)),
+            max_units=room,
             existing_ids=set(model.units),
         )
     except PlanInvalidError as exc:

@@ -59,6 +59,12 @@ async def plan(ctx: MissionContext, goal: str, *, knowledge: str) -> str | None:
     """Ask the planner and journal a valid plan; or return why planning failed."""
     model = ctx.model
     iteration = model.iteration
+    if len(model.units) >= ctx.config.limits.max_units:
+        # Every plan would be refused for its size: asking is only spent tokens.
+        return (
+            f"no room for iteration {iteration}'s plan: the mission has {len(model.units)} "
+            f"units, limits.max_units is {ctx.config.limits.max_units}"
+        )
     existing = [u.spec for u in model.units.values()]
     problems: list[str] = []
     checks = [*ctx.config.checks]

@@ -61,9 +61,16 @@ async def start_race(runner: UnitRunner) -> bool:
     """Journal the unit's strategies and delegate to them; ``False`` if it runs normally."""
     ctx = runner.ctx
     unit = runner.unit
-    width = min(unit.spec.race, ctx.config.limits.max_race)
+    limits = ctx.config.limits
+    width = min(unit.spec.race, limits.max_race)
     if width <= 1 or unit.race_of is not None or unit.attempt > 0:
         return False
+    # Strategies are units of the mission: they count against its cap.
+    room = limits.max_units - len(ctx.model.units)
+    if room < 2:
+        _log.warning("mission.race.skipped", unit=unit.id, why="limits.max_units reached")
+        return False
+    width = min(width, room)
     if not await is_git_repo(ctx.project):
         _log.warning("mission.race.skipped", unit=unit.id, why="the project is not a git repo")
         return False
