@@ -247,3 +247,13 @@ async def test_a_waiting_estimate_is_refused_once_usage_passes_the_cap() -> None
         first.settle(1200, 0.0)  # over the cap on its own: nothing more starts
     assert len(outcome) == 1
     second.release()
+
+
+def test_a_breach_of_time_or_cost_reads_in_seconds_or_dollars() -> None:
+    assert str(BudgetExceededError("wall_time", 2.000991, 2)) == (
+        "budget exceeded: wall_time 2.0 s of 2.0 s"
+    )
+    assert str(BudgetExceededError("cost", 0.512345, 0.5, spent=0.2)) == (
+        "budget exceeded: cost $0.5123 of $0.5000 ($0.2000 spent, the rest estimated for "
+        "turns starting or under way)"
+    )

@@ -92,10 +92,20 @@ class BudgetExceededError(MissionError):
         self.used = used
         self.limit = limit
         self.spent = used if spent is None else spent
-        message = f"budget exceeded: {cap} {used:g} of {limit:g}"
+        message = f"budget exceeded: {cap} {_amount(cap, used)} of {_amount(cap, limit)}"
         if spent is not None and spent != used:
-            message += f" ({spent:g} spent, the rest estimated for turns starting or under way)"
+            rest = "the rest estimated for turns starting or under way"
+            message += f" ({_amount(cap, spent)} spent, {rest})"
         super().__init__(message)
+
+
+def _amount(cap: str, value: float) -> str:
+    # Seconds and dollars as people read them ("2.0 s", "$0.5123"), not "2.00099".
+    if cap == "wall_time":
+        return f"{value:.1f} s"
+    if cap == "cost":
+        return f"${value:.4f}"
+    return f"{value:g}"
 
 
 class CheckError(MissionError):
