@@ -2,7 +2,7 @@
 
 A :class:`TurnWatch` is fed its session's events by the
 :class:`~opencode_orchestrator.mission.router.EventRouter` and only records
-facts; the turn's own task (:mod:`~opencode_orchestrator.mission.turns`) wakes
+facts; the turn's own task (:mod:`~opencode_orchestrator.mission.turn_loop`) wakes
 on :attr:`TurnWatch.changed` and acts on them (WAL records, shadow review,
 rate-limit signals).
 
