@@ -291,9 +291,9 @@ async def test_a_losing_strategys_sub_units_go_with_it_and_the_mission_seals(
 
 
 async def test_a_losing_strategys_sub_units_are_cancelled_on_resume(tmp_path: Path) -> None:
-    # The crash comes right after the first of the loser's units is cancelled, its
-    # sub-units' turns under way: the resumed race still keeps the loser's work out
-    # of the project, removes every worktree, and seals in one iteration.
+    # The crash comes right after the loser is cancelled, its sub-units' turns under
+    # way: the resumed race ends them too, keeps the loser's work out of the
+    # project, removes every worktree, and seals in one iteration.
     def at_the_first_cancel(record_type: str, data: dict[str, Any]) -> bool:
         return record_type == RecordType.UNIT_STATE and data["state"] == "cancelled"
 

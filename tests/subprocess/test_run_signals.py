@@ -70,6 +70,15 @@ async def _signal_once_a_turn_runs(process: Process, signum: signal.Signals) -> 
     return code, out
 
 
+async def _signalled_run(project: Path, url: str, signum: signal.Signals) -> tuple[int, str, str]:
+    """``run`` in a new ``project``, signalled once a turn runs: its code, stdout, mission id."""
+    project.mkdir()
+    run = await _cli("run", "signalled", "--server", url, "--project", str(project))
+    async with run:
+        code, out = await _signal_once_a_turn_runs(run, signum)
+    return code, out, out.splitlines()[0].removeprefix("mission ")
+
+
 async def _state(project: Path, mission_id: str) -> MissionState:
     model = await anyio.to_thread.run_sync(read_journal, mission_wal_dir(project, mission_id))
     return model.state
@@ -80,14 +89,10 @@ async def test_sigterm_or_sighup_stops_run_and_the_mission_resumes_to_its_seal(
     tmp_path: Path, signum: signal.Signals
 ) -> None:
     project = tmp_path / "project"
-    project.mkdir()
     async with sim_server(tmp_path, SIM_CONFIG, seed=3) as url:
         with anyio.fail_after(60):
-            run = await _cli("run", "signalled", "--server", url, "--project", str(project))
-            async with run:
-                code, out = await _signal_once_a_turn_runs(run, signum)
+            code, out, mission_id = await _signalled_run(project, url, signum)
             assert code == 130, out
-            mission_id = out.splitlines()[0].removeprefix("mission ")
             assert "stopped while running; resume it with" in out
             state = await _state(project, mission_id)
             assert not state.final, state
@@ -102,15 +107,11 @@ async def test_sigterm_or_sighup_stops_run_and_the_mission_resumes_to_its_seal(
 
 async def test_ctrl_c_cancels_the_mission(tmp_path: Path) -> None:
     project = tmp_path / "project"
-    project.mkdir()
     async with sim_server(tmp_path, SIM_CONFIG, seed=3) as url:
         with anyio.fail_after(60):
-            run = await _cli("run", "interrupted", "--server", url, "--project", str(project))
-            async with run:
-                code, out = await _signal_once_a_turn_runs(run, signal.SIGINT)
+            code, out, mission_id = await _signalled_run(project, url, signal.SIGINT)
     assert code == 1, out
     assert "CANCELLED: cancelled on request" in out
-    mission_id = out.splitlines()[0].removeprefix("mission ")
     assert await _state(project, mission_id) is MissionState.CANCELLED
 
 

@@ -134,10 +134,10 @@ async def finish_race(runner: UnitRunner) -> None:
     for strategy in strategies:
         if strategy is winner:
             continue
-        # A loser's sub-units go with it, deepest first so none is left waiting on
-        # a parent that will never resume: also after a crash that came between
-        # the loser's end and theirs.
-        for uid in reversed(_subtree(units, strategy.id)):
+        # A loser's sub-units go with it, also after a crash that came between the
+        # loser's end and theirs. The strategy first: once its sub-units were all
+        # final, its own runner would end it FAILED ("sub-unit(s) not verified").
+        for uid in _subtree(units, strategy.id):
             if units[uid].state.final:
                 continue
             await ctx.cancel_unit(uid)
