@@ -18,7 +18,10 @@ import pytest
 
 from opencode_orchestrator import runtime
 from opencode_orchestrator.cli import main, status
+from opencode_orchestrator.cli.runner import RunOptions, RunResult, Target, print_outcome
+from opencode_orchestrator.mission.contracts import UnitSpec
 from opencode_orchestrator.mission.engine import MissionEngine, cancel_request_path
+from opencode_orchestrator.mission.model import MissionModel, UnitModel
 from opencode_orchestrator.mission.states import MissionState, UnitState
 from opencode_orchestrator.mission.store import load_mission, mission_dir
 from opencode_orchestrator.opencode import OpenCodeClient
@@ -322,3 +325,27 @@ async def test_resume_of_a_mission_another_process_runs_is_refused(
     assert out.splitlines() == ["mission m1", "mission m1 did not run"]
     assert f"write-ahead log is locked by pid {os.getpid()} [wal.locked]" in err
     assert load_mission(tmp_path, "m1").state is MissionState.RUNNING
+
+
+def test_the_summary_counts_the_plans_units_not_the_racing_strategies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A race won by u1.r2: u1.r1 and the sub-unit it split into end cancelled by
+    # design, and must not read as units the mission failed to verify.
+    model = MissionModel()
+    model.created = True
+    model.state = MissionState.SEALED
+    for uid, state, strategy in (
+        ("u1", UnitState.VERIFIED, None),
+        ("u2", UnitState.VERIFIED, None),
+        ("u1.r1", UnitState.CANCELLED, "u1.r1"),
+        ("u1.r1.part1", UnitState.CANCELLED, "u1.r1"),
+        ("u1.r2", UnitState.VERIFIED, "u1.r2"),
+    ):
+        model.units[uid] = UnitModel(
+            spec=UnitSpec(id=uid, title=uid), state=state, strategy=strategy
+        )
+    result = RunResult("m1", tmp_path / "wal", model=model, state=MissionState.SEALED)
+    print_outcome(result, RunOptions(tmp_path, Target()), resume_hint="")
+    out = capsys.readouterr().out
+    assert "units     2 of 2 verified (and 3 in racing strategies); " in out

@@ -271,7 +271,7 @@ async def test_racing_strategies_are_not_units_and_a_loser_is_no_problem(tmp_pat
     }
     paths = await write_report(mission_dir(tmp_path, "m1"))
     markdown = paths.markdown.read_text()
-    assert "- units verified: 2 of 2 (and 2 racing strategies)" in markdown
+    assert "- units verified: 2 of 2 (and 2 in racing strategies)" in markdown
     # Each strategy right after the unit it raced for, the loser said plainly.
     headings = [line for line in markdown.splitlines() if line.startswith("### ")]
     assert headings == [

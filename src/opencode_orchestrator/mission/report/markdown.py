@@ -43,7 +43,7 @@ def render_markdown(summary: dict[str, Any], diff: dict[str, Any] | None = None)
     """
     totals = summary["totals"]
     strategies = totals.get("strategies", 0)
-    raced = f" (and {strategies} racing strategies)" if strategies else ""
+    raced = f" (and {strategies} in racing strategies)" if strategies else ""
     lines = [
         f"# Mission {_text(summary['mission_id'])}: {summary['state'].upper()}",
         "",
