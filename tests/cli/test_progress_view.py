@@ -80,6 +80,26 @@ def test_a_snapshot_counts_the_units_of_the_current_iteration_only() -> None:
     assert [u.id for u in snapshot.running] == ["u13"]
 
 
+def test_a_snapshot_counts_racing_strategies_as_work_not_as_units() -> None:
+    # u12.r1 lost its race (cancelled with its sub-unit by design), u12.r2 works on.
+    model = _mission()
+    for uid, state in (
+        ("u12.r1", UnitState.CANCELLED),
+        ("u12.r1.part1", UnitState.CANCELLED),
+        ("u12.r2", UnitState.RUNNING),
+    ):
+        model.units[uid] = UnitModel(
+            spec=UnitSpec(id=uid, title=uid),
+            state=state,
+            strategy=uid[:6],
+            started_at=CREATED + 30,
+        )
+    snapshot = take_snapshot(model, now=CREATED + 60)
+    assert (snapshot.units.total, snapshot.units.verified, snapshot.units.failed) == (20, 12, 1)
+    assert snapshot.units.running == 5
+    assert "u12.r2" in [u.id for u in snapshot.running]
+
+
 def test_a_snapshot_lists_the_longest_running_units_first_with_their_roles() -> None:
     snapshot = take_snapshot(_mission(), now=CREATED + 60, limit=3)
     assert snapshot.units.running == 4

@@ -39,7 +39,7 @@ from opencode_orchestrator.errors import OrchestratorError
 from opencode_orchestrator.mission.engine import MissionEngine, mission_log_path
 from opencode_orchestrator.mission.model import MissionModel
 from opencode_orchestrator.mission.report import ReportPaths, mission_summary, write_report
-from opencode_orchestrator.mission.states import MissionState, UnitState
+from opencode_orchestrator.mission.states import MissionState
 from opencode_orchestrator.mission.store import mission_dir, read_journal
 from opencode_orchestrator.opencode import OpenCodeClient
 from opencode_orchestrator.sim import SimConfig, SimServer
@@ -270,15 +270,12 @@ def _print_human(result: RunResult, resume_hint: str) -> None:
         units = model.units.values()
         fixed = sum(1 for u in units if u.rounds > 1)
         retried = sum(1 for u in units if u.attempt > 1)
-        # As the report counts them: racing strategies, and what they split into,
-        # are not units of the plan (the losers end cancelled by design).
-        planned = [u for u in units if u.strategy is None]
-        verified = sum(1 for u in planned if u.state is UnitState.VERIFIED)
-        raced = len(model.units) - len(planned)
+        verified, planned = model.plan_progress()  # as the seal and the report count them
+        raced = len(model.units) - planned
         elapsed = max(0.0, model.last_ts - model.created_at)
         print(f"{model.state.value.upper()}: {model.reason}")
         print(
-            f"  units     {verified} of {len(planned)} verified"
+            f"  units     {verified} of {planned} verified"
             + (f" (and {raced} in racing strategies)" if raced else "")
             + f"; {fixed} fixed after a failed review, {retried} needed another attempt"
         )

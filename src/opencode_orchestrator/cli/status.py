@@ -251,9 +251,10 @@ def _print_header(model: MissionModel) -> None:
     print(f"mission    {model.mission_id}  {model.state.value.upper()}  ({model.reason or '-'})")
     print(f"goal       {model.goal}")
     print(f"project    {model.project}")
+    verified, planned = model.plan_progress()  # as the seal and the report count them
     print(
-        f"progress   iteration {model.iteration}, {model.counts().get('verified', 0)} of "
-        f"{len(model.units)} units verified, {len(model.turns)} turn(s) open"
+        f"progress   iteration {model.iteration}, {verified} of "
+        f"{planned} units verified, {len(model.turns)} turn(s) open"
     )
     print(f"usage      {model.tokens:,} tokens, ${model.cost:.4f}, {model.turns_ended} turns")
     print(f"times      created {_when(model.created_at)}, last record {_when(model.last_ts)}")

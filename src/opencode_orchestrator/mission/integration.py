@@ -160,7 +160,7 @@ async def integrate(ctx: MissionContext, *, knowledge: str) -> IntegrationResult
     units = list(model.units.values())
     # Losing racing strategies (and what they split into) end CANCELLED by design;
     # the state of the unit they raced for decides.
-    unverified = [u for u in units if u.strategy is None and u.state is not UnitState.VERIFIED]
+    unverified = [u for u in model.planned_units() if u.state is not UnitState.VERIFIED]
     verified = not unverified
     if len(model.master_verdicts) >= model.iteration and model.fingerprints:
         # This iteration's verdict was journaled before a crash that came before the

@@ -506,6 +506,19 @@ class MissionModel:
         unit = self.units.get(turn.unit) if turn.unit is not None else None
         return unit.directory if unit is not None else None
 
+    def planned_units(self) -> list[UnitModel]:
+        """The units of the plan: not racing strategies, nor what they split into.
+
+        The seal, the totals and every "verified" count go by these: a race's
+        unit stands for its strategies, and a loser ends cancelled by design.
+        """
+        return [unit for unit in self.units.values() if unit.strategy is None]
+
+    def plan_progress(self) -> tuple[int, int]:
+        """How many of the plan's units (:meth:`planned_units`) are verified, of how many."""
+        planned = self.planned_units()
+        return sum(1 for u in planned if u.state is UnitState.VERIFIED), len(planned)
+
     def counts(self) -> dict[str, int]:
         """How many units are in each state."""
         result: dict[str, int] = {}

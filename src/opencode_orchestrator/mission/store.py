@@ -68,7 +68,9 @@ class MissionInfo:
     updated_at: float
     """When the last record was written (seconds since the epoch)."""
     units: int
+    """The plan's units (:meth:`MissionModel.planned_units`: racing strategies not counted)."""
     verified: int
+    """How many of those are verified."""
 
 
 def missions_root(project: Path) -> Path:
@@ -193,6 +195,7 @@ def list_missions(project: Path) -> list[MissionInfo]:
             model = load_mission(project, entry.name, keep_evidence=False)
         except (MissionNotFoundError, WalError):
             continue
+        verified, planned = model.plan_progress()  # as the seal and the report count them
         found.append(
             MissionInfo(
                 mission_id=model.mission_id,
@@ -200,8 +203,8 @@ def list_missions(project: Path) -> list[MissionInfo]:
                 goal=model.goal,
                 created_at=model.created_at,
                 updated_at=model.last_ts,
-                units=len(model.units),
-                verified=model.counts().get("verified", 0),
+                units=planned,
+                verified=verified,
             )
         )
     found.sort(key=lambda info: (info.created_at, info.mission_id))

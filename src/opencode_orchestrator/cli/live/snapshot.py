@@ -176,8 +176,15 @@ def _tally(model: MissionModel) -> tuple[Tally, list[UnitModel]]:
     for unit in model.units.values():
         if unit.iteration != iteration:
             continue
-        total += 1
         state = unit.state
+        if unit.strategy is not None:
+            # Counted as the report and the seal count: racing strategies (and what
+            # they split into) are not units of the plan, and a loser ends
+            # cancelled by design, not as a failure. Their work still shows.
+            if state.active:
+                active.append(unit)
+            continue
+        total += 1
         if state is UnitState.VERIFIED:
             verified += 1
         elif state in _STOPPED:

@@ -95,12 +95,12 @@ def mission_table(
     ``wall_seconds`` is the mission's wall time as its budget counts it.
     """
     units = list(model.units.values())
-    verified = sum(1 for u in units if u.state is UnitState.VERIFIED)
+    verified, planned = model.plan_progress()  # as the seal and the report count them
     where = "running here" if running else ("ended" if model.state.final else "not running")
     lines = [
         f"### Mission {model.mission_id} — {wire_state(model.state)}",
         f"Goal: {goal_line(model.goal)}",
-        f"Iteration {model.iteration} · {verified}/{len(units)} units verified · {where}",
+        f"Iteration {model.iteration} · {verified}/{planned} units verified · {where}",
     ]
     if model.reason:
         lines.append(f"Reason: {goal_line(model.reason, 300)}")

@@ -58,7 +58,7 @@ def mission_summary(model: MissionModel, facts: JournalFacts | None = None) -> d
     ]
     # Racing strategies (and their sub-units) are not units of the plan: the seal
     # does not count them (the losers end CANCELLED by design), nor do the totals.
-    planned = [unit for unit in model.units.values() if unit.strategy is None]
+    planned = model.planned_units()
     states: dict[str, int] = {}
     for unit in planned:
         states[unit.state.value] = states.get(unit.state.value, 0) + 1
