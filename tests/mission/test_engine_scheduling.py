@@ -185,3 +185,18 @@ async def test_scopes_keep_units_apart_within_a_worktree_not_across_directories(
     taken = scheduler._take(3)
     assert "u2" in taken
     assert len([uid for uid in taken if uid.startswith("u1.r1.")]) == 1
+
+
+async def test_a_unit_whose_runner_was_cancelled_is_never_started_again() -> None:
+    # A race stops a loser's sub-unit, then aborts its sessions before journaling it
+    # CANCELLED. A runner started for it in between (it was still queued) adopted
+    # its turn and journaled REPORTED after CANCELLED: cancelled -> reported.
+    model = MissionModel()
+    for uid in ("loser.part1", "other"):
+        spec = UnitSpec(id=uid, title=uid, files=[f"{uid}.py"])
+        model.units[uid] = UnitModel(spec=spec, state=UnitState.READY)
+    ctx = SimpleNamespace(model=model, journal=_SlowJournal(model), config=MissionConfig())
+    scheduler = Scheduler(ctx, knowledge="")  # type: ignore[arg-type]
+    await scheduler._settle(scheduler._index_new_units())
+    await ctx.unit_canceller("loser.part1")
+    assert scheduler._take(5) == ["other"]

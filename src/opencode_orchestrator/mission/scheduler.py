@@ -83,12 +83,18 @@ class Scheduler:
         self._tasks: dict[str, anyio.CancelScope] = {}
         self._stopped: dict[str, anyio.Event] = {}
         """Set when the runner of a unit being cancelled has stopped (made on demand)."""
+        self._withdrawn: set[str] = set()
+        """Units whose runner was cancelled: whoever cancelled them records their end."""
         self._max_running = RUNNERS_PER_SLOT * ctx.config.limits.concurrency
         self._only: set[str | None] | None = None
         """While adopting after a resume: the only units that may start."""
         ctx.unit_canceller = self._cancel_unit
 
     async def _cancel_unit(self, uid: str) -> None:
+        # Never started again, even while its canceller still awaits (aborting its
+        # sessions): a runner started meanwhile would adopt its turn and record
+        # a step after the canceller's CANCELLED (cancelled -> reported).
+        self._withdrawn.add(uid)
         scope = self._tasks.get(uid)
         if scope is None:
             return
@@ -251,6 +257,9 @@ class Scheduler:
         while order and len(taken) < wanted:
             entry = heapq.heappop(order)
             uid = entry[1]
+            if uid in self._withdrawn:
+                self._queued.discard(uid)
+                continue
             if self._only is not None and uid not in self._only:
                 passed.append(entry)
                 continue
