@@ -200,3 +200,20 @@ async def test_a_unit_whose_runner_was_cancelled_is_never_started_again() -> Non
     await scheduler._settle(scheduler._index_new_units())
     await ctx.unit_canceller("loser.part1")
     assert scheduler._take(5) == ["other"]
+
+
+async def test_a_unit_cancelled_after_it_was_taken_gets_no_runner() -> None:
+    # Taken to run, then cancelled before its task started (no cancel scope to
+    # reach yet): the task must not start a runner for it (this context has none
+    # to give: a runner would fail at once).
+    model = MissionModel()
+    spec = UnitSpec(id="loser.part1", title="loser.part1", files=["a.py"])
+    model.units["loser.part1"] = UnitModel(spec=spec, state=UnitState.READY)
+    ctx = SimpleNamespace(model=model, journal=_SlowJournal(model), config=MissionConfig())
+    scheduler = Scheduler(ctx, knowledge="")  # type: ignore[arg-type]
+    await scheduler._settle(scheduler._index_new_units())
+    assert scheduler._take(5) == ["loser.part1"]
+    await ctx.unit_canceller("loser.part1")
+    with anyio.fail_after(5):
+        await scheduler._run_units("loser.part1")
+    assert "loser.part1" not in scheduler._running

@@ -288,30 +288,37 @@ class Scheduler:
         through each coroutine frame above it.
         """
         while True:
-            runner = UnitRunner(
-                self.ctx, uid, priority=float(self._priority.get(uid, 0)), knowledge=self.knowledge
-            )
-            ended = False
-            try:
-                with anyio.CancelScope() as scope:
-                    self._tasks[uid] = scope
-                    directory = self.ctx.model.units[uid].directory
-                    if directory is not None:
-                        await self.ctx.attach_directory(directory)
-                    await runner.run()
-                if not scope.cancelled_caught:  # a lost race: whoever cancelled it records its end
-                    await self._unit_done(uid)
-                ended = True
-            finally:
-                self._tasks.pop(uid, None)
-                stopped = self._stopped.pop(uid, None)
-                if stopped is not None:
-                    stopped.set()
-                # A runner that raised (a budget breach) takes the scheduler down with its
-                # error; still counted as running, it can't look like a stall meanwhile.
-                if ended:
-                    self._running.discard(uid)
-                    self._wake.set()  # also lets units its scope held back start
+            if uid in self._withdrawn:
+                # Cancelled after it was taken, before this task got to it (no cancel
+                # scope to reach yet): it must not run; its canceller records its end.
+                self._running.discard(uid)
+                self._wake.set()
+            else:
+                priority = float(self._priority.get(uid, 0))
+                runner = UnitRunner(self.ctx, uid, priority=priority, knowledge=self.knowledge)
+                ended = False
+                try:
+                    with anyio.CancelScope() as scope:
+                        self._tasks[uid] = scope
+                        directory = self.ctx.model.units[uid].directory
+                        if directory is not None:
+                            await self.ctx.attach_directory(directory)
+                        await runner.run()
+                    # Not after a lost race: whoever cancelled it records its end.
+                    if not scope.cancelled_caught:
+                        await self._unit_done(uid)
+                    ended = True
+                finally:
+                    self._tasks.pop(uid, None)
+                    stopped = self._stopped.pop(uid, None)
+                    if stopped is not None:
+                        stopped.set()
+                    # A runner that raised (a budget breach) takes the scheduler down with
+                    # its error; still counted as running, it can't look like a stall
+                    # meanwhile.
+                    if ended:
+                        self._running.discard(uid)
+                        self._wake.set()  # also lets units its scope held back start
             taken = self._take(min(1, self._max_running - len(self._running)))
             if not taken:
                 return
