@@ -8,6 +8,7 @@ import re
 from rich.console import Console
 
 from opencode_orchestrator.cli.live import Progress, take_snapshot
+from opencode_orchestrator.cli.live.plain import plain_body
 from opencode_orchestrator.cli.live.snapshot import PhaseStatus
 from opencode_orchestrator.cli.live.view import render
 from opencode_orchestrator.mission.contracts import UnitSpec
@@ -201,6 +202,25 @@ def test_an_unsealed_end_is_named_on_the_last_bar_with_its_reason() -> None:
     assert _row(lines, "units").endswith("· stopped")
     assert _row(lines, "budget exceeded").endswith("budget exceeded: tokens 600000 of 500000")
     assert not any(line.startswith("sealed") for line in lines)
+
+
+def test_a_cancelled_missions_units_read_as_cancelled_not_as_failed() -> None:
+    # What a cancel leaves: every unit not verified or failed ends cancelled.
+    model = _mission(MissionState.CANCELLED)
+    model.reason = "cancelled on request"
+    for unit in model.units.values():
+        if unit.state not in (UnitState.VERIFIED, UnitState.FAILED):
+            unit.state = UnitState.CANCELLED
+    model.units["u19"].state = UnitState.SKIPPED  # its dependency failed: a failure
+    tally = take_snapshot(model, now=CREATED + 60).units
+    assert (tally.verified, tally.failed, tally.cancelled, tally.running) == (12, 2, 6, 0)
+    assert tally.finished == tally.total == 20
+    line = plain_body(take_snapshot(model, now=CREATED + 60))
+    assert "verified 12/20  in flight 0  failed 2  cancelled 6  tokens 123,456" in line
+    assert _row(_text(_draw(model)), "units").endswith("12/20 verified · 2 failed · 6 cancelled")
+    # A mission with none cancelled keeps the line scripts already read.
+    running = plain_body(take_snapshot(_mission(), now=CREATED + 60))
+    assert "failed 1  tokens 123,456" in running
 
 
 def test_a_sealed_mission_has_every_bar_full_and_no_running_table() -> None:

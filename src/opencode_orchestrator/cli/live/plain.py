@@ -4,7 +4,8 @@ A pipe, a log file or CI gets lines such as::
 
     [   4.2s] running  iteration 1  verified 12/20  in flight 4  failed 0  tokens 23,456  $0.0702
 
-(the clock is the mission's wall time), and only when something other than
+(the clock is the mission's wall time; ``cancelled 7`` follows ``failed`` once
+units were cancelled), and only when something other than
 the clock changed, at most once a second
 (a new mission state is printed at once), so a long mission leaves a readable
 trail instead of thousands of lines. Caps are shown after what they cap
@@ -27,12 +28,14 @@ def plain_body(snapshot: Snapshot) -> str:
     cost = f"${spend.cost:.4f}"
     if spend.caps.cost is not None:
         cost += f"/${spend.caps.cost:.2f}"
-    line = (
+    # "cancelled N" only once there are some: a cancel is rare, and the
+    # columns scripts already read stay where they were.
+    cancelled = f"cancelled {units.cancelled}  " if units.cancelled else ""
+    return (
         f"{snapshot.state.value}  iteration {snapshot.iteration}  "
         f"verified {units.verified}/{units.total}  in flight {units.running}  "
-        f"failed {units.failed}  {tokens}  {cost}"
+        f"failed {units.failed}  {cancelled}{tokens}  {cost}"
     )
-    return line
 
 
 def plain_line(snapshot: Snapshot) -> str:

@@ -39,7 +39,7 @@ PHASES: tuple[MissionState, ...] = (
 )
 """The phases of one iteration, in order; a mission that seals went through them all."""
 
-_STOPPED = frozenset({UnitState.FAILED, UnitState.SKIPPED, UnitState.CANCELLED})
+_FAILED = frozenset({UnitState.FAILED, UnitState.SKIPPED})
 
 _ROLE_OF_KIND: Mapping[TurnKind, str] = {
     TurnKind.SHADOW_REVIEW: "shadow reviewer",
@@ -86,13 +86,15 @@ class Tally:
     total: int = 0
     verified: int = 0
     failed: int = 0
-    """Failed, skipped (a dependency failed) or cancelled."""
+    """Failed, or skipped (a dependency failed)."""
     running: int = 0
+    cancelled: int = 0
+    """Cancelled: the mission was cancelled or ran out of budget, not the unit's doing."""
 
     @property
     def finished(self) -> int:
         """Units that are final, either way."""
-        return self.verified + self.failed
+        return self.verified + self.failed + self.cancelled
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +172,7 @@ def take_snapshot(
 
 
 def _tally(model: MissionModel) -> tuple[Tally, list[UnitModel]]:
-    total = verified = failed = 0
+    total = verified = failed = cancelled = 0
     active: list[UnitModel] = []
     iteration = model.iteration
     for unit in model.units.values():
@@ -187,11 +189,13 @@ def _tally(model: MissionModel) -> tuple[Tally, list[UnitModel]]:
         total += 1
         if state is UnitState.VERIFIED:
             verified += 1
-        elif state in _STOPPED:
+        elif state in _FAILED:
             failed += 1
+        elif state is UnitState.CANCELLED:
+            cancelled += 1
         elif state.active:
             active.append(unit)
-    return Tally(total, verified, failed, len(active)), active
+    return Tally(total, verified, failed, len(active), cancelled), active
 
 
 def _guess_stop(state: MissionState, tally: Tally) -> MissionState:

@@ -105,6 +105,8 @@ def _phase_row(snapshot: Snapshot, phase: Phase) -> tuple[RenderableType, ...]:
         detail = Text(f"{tally.verified}/{tally.total} verified")
         if tally.failed:
             detail.append(f" · {tally.failed} failed", "red")
+        if tally.cancelled:
+            detail.append(f" · {tally.cancelled} cancelled", "yellow")
         if tally.running:
             detail.append(f" · {tally.running} running", "cyan")
         if status is PhaseStatus.STOPPED:
