@@ -9,6 +9,7 @@ at a time; without it they run side by side. A unit *runs* from its first
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -75,6 +76,73 @@ async def test_units_whose_scopes_overlap_never_run_at_the_same_time(tmp_path: P
     assert _overlapping(shared) == []
     # The same plan with disjoint scopes: its independent roots do run side by side.
     assert ("u01", "u04") in _overlapping(apart)
+
+
+def _spans_in_time(wal: Wal) -> dict[str, tuple[float, float]]:
+    """Each unit's span by the clock: from its first dispatch to its final state."""
+    spans: dict[str, tuple[float, float]] = {}
+    for record in wal.records:
+        if record.type != RecordType.UNIT_STATE:
+            continue
+        unit, state = record.data["unit"], record.data["state"]
+        if state == "dispatched" and unit not in spans:
+            spans[unit] = (record.ts, float("inf"))
+        elif state in ("verified", "failed", "skipped", "cancelled") and unit in spans:
+            spans[unit] = (spans[unit][0], record.ts)
+    return spans
+
+
+async def test_two_missions_in_one_project_never_run_overlapping_scopes_at_once(
+    tmp_path: Path,
+) -> None:
+    # Both missions get the same plan: their u01s own the same files, and so on.
+    config = _plan().model_copy(update={"latency": LatencyConfig(mean=0.01, jitter=0.0)})
+    runs: list[Run] = []
+    async with simulated(tmp_path, config) as sim:
+
+        async def one(name: str) -> None:
+            runs.append(await run_mission(sim, goal=f"mission {name}", mission_id=f"m{name}"))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(one, "a")
+            tg.start_soon(one, "b")
+    assert [run.state for run in runs] == [MissionState.SEALED] * 2
+    first, second = (_spans_in_time(run.wal) for run in runs)
+    assert sorted(first) == sorted(second) == ["u01", "u02", "u03", "u04", "u05", "u06"]
+    side_by_side = {
+        (a, b)
+        for a, (a_start, a_end) in first.items()
+        for b, (b_start, b_end) in second.items()
+        if a_start < b_end and b_start < a_end
+    }
+    # A unit never runs beside the other mission's unit with its scope...
+    assert not [(a, b) for a, b in side_by_side if a == b]
+    # ...while units with disjoint scopes still do, across the missions.
+    assert side_by_side
+
+
+async def test_a_mission_whose_every_unit_waits_on_another_mission_waits_and_seals(
+    tmp_path: Path,
+) -> None:
+    # Every unit of both plans owns src/shared.py: one unit at a time in the
+    # project, so a mission often has nothing running and everything queued.
+    config = _plan(shared_files=["src/shared.py"]).model_copy(
+        update={"latency": LatencyConfig(mean=0.005, jitter=0.0)}
+    )
+    runs: list[Run] = []
+    async with simulated(tmp_path, config) as sim:
+
+        async def one(name: str) -> None:
+            runs.append(await run_mission(sim, goal=f"mission {name}", mission_id=f"m{name}"))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(one, "a")
+            tg.start_soon(one, "b")
+    assert [run.state for run in runs] == [MissionState.SEALED] * 2
+    spans = [span for run in runs for span in _spans_in_time(run.wal).values()]
+    assert len(spans) == 12
+    spans.sort()
+    assert all(end <= start for (_, end), (start, _) in itertools.pairwise(spans))
 
 
 async def test_ready_units_start_critical_path_first(tmp_path: Path) -> None:

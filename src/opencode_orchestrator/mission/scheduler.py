@@ -6,8 +6,10 @@
   sub-units final) get a :class:`~opencode_orchestrator.mission.units.UnitRunner`,
   critical path first, unless their file scope overlaps a unit already
   running in the same directory (the project, or a racing strategy's worktree:
-  one :class:`~opencode_orchestrator.mission.scopes.ScopeIndex` each). A runner
-  task that is done with its unit goes on with the next startable one.
+  one :class:`~opencode_orchestrator.mission.scopes.ScopeIndex` each), or in
+  the project a unit of another mission this process runs there
+  (:mod:`~opencode_orchestrator.mission.leases`). A runner task that is done
+  with its unit goes on with the next startable one.
   Runners do not hold pool slots; each of their turns does. At most
   :data:`RUNNERS_PER_SLOT` runners per slot run at once: units with a turn in
   flight (after a resume) first, then units under way, then fresh READY ones.
@@ -31,6 +33,7 @@ from anyio.abc import TaskGroup
 
 from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.mission.context import MissionContext
+from opencode_orchestrator.mission.leases import ProjectLeases, leases_for
 from opencode_orchestrator.mission.model import UnitModel
 from opencode_orchestrator.mission.plan import critical_path
 from opencode_orchestrator.mission.records import RecordType
@@ -86,6 +89,10 @@ class Scheduler:
         self._withdrawn: set[str] = set()
         """Units whose runner was cancelled: whoever cancelled them records their end."""
         self._max_running = RUNNERS_PER_SLOT * ctx.config.limits.concurrency
+        self._leases: ProjectLeases | None = None
+        """This process's scopes in the project, shared with its other missions (while running)."""
+        self._waiting_on_others = False
+        """The last :meth:`_take` passed over a unit whose scope another mission holds."""
         self._only: set[str | None] | None = None
         """While adopting after a resume: the only units that may start."""
         ctx.unit_canceller = self._cancel_unit
@@ -103,6 +110,15 @@ class Scheduler:
         if stopped is None:
             stopped = self._stopped[uid] = anyio.Event()
         await stopped.wait()
+
+    def _wake_up(self) -> None:
+        self._wake.set()
+
+    def _stopped_running(self, uid: str) -> None:
+        self._running.discard(uid)
+        # A race parent keeps its project scope while its strategies run.
+        if self._leases is not None and uid not in self._holding:
+            self._leases.release(self.ctx.mission_id, uid)
 
     def _release_scope(self, unit: UnitModel) -> None:
         scopes = self._scopes[unit.directory]
@@ -144,25 +160,35 @@ class Scheduler:
     async def run(self) -> None:
         """Until every unit is final (the barrier)."""
         units = self.ctx.model.units
-        async with anyio.create_task_group() as tg:
-            await self._settle(self._index_new_units())
-            await self._adopt_first(tg)
-            while True:
-                self._start_ready(tg)
-                if not self._running:
-                    fresh = self._index_new_units()
-                    if fresh:
-                        await self._settle(fresh)
-                        continue
-                    stuck = [u for u in units.values() if not u.state.final]
-                    if stuck:
-                        raise RuntimeError(
-                            f"scheduler stalled with {len(stuck)} unit(s) not final: "
-                            + ", ".join(f"{u.id}={u.state}" for u in stuck[:5])
-                        )
-                    return
-                await self._wake.wait()
-                self._wake = anyio.Event()
+        mission_id = self.ctx.mission_id
+        self._leases = leases = leases_for(self.ctx.project)
+        leases.join(mission_id, self._wake_up)
+        try:
+            async with anyio.create_task_group() as tg:
+                await self._settle(self._index_new_units())
+                await self._adopt_first(tg)
+                while True:
+                    self._start_ready(tg)
+                    if not self._running:
+                        fresh = self._index_new_units()
+                        if fresh:
+                            await self._settle(fresh)
+                            continue
+                        stuck = [u for u in units.values() if not u.state.final]
+                        if stuck and not self._waiting_on_others:
+                            raise RuntimeError(
+                                f"scheduler stalled with {len(stuck)} unit(s) not final: "
+                                + ", ".join(f"{u.id}={u.state}" for u in stuck[:5])
+                            )
+                        if not stuck:
+                            return
+                        # Else another mission's unit holds a scope ours needs: its
+                        # release wakes us.
+                    await self._wake.wait()
+                    self._wake = anyio.Event()
+        finally:
+            self._leases = None
+            leases.leave(mission_id)
 
     async def _settle(self, unit_ids: list[str]) -> None:
         """Promote or skip ``unit_ids`` and queue whatever can start."""
@@ -252,6 +278,8 @@ class Scheduler:
         # Called on every wake: with a hundred units queued, sorting them all to start
         # the one or two whose runners just ended was most of the scheduler's time.
         order = self._order
+        leases = self._leases
+        self._waiting_on_others = False
         taken: list[str] = []
         passed: list[tuple[tuple[bool, bool, int], str]] = []  # back in the heap after
         while order and len(taken) < wanted:
@@ -263,7 +291,8 @@ class Scheduler:
             if self._only is not None and uid not in self._only:
                 passed.append(entry)
                 continue
-            scopes = self._scopes[self.ctx.model.units[uid].directory]
+            unit = self.ctx.model.units[uid]
+            scopes = self._scopes[unit.directory]
             if uid in scopes:
                 conflicts = scopes.conflicts(uid)
                 if not (
@@ -271,6 +300,14 @@ class Scheduler:
                 ):
                     passed.append(entry)
                     continue
+            if (
+                unit.directory is None
+                and leases is not None
+                and not leases.lease(self.ctx.mission_id, uid, unit.spec.files)
+            ):
+                self._waiting_on_others = True
+                passed.append(entry)
+                continue
             self._queued.discard(uid)
             self._running.add(uid)
             taken.append(uid)
@@ -291,7 +328,7 @@ class Scheduler:
             if uid in self._withdrawn:
                 # Cancelled after it was taken, before this task got to it (no cancel
                 # scope to reach yet): it must not run; its canceller records its end.
-                self._running.discard(uid)
+                self._stopped_running(uid)
                 self._wake.set()
             else:
                 priority = float(self._priority.get(uid, 0))
@@ -317,7 +354,7 @@ class Scheduler:
                     # its error; still counted as running, it can't look like a stall
                     # meanwhile.
                     if ended:
-                        self._running.discard(uid)
+                        self._stopped_running(uid)
                         self._wake.set()  # also lets units its scope held back start
             taken = self._take(min(1, self._max_running - len(self._running)))
             if not taken:
