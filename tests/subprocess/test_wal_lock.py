@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -12,7 +13,8 @@ import anyio
 import pytest
 from anyio.abc import Process
 
-from opencode_orchestrator.wal import RecordRegistry, WalLockedError, WriteAheadLog
+from opencode_orchestrator.wal import RecordRegistry, WalLockedError, WriteAheadLog, mission_wal_dir
+from opencode_orchestrator.wal.lock import lock_holder
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.anyio]
 
@@ -51,11 +53,51 @@ async def test_second_process_is_refused_while_the_first_holds_the_log(tmp_path:
 async def test_lock_of_a_killed_holder_is_released_by_the_kernel(tmp_path: Path) -> None:
     directory = tmp_path / "wal"
     async with _holder(directory) as holder:
+        assert lock_holder(directory) == holder.pid
         holder.kill()
         with anyio.fail_after(60):
             await holder.wait()
+    # The LOCK file still names the dead holder; the kernel says nobody holds it.
+    assert (directory / "LOCK").read_text().strip() == str(holder.pid)
+    assert lock_holder(directory) is None
     async with await WriteAheadLog.open(directory, registry=REGISTRY):
         pass
+
+
+async def test_lock_holder_names_the_holder_without_taking_the_lock(tmp_path: Path) -> None:
+    directory = tmp_path / "wal"
+    assert lock_holder(directory) is None  # no log at all
+    async with _holder(directory) as holder:
+        assert lock_holder(directory) == holder.pid
+        with pytest.raises(WalLockedError):  # asking took nothing from the holder
+            await WriteAheadLog.open(directory, registry=REGISTRY)
+        assert holder.stdin is not None
+        await holder.stdin.aclose()
+        with anyio.fail_after(60):
+            assert await holder.wait() == 0
+    assert lock_holder(directory) is None
+    async with await WriteAheadLog.open(directory, registry=REGISTRY):
+        assert lock_holder(directory) == os.getpid()
+
+
+async def test_run_warns_of_a_mission_another_process_runs_in_the_project(
+    tmp_path: Path,
+) -> None:
+    # Missions of two processes do not share file scopes: the user is told.
+    project = tmp_path / "project"
+    project.mkdir()
+    command = [sys.executable, "-m", "opencode_orchestrator", "run", "one small thing"]
+    command += ["--sim", "--sim-units", "1", "--project", str(project)]
+    async with _holder(mission_wal_dir(project, "m-other")) as holder:
+        with anyio.fail_after(120):
+            result = await anyio.run_process(command, check=False, stderr=subprocess.PIPE)
+    assert result.returncode == 0, result.stderr.decode()
+    warning = f"warning: mission m-other is running in {project} (pid {holder.pid})"
+    assert warning in result.stderr.decode()
+    with anyio.fail_after(120):  # nobody holds it now: no warning
+        result = await anyio.run_process(command, check=False, stderr=subprocess.PIPE)
+    assert result.returncode == 0, result.stderr.decode()
+    assert b"warning: mission" not in result.stderr
 
 
 async def test_cli_repair_in_another_process_is_refused_while_locked(tmp_path: Path) -> None:

@@ -52,7 +52,12 @@ from opencode_orchestrator.cli.runner import (
 from opencode_orchestrator.config import Effective, KeyPath, flag_layer
 from opencode_orchestrator.mission.engine import MissionEngine, new_mission_id
 from opencode_orchestrator.mission.errors import MissionNotFoundError
-from opencode_orchestrator.mission.store import latest_unfinished, load_mission, mission_dir
+from opencode_orchestrator.mission.store import (
+    latest_unfinished,
+    load_mission,
+    mission_dir,
+    running_elsewhere,
+)
 from opencode_orchestrator.opencode import AUTH_USER, OpenCodeClient
 from opencode_orchestrator.sim import SimConfig
 from opencode_orchestrator.sim.config import PlanShape
@@ -241,6 +246,7 @@ def _run(args: argparse.Namespace) -> int:
         usage_error(args, "GOAL must not be empty")
     project = existing_project(args)
     effective = project_config(args, project, flag_layer(_flags(args)))
+    _warn_of_other_processes(project)
     mission_id = new_mission_id()
     target = Target(server=args.server, password=args.password)
     if args.sim:
@@ -263,6 +269,19 @@ def _run(args: argparse.Namespace) -> int:
     result = runtime.run(drive, options, mission_id, opener)
     print_outcome(result, options, resume_hint=_resume_hint(project, mission_id, args))
     return exit_code(result)
+
+
+def _warn_of_other_processes(project: Path, resuming: str | None = None) -> None:
+    """Say so on stderr when another process runs a mission in ``project`` now."""
+    for other, pid in running_elsewhere(project):
+        if other == resuming:
+            continue  # resume itself says the log is locked, and by whom
+        print(
+            f"warning: mission {other} is running in {project} (pid {pid}); missions run by "
+            "different processes do not share file scopes, so units of both may change "
+            "the same files at once",
+            file=sys.stderr,
+        )
 
 
 def _create(
@@ -296,6 +315,7 @@ def _resume(args: argparse.Namespace) -> int:
     except WalError as exc:
         print(f"resume: {exc} [{exc.code}]", file=sys.stderr)
         return 1
+    _warn_of_other_processes(project, resuming=mission_id)
     target = Target(server=args.server, password=args.password)
     if args.sim:
         sim, state = load_sim_settings(project, mission_id)

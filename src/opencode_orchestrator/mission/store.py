@@ -36,6 +36,7 @@ from opencode_orchestrator.mission.errors import MissionNotFoundError
 from opencode_orchestrator.mission.model import MissionModel
 from opencode_orchestrator.mission.states import MissionState
 from opencode_orchestrator.wal.errors import WalCorruptError, WalError
+from opencode_orchestrator.wal.lock import lock_holder
 from opencode_orchestrator.wal.paths import mission_wal_dir
 from opencode_orchestrator.wal.record import InvalidLineError, decode_line
 from opencode_orchestrator.wal.segment import scan_directory
@@ -51,6 +52,7 @@ __all__ = [
     "mission_journal",
     "missions_root",
     "read_journal",
+    "running_elsewhere",
 ]
 
 Fold = Callable[[str, dict[str, Any], float], None]
@@ -208,6 +210,27 @@ def list_missions(project: Path) -> list[MissionInfo]:
             )
         )
     found.sort(key=lambda info: (info.created_at, info.mission_id))
+    return found
+
+
+def running_elsewhere(project: Path) -> list[tuple[str, int]]:
+    """``(mission id, pid)`` of each mission of ``project`` another process has open now.
+
+    Missions of this process share file scopes (:mod:`~opencode_orchestrator.mission.leases`);
+    those of another process do not, hence the question. Read from the logs'
+    locks without taking them (:func:`~opencode_orchestrator.wal.lock.lock_holder`;
+    Linux only, elsewhere the answer is empty). Blocking I/O.
+    """
+    root = missions_root(project)
+    if not root.is_dir():
+        return []
+    me = os.getpid()
+    found: list[tuple[str, int]] = []
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        if entry.is_dir():
+            pid = lock_holder(mission_wal_dir(project, entry.name))
+            if pid is not None and pid != me:
+                found.append((entry.name, pid))
     return found
 
 

@@ -15,7 +15,9 @@ from pathlib import Path
 from opencode_orchestrator.wal.errors import WalLockedError
 from opencode_orchestrator.wal.paths import FILE_MODE, LOCK_NAME
 
-__all__ = ["DirectoryLock"]
+__all__ = ["DirectoryLock", "lock_holder"]
+
+_PROC_LOCKS = Path("/proc/locks")
 
 
 class DirectoryLock:
@@ -65,3 +67,25 @@ class DirectoryLock:
 def _read_pid(fd: int) -> int | None:
     text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
     return int(text) if text.isdigit() else None
+
+
+def lock_holder(directory: Path) -> int | None:
+    """The pid of the process holding ``directory``'s lock, without touching the lock.
+
+    Read from ``/proc/locks`` (Linux): taking the lock to test it would make a
+    process opening the log meanwhile fail with :class:`WalLockedError`.
+    ``None`` when nobody holds it, there is no ``LOCK`` file, or the system
+    has no ``/proc/locks`` (blocking I/O: a few small reads).
+    """
+    try:
+        info = (directory / LOCK_NAME).stat()
+        table = _PROC_LOCKS.read_text()
+    except OSError:
+        return None
+    wanted = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
+    for line in table.splitlines():
+        # "1: FLOCK  ADVISORY  WRITE 7092 fd:01:1310868 0 EOF"; waiters read "1: -> FLOCK ..."
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == wanted:
+            return int(fields[4]) if fields[4].isdigit() else None
+    return None
