@@ -15,6 +15,8 @@ from anyio.abc import Process
 
 from opencode_orchestrator.wal import RecordRegistry, WalLockedError, WriteAheadLog, mission_wal_dir
 from opencode_orchestrator.wal.lock import lock_holder
+from tests.core.missions.harness import core_session
+from tests.mission.enginesupport import GOAL, simulated
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.anyio]
 
@@ -110,3 +112,21 @@ async def test_cli_repair_in_another_process_is_refused_while_locked(tmp_path: P
         )
     assert result.returncode == 1
     assert b"wal.locked" in result.stderr
+
+
+async def test_the_core_warns_of_a_mission_another_process_runs_in_the_project(
+    tmp_path: Path,
+) -> None:
+    async with simulated(tmp_path) as sim, core_session(sim) as shim:
+        async with _holder(mission_wal_dir(sim.project, "m-other")) as holder:
+            started = await shim.call("mission/start", {"goal": GOAL})
+        assert started["message"].startswith(f"Mission {started['missionId']} started: {GOAL}")
+        assert (
+            f"mission m-other is running in this project in another process (pid {holder.pid})"
+            in (started["message"])
+        )
+        # The core's own missions share scopes: a second one here is not warned of.
+        again = await shim.call("mission/start", {"goal": GOAL})
+        assert again["message"] == f"Mission {again['missionId']} started: {GOAL}"
+        for mid in (started["missionId"], again["missionId"]):
+            await shim.wait_state(mid, "SEALED")

@@ -35,6 +35,7 @@ from opencode_orchestrator.core.missions.wire import (
 from opencode_orchestrator.jsonrpc import Endpoint, RpcError
 from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.mission.prompts.loader import agent_definitions
+from opencode_orchestrator.mission.store import running_elsewhere
 
 __all__ = ["MISSION_METHODS", "MissionMethods"]
 
@@ -140,11 +141,19 @@ class MissionMethods:
                 config=params.config,
             )
             state = mission.state
+            message = f"Mission {mission.mission_id} started: {params.goal}"
+            # This core's missions share file scopes; another process's do not.
+            for other, pid in await anyio.to_thread.run_sync(running_elsewhere, project):
+                message += (
+                    f"\nWarning: mission {other} is running in this project in another "
+                    f"process (pid {pid}); missions of different processes do not share file "
+                    "scopes, so units of both may change the same files at once."
+                )
             return StartResult(
                 mission_id=mission.mission_id,
                 state=wire_state(state) if state is not None else "PLANNING",
                 directory=str(project),
-                message=f"Mission {mission.mission_id} started: {params.goal}",
+                message=message,
             )
 
     async def status(self, params: StatusParams) -> StatusResult:
