@@ -92,11 +92,8 @@ def _spans_in_time(wal: Wal) -> dict[str, tuple[float, float]]:
     return spans
 
 
-async def test_two_missions_in_one_project_never_run_overlapping_scopes_at_once(
-    tmp_path: Path,
-) -> None:
-    # Both missions get the same plan: their u01s own the same files, and so on.
-    config = _plan().model_copy(update={"latency": LatencyConfig(mean=0.01, jitter=0.0)})
+async def _two_missions_at_once(tmp_path: Path, config: SimConfig) -> list[Run]:
+    """Missions ``ma`` and ``mb`` run side by side by one process in one project."""
     runs: list[Run] = []
     async with simulated(tmp_path, config) as sim:
 
@@ -106,6 +103,15 @@ async def test_two_missions_in_one_project_never_run_overlapping_scopes_at_once(
         async with anyio.create_task_group() as tg:
             tg.start_soon(one, "a")
             tg.start_soon(one, "b")
+    return runs
+
+
+async def test_two_missions_in_one_project_never_run_overlapping_scopes_at_once(
+    tmp_path: Path,
+) -> None:
+    # Both missions get the same plan: their u01s own the same files, and so on.
+    config = _plan().model_copy(update={"latency": LatencyConfig(mean=0.01, jitter=0.0)})
+    runs = await _two_missions_at_once(tmp_path, config)
     assert [run.state for run in runs] == [MissionState.SEALED] * 2
     first, second = (_spans_in_time(run.wal) for run in runs)
     assert sorted(first) == sorted(second) == ["u01", "u02", "u03", "u04", "u05", "u06"]
@@ -129,15 +135,7 @@ async def test_a_mission_whose_every_unit_waits_on_another_mission_waits_and_sea
     config = _plan(shared_files=["src/shared.py"]).model_copy(
         update={"latency": LatencyConfig(mean=0.005, jitter=0.0)}
     )
-    runs: list[Run] = []
-    async with simulated(tmp_path, config) as sim:
-
-        async def one(name: str) -> None:
-            runs.append(await run_mission(sim, goal=f"mission {name}", mission_id=f"m{name}"))
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(one, "a")
-            tg.start_soon(one, "b")
+    runs = await _two_missions_at_once(tmp_path, config)
     assert [run.state for run in runs] == [MissionState.SEALED] * 2
     spans = [span for run in runs for span in _spans_in_time(run.wal).values()]
     assert len(spans) == 12
