@@ -14,7 +14,7 @@ import pytest
 from anyio.abc import Process
 
 from opencode_orchestrator.wal import RecordRegistry, WalLockedError, WriteAheadLog, mission_wal_dir
-from opencode_orchestrator.wal.lock import lock_holder
+from opencode_orchestrator.wal.lock import lock_holder, lock_holders
 from tests.core.missions.harness import core_session
 from tests.mission.enginesupport import GOAL, simulated
 
@@ -71,6 +71,11 @@ async def test_lock_holder_names_the_holder_without_taking_the_lock(tmp_path: Pa
     assert lock_holder(directory) is None  # no log at all
     async with _holder(directory) as holder:
         assert lock_holder(directory) == holder.pid
+        free = tmp_path / "free"
+        async with await WriteAheadLog.open(free, registry=REGISTRY):
+            pass  # a LOCK file nobody holds now
+        # Many logs at once, one read of the lock table: only the held ones answer.
+        assert lock_holders([free, directory, tmp_path / "none"]) == {directory: holder.pid}
         with pytest.raises(WalLockedError):  # asking took nothing from the holder
             await WriteAheadLog.open(directory, registry=REGISTRY)
         assert holder.stdin is not None

@@ -36,7 +36,7 @@ from opencode_orchestrator.mission.errors import MissionNotFoundError
 from opencode_orchestrator.mission.model import MissionModel
 from opencode_orchestrator.mission.states import MissionState
 from opencode_orchestrator.wal.errors import WalCorruptError, WalError
-from opencode_orchestrator.wal.lock import lock_holder
+from opencode_orchestrator.wal.lock import lock_holders
 from opencode_orchestrator.wal.paths import mission_wal_dir
 from opencode_orchestrator.wal.record import InvalidLineError, decode_line
 from opencode_orchestrator.wal.segment import scan_directory
@@ -225,13 +225,13 @@ def running_elsewhere(project: Path) -> list[tuple[str, int]]:
     if not root.is_dir():
         return []
     me = os.getpid()
-    found: list[tuple[str, int]] = []
-    for entry in sorted(os.scandir(root), key=lambda e: e.name):
-        if entry.is_dir():
-            pid = lock_holder(mission_wal_dir(project, entry.name))
-            if pid is not None and pid != me:
-                found.append((entry.name, pid))
-    return found
+    names = sorted(entry.name for entry in os.scandir(root) if entry.is_dir())
+    held = lock_holders(mission_wal_dir(project, name) for name in names)
+    return [
+        (name, pid)
+        for name in names
+        if (pid := held.get(mission_wal_dir(project, name))) is not None and pid != me
+    ]
 
 
 def latest_unfinished(project: Path) -> str | None:

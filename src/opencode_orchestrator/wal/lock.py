@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from opencode_orchestrator.wal.errors import WalLockedError
 from opencode_orchestrator.wal.paths import FILE_MODE, LOCK_NAME
 
-__all__ = ["DirectoryLock", "lock_holder"]
+__all__ = ["DirectoryLock", "lock_holder", "lock_holders"]
 
 _PROC_LOCKS = Path("/proc/locks")
 
@@ -77,15 +78,31 @@ def lock_holder(directory: Path) -> int | None:
     ``None`` when nobody holds it, there is no ``LOCK`` file, or the system
     has no ``/proc/locks`` (blocking I/O: a few small reads).
     """
+    return lock_holders([directory]).get(directory)
+
+
+def lock_holders(directories: Iterable[Path]) -> dict[Path, int]:
+    """:func:`lock_holder` of each of ``directories`` (held ones only), reading the table once."""
+    wanted: dict[str, Path] = {}
+    for directory in directories:
+        try:
+            info = (directory / LOCK_NAME).stat()
+        except OSError:
+            continue
+        key = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
+        wanted[key] = directory
+    if not wanted:
+        return {}
     try:
-        info = (directory / LOCK_NAME).stat()
         table = _PROC_LOCKS.read_text()
     except OSError:
-        return None
-    wanted = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
+        return {}
+    held: dict[Path, int] = {}
     for line in table.splitlines():
         # "1: FLOCK  ADVISORY  WRITE 7092 fd:01:1310868 0 EOF"; waiters read "1: -> FLOCK ..."
         fields = line.split()
-        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == wanted:
-            return int(fields[4]) if fields[4].isdigit() else None
-    return None
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[4].isdigit():
+            holder_of = wanted.get(fields[5])
+            if holder_of is not None:
+                held[holder_of] = int(fields[4])
+    return held
