@@ -9,6 +9,7 @@ at a time; without it they run side by side. A unit *runs* from its first
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from pathlib import Path
 from types import SimpleNamespace
@@ -92,13 +93,22 @@ def _spans_in_time(wal: Wal) -> dict[str, tuple[float, float]]:
     return spans
 
 
-async def _two_missions_at_once(tmp_path: Path, config: SimConfig) -> list[Run]:
-    """Missions ``ma`` and ``mb`` run side by side by one process in one project."""
+async def _two_missions_at_once(
+    tmp_path: Path, config: SimConfig, *, through_link: bool = False
+) -> list[Run]:
+    """Missions ``ma`` and ``mb`` run side by side by one process in one project.
+
+    ``through_link``: ``mb`` names the project through a symbolic link to it.
+    """
     runs: list[Run] = []
     async with simulated(tmp_path, config) as sim:
+        link = tmp_path / "link"
+        link.symlink_to(sim.project, target_is_directory=True)
+        spelt = {"a": sim, "b": dataclasses.replace(sim, project=link) if through_link else sim}
 
         async def one(name: str) -> None:
-            runs.append(await run_mission(sim, goal=f"mission {name}", mission_id=f"m{name}"))
+            run = await run_mission(spelt[name], goal=f"mission {name}", mission_id=f"m{name}")
+            runs.append(run)
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(one, "a")
@@ -106,12 +116,13 @@ async def _two_missions_at_once(tmp_path: Path, config: SimConfig) -> list[Run]:
     return runs
 
 
+@pytest.mark.parametrize("through_link", [False, True], ids=["same-path", "through-a-symlink"])
 async def test_two_missions_in_one_project_never_run_overlapping_scopes_at_once(
-    tmp_path: Path,
+    tmp_path: Path, through_link: bool
 ) -> None:
     # Both missions get the same plan: their u01s own the same files, and so on.
     config = _plan().model_copy(update={"latency": LatencyConfig(mean=0.01, jitter=0.0)})
-    runs = await _two_missions_at_once(tmp_path, config)
+    runs = await _two_missions_at_once(tmp_path, config, through_link=through_link)
     assert [run.state for run in runs] == [MissionState.SEALED] * 2
     first, second = (_spans_in_time(run.wal) for run in runs)
     assert sorted(first) == sorted(second) == ["u01", "u02", "u03", "u04", "u05", "u06"]

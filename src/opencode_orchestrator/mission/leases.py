@@ -107,9 +107,10 @@ _REGISTRY: dict[Path, ProjectLeases] = {}
 def leases_for(project: Path) -> ProjectLeases:
     """This process's leases of ``project`` (made on first use, dropped when all left).
 
-    The path is made absolute and normalised, not resolved (no file system
-    call on the event loop): two missions that name one project through
-    different symbolic links do not share leases.
+    The path is made absolute and normalised, not resolved: no file system call
+    here, as this runs on the event loop. Callers pass the real path (the
+    scheduler resolves it in a worker thread), or missions that name one
+    project through different symbolic links would not share leases.
     """
     key = Path(os.path.normpath(project.absolute()))
     leases = _REGISTRY.get(key)

@@ -26,7 +26,9 @@ costs O(units + edges) bookkeeping, not a scan per event.
 from __future__ import annotations
 
 import heapq
+import os
 from collections import defaultdict
+from pathlib import Path
 
 import anyio
 from anyio.abc import TaskGroup
@@ -161,7 +163,10 @@ class Scheduler:
         """Until every unit is final (the barrier)."""
         units = self.ctx.model.units
         mission_id = self.ctx.mission_id
-        self._leases = leases = leases_for(self.ctx.project)
+        # Resolved (off the loop: it reads symbolic links), so a mission that names the
+        # project through a link shares leases with one that names it directly.
+        project = await anyio.to_thread.run_sync(os.path.realpath, self.ctx.project)
+        self._leases = leases = leases_for(Path(project))
         leases.join(mission_id, self._wake_up)
         try:
             async with anyio.create_task_group() as tg:
