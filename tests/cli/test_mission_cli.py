@@ -19,8 +19,9 @@ import pytest
 from opencode_orchestrator import runtime
 from opencode_orchestrator.cli import main, status
 from opencode_orchestrator.cli.runner import RunOptions, RunResult, Target, print_outcome
+from opencode_orchestrator.mission.cancelling import cancel_request_path
 from opencode_orchestrator.mission.contracts import UnitSpec
-from opencode_orchestrator.mission.engine import MissionEngine, cancel_request_path
+from opencode_orchestrator.mission.engine import MissionEngine
 from opencode_orchestrator.mission.model import MissionModel, UnitModel
 from opencode_orchestrator.mission.states import MissionState, UnitState
 from opencode_orchestrator.mission.store import load_mission, mission_dir

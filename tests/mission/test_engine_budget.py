@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
+from opencode_orchestrator.mission.cancelling import cancel_request_path
 from opencode_orchestrator.mission.config import BudgetConfig, MissionConfig
-from opencode_orchestrator.mission.engine import MissionEngine, cancel_request_path
+from opencode_orchestrator.mission.engine import MissionEngine
 from opencode_orchestrator.mission.records import RecordType
 from opencode_orchestrator.mission.states import MissionState, UnitState
 from tests.mission.enginesupport import (

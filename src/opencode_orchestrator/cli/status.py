@@ -49,7 +49,7 @@ from opencode_orchestrator.cli.mission import (
     usage_error,
 )
 from opencode_orchestrator.cli.runner import SIM_SETTINGS
-from opencode_orchestrator.mission.engine import cancel_request_path, record_cancel
+from opencode_orchestrator.mission.cancelling import cancel_request_path, record_cancel
 from opencode_orchestrator.mission.errors import MissionNotFoundError
 from opencode_orchestrator.mission.journal import Journal
 from opencode_orchestrator.mission.model import MissionModel

@@ -30,6 +30,10 @@ import anyio
 
 from opencode_orchestrator.log import LogSettings, get_logger, mission_log
 from opencode_orchestrator.mission.budget import Budget
+from opencode_orchestrator.mission.cancelling import (
+    cancel_request_path,
+    cancel_unfinished_units,
+)
 from opencode_orchestrator.mission.checks import record_passed
 from opencode_orchestrator.mission.config import MissionConfig
 from opencode_orchestrator.mission.context import MissionContext
@@ -38,7 +42,7 @@ from opencode_orchestrator.mission.integration import integrate, plan
 from opencode_orchestrator.mission.journal import Journal
 from opencode_orchestrator.mission.knowledge import KnowledgeFile
 from opencode_orchestrator.mission.pool import AdaptivePool
-from opencode_orchestrator.mission.records import RecordType, TurnStatus
+from opencode_orchestrator.mission.records import RecordType
 from opencode_orchestrator.mission.router import EventRouter
 from opencode_orchestrator.mission.scheduler import Scheduler
 from opencode_orchestrator.mission.states import MissionState, UnitState
@@ -47,14 +51,7 @@ from opencode_orchestrator.opencode.errors import OpenCodeError
 from opencode_orchestrator.wal.log import Durability
 from opencode_orchestrator.wal.paths import mission_wal_dir
 
-__all__ = [
-    "MissionEngine",
-    "cancel_request_path",
-    "cancel_unfinished_units",
-    "mission_log_path",
-    "new_mission_id",
-    "record_cancel",
-]
+__all__ = ["MissionEngine", "mission_log_path", "new_mission_id"]
 
 _log = get_logger(__name__)
 _M = MissionState
@@ -63,58 +60,6 @@ _M = MissionState
 def new_mission_id() -> str:
     """A fresh mission id: sortable by time, unguessable."""
     return f"m{int(time.time()):x}{secrets.token_hex(3)}"
-
-
-async def cancel_unfinished_units(journal: Journal, why: str) -> int:
-    """Move every unit that is not final yet to CANCELLED, for ``why``; return how many.
-
-    For a mission being stopped: no unit is left in a working state. The records
-    are queued, not waited on: the mission's final state, written next and
-    durable, carries them. A crash before it leaves a mission that is not final,
-    whose resume stops it again (its cancel request or its spent budget is in
-    the journal), with these units already final.
-    """
-    unfinished = [u.id for u in journal.model.units.values() if not u.state.final]
-    for unit in unfinished:
-        await journal.write(
-            RecordType.UNIT_STATE,
-            {"unit": unit, "state": UnitState.CANCELLED.value, "reason": why},
-            durable=False,
-        )
-    return len(unfinished)
-
-
-async def record_cancel(journal: Journal, reason: str) -> None:
-    """Record the mission of ``journal``, which nobody runs, CANCELLED for ``reason``.
-
-    The cancel request first (unless the journal has it), then an end for each
-    turn left open (nothing will ever follow it: the caller aborts their sessions
-    if it can), its unfinished units, and its final state: what a running engine
-    journals when it stops.
-    """
-    model = journal.model
-    if not model.cancel_requested:
-        await journal.write(RecordType.MISSION_CANCEL, {})
-    for turn in model.open_turns():
-        await journal.write(
-            RecordType.TURN_ENDED,
-            {
-                "turn": turn.id,
-                "status": TurnStatus.ABORTED.value,
-                "error": "the mission was cancelled while no process ran it",
-            },
-            durable=False,
-        )
-    await cancel_unfinished_units(journal, "the mission was cancelled")
-    await journal.write(
-        RecordType.MISSION_STATE,
-        {"state": _M.CANCELLED.value, "reason": reason, "iteration": model.iteration},
-    )
-
-
-def cancel_request_path(project: Path, mission_id: str) -> Path:
-    """The file whose presence asks a running mission to cancel (``cancel`` CLI)."""
-    return mission_wal_dir(project, mission_id).parent / "cancel"
 
 
 def mission_log_path(project: Path, mission_id: str) -> Path:

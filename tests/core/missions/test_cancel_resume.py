@@ -15,7 +15,8 @@ import pytest
 
 from opencode_orchestrator.core import CoreServer
 from opencode_orchestrator.core.errors import CoreErrorCode
-from opencode_orchestrator.mission.engine import MissionEngine, cancel_request_path
+from opencode_orchestrator.mission.cancelling import cancel_request_path
+from opencode_orchestrator.mission.engine import MissionEngine
 from opencode_orchestrator.mission.journal import Journal
 from opencode_orchestrator.mission.records import RecordType
 from opencode_orchestrator.mission.states import MissionState, UnitState

@@ -50,7 +50,7 @@ from opencode_orchestrator.core.missions.wire import (
 )
 from opencode_orchestrator.jsonrpc import RpcError
 from opencode_orchestrator.log import get_logger
-from opencode_orchestrator.mission.engine import cancel_request_path, record_cancel
+from opencode_orchestrator.mission.cancelling import cancel_request_path, record_cancel
 from opencode_orchestrator.mission.journal import Journal
 from opencode_orchestrator.mission.model import MissionModel
 from opencode_orchestrator.mission.states import MissionState
