@@ -20,15 +20,15 @@ terminal shows only warnings (:mod:`.routing`).
 
 from __future__ import annotations
 
+from opencode_orchestrator.log.handlers import QUEUE_SIZE
+from opencode_orchestrator.log.loggers import get_logger
 from opencode_orchestrator.log.mission import mission_log
 from opencode_orchestrator.log.pipeline import (
-    QUEUE_SIZE,
     attach_mission,
     configure_logging,
     detach_mission,
     flush_logging,
     force_verbosity,
-    get_logger,
     shutdown_logging,
 )
 from opencode_orchestrator.log.redaction import REDACTED, redact

@@ -17,91 +17,42 @@ from __future__ import annotations
 
 import atexit
 import logging
-import logging.handlers
 import queue
-import sys
 import threading
-import time
-from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
-import orjson
 import structlog
 
+from opencode_orchestrator.log.handlers import (
+    CurrentStderrHandler,
+    DroppingQueueHandler,
+    GatheringListener,
+)
+from opencode_orchestrator.log.processors import (
+    exception_now,
+    merge_record_context,
+    orjson_dumps,
+    timestamp_of_record,
+)
 from opencode_orchestrator.log.redaction import redact_processor
 from opencode_orchestrator.log.routing import (
-    CONTEXT_ATTRIBUTE,
-    MISSION_KEY,
     DetachMarker,
     Marker,
     MissionRouter,
     PrivateRotatingFileHandler,
-    mission_of,
     not_a_marker,
 )
 from opencode_orchestrator.log.settings import LogSettings, level_number
 
 __all__ = [
-    "QUEUE_SIZE",
     "attach_mission",
     "configure_logging",
     "detach_mission",
     "flush_logging",
     "force_verbosity",
-    "get_logger",
     "shutdown_logging",
 ]
-
-QUEUE_SIZE: Final = 10_000
-"""Records held for the listener thread before new ones are dropped."""
-
-
-def _orjson_dumps(obj: Any, default: Any = None) -> str:
-    return orjson.dumps(obj, default=default or str).decode()
-
-
-def _merge_record_context(
-    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
-    # A stdlib record is rendered on the listener thread, which has none of the
-    # caller's context variables; mission_of() kept them on the record.
-    record = event_dict.get("_record")
-    context = getattr(record, CONTEXT_ATTRIBUTE, None)
-    if context:
-        for key, value in context.items():
-            event_dict.setdefault(key, value)
-    return event_dict
-
-
-def _exception_now(
-    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
-    # ``exc_info=True`` (``log.exception``) means "the exception being handled":
-    # resolved here, since the listener thread that renders it has none.
-    if event_dict.get("exc_info") is True:
-        event_dict["exc_info"] = sys.exc_info()
-    return event_dict
-
-
-def _timestamp_of_record(
-    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
-    # Rendered on the listener thread, so the time is the record's, taken
-    # when it was made, not when it is written.
-    global _second  # noqa: PLW0603 (a one-entry cache, replaced whole)
-    record = event_dict.get("_record")
-    created = record.created if isinstance(record, logging.LogRecord) else time.time()
-    whole = int(created)
-    cached = _second
-    if cached[0] != whole:
-        # Records come many a second: the date and time are formatted once a second.
-        cached = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
-    event_dict["timestamp"] = f"{cached[1]}.{int((created - whole) * 1_000_000):06d}Z"
-    return event_dict
-
-
-_second: tuple[int, str] = (-1, "")
 
 
 class _FlushMarker(Marker):
@@ -127,98 +78,10 @@ class _FlushHandler(logging.Handler):
                 record.done.set()
 
 
-GATHER_SECONDS: Final = 0.01
-"""How long the listener, woken by a record, lets more gather before it writes."""
-
-
-class _Listener(logging.handlers.QueueListener):
-    """The listener thread, flushing its files whenever it has caught up.
-
-    The files are not flushed per line (that was a system call per record):
-    a burst is written in a few large writes, and nothing waits in a buffer
-    while the listener idles. Woken from idle, it waits :data:`GATHER_SECONDS`
-    before it starts: at a steady few thousand records a second (a large
-    mission), waking per record cost a futex wake on the event loop and a
-    tug-of-war for the GIL each time; a line now reaches its file at most
-    that much later.
-    """
-
-    def __init__(
-        self, records: queue.SimpleQueue[logging.LogRecord], *handlers: logging.Handler
-    ) -> None:
-        super().__init__(records, *handlers, respect_handler_level=True)
-        self._records = records
-
-    def dequeue(self, block: bool) -> logging.LogRecord:
-        records = self._records
-        if block and records.empty():
-            _flush_outputs()
-            record = records.get()
-            time.sleep(GATHER_SECONDS)
-            return record
-        return records.get(block)
-
-
-class _DroppingQueueHandler(logging.handlers.QueueHandler):
-    """Enqueue without ever blocking; count what a full queue refuses."""
-
-    def __init__(self, records: queue.SimpleQueue[logging.LogRecord]) -> None:
-        super().__init__(records)
-        self.dropped = 0
-        # A SimpleQueue (C, no Condition to notify) has no bound of its own: an
-        # approximate one, from its size, is all dropping needs.
-        self._size = records.qsize
-
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        # The listener renders in-process: keep the record (and structlog's
-        # event dict in record.msg) intact instead of pre-formatting it. Which
-        # mission it belongs to is only known here, in the caller's context.
-        setattr(record, MISSION_KEY, mission_of(record))
-        return record
-
-    def enqueue(self, record: logging.LogRecord) -> None:
-        if self._size() >= QUEUE_SIZE:
-            self.dropped += 1
-            return
-        if self.dropped:
-            report = logging.LogRecord(
-                "opencode_orchestrator.log",
-                logging.WARNING,
-                "",
-                0,
-                "%d log records dropped: the log output was not being read",
-                (self.dropped,),
-                None,
-            )
-            self.queue.put_nowait(report)
-            self.dropped = 0
-        self.queue.put_nowait(record)
-
-
-class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stderr`` is when a record is written.
-
-    A live terminal view redirects ``sys.stderr`` while it draws, so that
-    anything written there is printed above the view instead of through it; a
-    handler holding the stream it was created with would tear the view apart.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-
-    @property
-    def stream(self) -> Any:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value: Any) -> None:
-        pass  # always the current sys.stderr
-
-
 class _LoggingState:
     def __init__(self) -> None:
-        self.listener: _Listener | None = None
-        self.queue_handler: _DroppingQueueHandler | None = None
+        self.listener: GatheringListener | None = None
+        self.queue_handler: DroppingQueueHandler | None = None
         self.records: queue.SimpleQueue[logging.LogRecord] | None = None
         self.outputs: list[logging.Handler] = []
         self.router: MissionRouter | None = None
@@ -319,12 +182,12 @@ def configure_logging(
     # record's cost, runs on the listener thread, off the event loop.
     in_caller: list[Any] = [
         structlog.contextvars.merge_contextvars,
-        _exception_now,
+        exception_now,
         structlog.processors.StackInfoRenderer(),
     ]
     on_listener: list[Any] = [
         structlog.processors.add_log_level,
-        _timestamp_of_record,
+        timestamp_of_record,
         structlog.processors.format_exc_info,
         redact_processor,
     ]
@@ -332,11 +195,11 @@ def configure_logging(
         processors=[
             *on_listener,
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.JSONRenderer(serializer=_orjson_dumps),
+            structlog.processors.JSONRenderer(serializer=orjson_dumps),
         ],
-        foreign_pre_chain=[_merge_record_context, *on_listener],
+        foreign_pre_chain=[merge_record_context, *on_listener],
     )
-    outputs: list[logging.Handler] = [_CurrentStderr()]
+    outputs: list[logging.Handler] = [CurrentStderrHandler()]
     if log_file is not None:
         outputs.append(
             PrivateRotatingFileHandler(
@@ -365,8 +228,10 @@ def configure_logging(
     _state.router = router
     _state.records = records
     _state.level = numeric
-    _state.queue_handler = _DroppingQueueHandler(records)
-    _state.listener = _Listener(records, *outputs, router, _FlushHandler())
+    _state.queue_handler = DroppingQueueHandler(records)
+    _state.listener = GatheringListener(
+        records, *outputs, router, _FlushHandler(), flush=_flush_outputs
+    )
     _state.listener.start()
     root.addHandler(_state.queue_handler)
     structlog.configure(
@@ -422,63 +287,3 @@ def _apply_levels() -> None:
         lowest = min([stderr, *(router.levels() if router is not None else [])])
         logging.getLogger().setLevel(lowest)
         structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(lowest))
-
-
-def get_logger(name: str, **initial: Any) -> structlog.stdlib.BoundLogger:
-    """A structlog logger bound to ``name`` (conventionally the module's ``__name__``).
-
-    It follows every later ``structlog.configure`` (levels change at run time,
-    tests capture logs), as structlog's lazy proxy does, but builds its bound
-    logger once per configuration rather than once per call.
-    """
-    proxy = structlog.get_logger(name, **initial)
-    if _STRUCTLOG_CONFIG is None:  # a structlog without the attributes read below
-        return proxy  # type: ignore[no-any-return]
-    return _Logger(proxy)  # type: ignore[return-value]
-
-
-_STRUCTLOG_CONFIG: Final[Any] = getattr(getattr(structlog, "_config", None), "_CONFIG", None)
-"""structlog's global configuration object (private; :func:`get_logger` falls back without it)."""
-
-
-class _Logger:
-    """A bound logger rebuilt only when structlog's configuration changed.
-
-    structlog's lazy proxy (``cache_logger_on_first_use`` off, since levels
-    change at run time) assembles a bound logger on every call: a stdlib
-    logger lookup, a context and a wrapper, a third of a journal record's
-    logging cost on the event loop. This keeps the one it assembled, keyed on
-    the configuration fields the assembly reads; ``configure`` replaces them.
-    """
-
-    __slots__ = ("_bound", "_key", "_proxy")
-
-    def __init__(self, proxy: Any) -> None:
-        self._proxy = proxy
-        self._key: tuple[Any, ...] = ()
-        self._bound: Any = None
-
-    def _current(self) -> Any:
-        config = _STRUCTLOG_CONFIG
-        key = self._key
-        if (
-            not key
-            or key[0] is not config.default_processors
-            or key[1] is not config.default_wrapper_class
-            or key[2] is not config.default_context_class
-            or key[3] is not config.logger_factory
-        ):
-            self._bound = self._proxy.bind()
-            self._key = (
-                config.default_processors,
-                config.default_wrapper_class,
-                config.default_context_class,
-                config.logger_factory,
-            )
-        return self._bound
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._current(), name)
-
-    def __repr__(self) -> str:
-        return f"<get_logger {self._proxy!r}>"
