@@ -18,6 +18,11 @@ the options embedded in OpenCode's file: it is the more specific place, the
 one ``config --show`` points people to. The environment and flags are set for
 one run and so beat every file.
 
+Types are strict, as JSON has them: an integer key takes an integer only (not
+``"4"``, ``4.0`` or ``true``), a number an integer or a decimal, ``true`` or
+``false`` nothing else, a string a string. Only a one-key environment variable
+or a flag, text by nature, is read as the type its key holds (``"4"`` → 4).
+
 Reading the files is blocking I/O: callers on an event loop run :func:`load_config`
 in a worker thread.
 """
@@ -31,9 +36,9 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from opencode_orchestrator.config.describe import describe, field_keys, slot_at
@@ -148,12 +153,55 @@ def resolve(layers: Sequence[Layer]) -> Effective:
     origins: dict[KeyPath, Origin] = {}
     for layer in layers:
         _merge(values, layer.values, (), layer, origins)
+    _read_text_values(values, origins)
     try:
-        config = OrchestratorConfig.model_validate(values)
+        # JSON mode, strict: a file's "4" is no integer, yet "reject" is a PermissionPolicy.
+        config = OrchestratorConfig.model_validate_json(
+            json.dumps(values, allow_nan=True), strict=True
+        )
     except ValidationError as exc:
         problems = [_problem(error, values, origins) for error in exc.errors()]
         raise ConfigValueError(problems) from None
     return Effective(config, origins)
+
+
+def _from_text(origin: Origin) -> bool:
+    """Whether a value from ``origin`` is text by nature: a one-key variable or a flag."""
+    return origin.kind == "flag" or (origin.kind == "env" and origin.line is None)
+
+
+_SCALARS: Final = (bool, int, float)
+
+
+def _read_text_values(values: dict[str, Any], origins: Mapping[KeyPath, Origin]) -> None:
+    """Read the text an environment variable or flag gives an int, float or bool key as one.
+
+    Text that does not read as the key's type is left as it is, for validation
+    to refuse with its origin.
+    """
+    for path, origin in origins.items():
+        if not path or not _from_text(origin):
+            continue
+        parent = _child_path(values, path[:-1])
+        if not isinstance(parent, dict) or not isinstance(parent.get(path[-1]), str):
+            continue
+        slot = slot_at(OrchestratorConfig, path)
+        kind = slot.annotation if slot is not None else None
+        if kind not in _SCALARS:
+            continue
+        try:
+            parent[path[-1]] = TypeAdapter(kind).validate_python(parent[path[-1]].strip())
+        except ValidationError:
+            continue
+
+
+def _child_path(values: Any, path: KeyPath) -> Any:
+    node = values
+    for key in path:
+        node = _child(node, key)
+        if node is _ABSENT:
+            return _ABSENT
+    return node
 
 
 def _merge(
