@@ -17,6 +17,7 @@ import pytest
 
 from opencode_orchestrator.mission.config import LimitsConfig, MissionConfig, TimeoutsConfig
 from opencode_orchestrator.mission.engine import MissionEngine
+from opencode_orchestrator.mission.errors import ReviewUnavailableError
 from opencode_orchestrator.mission.pool import DEFAULT_PROVIDER_KEY
 from opencode_orchestrator.mission.records import RecordType
 from opencode_orchestrator.mission.states import MissionState, UnitState
@@ -24,8 +25,10 @@ from opencode_orchestrator.opencode.models import StreamReconnected
 from tests.mission.enginesupport import (
     Sim,
     Tap,
+    Wal,
     fault_turns,
     only,
+    resume_mission,
     run_mission,
     sim_config,
     simulated,
@@ -347,6 +350,61 @@ async def test_a_master_review_without_a_verdict_is_asked_again_before_it_counts
     masters = run.wal.intents(kind="master_review")
     assert [m["turn"] for m in masters][:1] == faulted
     assert [run.wal.end_of(m)["status"] for m in masters] == ["error", "completed"]
+    assert run.wal.mission_states() == ["running", "barrier", "integration_review", "sealed"]
+
+
+async def test_a_master_review_that_never_gives_a_verdict_stops_the_mission_resumably(
+    tmp_path: Path,
+) -> None:
+    # Asked twice, the master gave no verdict: before, its "master reviewer failed"
+    # became findings, and a whole iteration was planned and worked on them.
+    async with simulated(tmp_path, sim_config(planner={"units": 2})) as sim:
+        tap = Tap()
+
+        def masters_fail(record_type: str, data: dict[str, Any]) -> None:
+            if record_type == RecordType.TURN_INTENT and data["kind"] == "master_review":
+                sim.server.set_faults(api_error_rate=1.0)
+
+        tap.on(masters_fail)
+        with pytest.raises(ReviewUnavailableError, match="master review gave no verdict") as info:
+            await run_mission(sim, tap=tap, mission_id="mstop")
+        assert "resume" in str(info.value)
+        stopped = Wal.read(sim.project, "mstop")
+        assert stopped.mission_states() == ["running", "barrier", "integration_review"]
+        masters = stopped.intents(kind="master_review")
+        assert [stopped.end_of(m)["status"] for m in masters] == ["error", "error"]
+        assert not stopped.of(RecordType.REVIEW_VERDICT, unit=None)
+
+        sim.server.set_faults(api_error_rate=0.0)
+        resumed = await resume_mission(sim, "mstop")
+    assert resumed.state is MissionState.SEALED
+    assert len(resumed.wal.intents(kind="master_review")) == 3
+    assert len(resumed.wal.intents(kind="work")) == 2, "no unit worked on the provider's error"
+
+
+async def test_a_master_prompt_that_overflows_is_asked_again_in_a_new_session(
+    tmp_path: Path,
+) -> None:
+    # The session that overflowed holds the prompt that did not fit: asked there
+    # again, it overflows again, whatever the provider.
+    overflowed: list[str] = []
+    async with simulated(tmp_path, sim_config(planner={"units": 2})) as sim:
+        tap = Tap()
+
+        def first_master_overflows(record_type: str, data: dict[str, Any]) -> None:
+            if record_type == RecordType.TURN_INTENT and data["kind"] == "master_review":
+                if not overflowed:
+                    overflowed.append(data["turn"])
+                    sim.server.set_faults(context_overflow_rate=1.0)
+            elif record_type == RecordType.TURN_ENDED and data["turn"] in overflowed:
+                sim.server.set_faults(context_overflow_rate=0.0)
+
+        tap.on(first_master_overflows)
+        run = await run_mission(sim, tap=tap)
+    assert run.state is MissionState.SEALED
+    first, second = run.wal.intents(kind="master_review")
+    assert run.wal.end_of(first)["error_name"] == "ContextOverflowError"
+    assert second["session"] != first["session"]
     assert run.wal.mission_states() == ["running", "barrier", "integration_review", "sealed"]
 
 

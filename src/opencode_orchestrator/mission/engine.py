@@ -184,6 +184,8 @@ class MissionEngine:
         Raises:
             OpenCodeError: OpenCode stayed unreachable (or failing) past
                 ``timeouts.server_patience``; the journal is intact: ``resume`` later.
+            ReviewUnavailableError: the master reviewer gave no verdict, asked twice;
+                the mission stays in INTEGRATION_REVIEW: ``resume`` asks again.
             WalError: the journal failed (fail-stop).
         """
         try:

@@ -8,6 +8,7 @@ The tree, all of it below :class:`~opencode_orchestrator.errors.OrchestratorErro
     ├── MissionNotFoundError      mission.not_found        no mission with that id
     ├── MissionStateError         mission.state            an operation the mission's state refuses
     ├── BudgetExceededError       mission.budget           a cap (tokens, cost, wall time) reached
+    ├── ReviewUnavailableError    mission.review.unavailable  the master review gave no verdict
     ├── CheckError                mission.check            a check command could not be run at all
     └── WorktreeError             mission.worktree         a git operation failed, or git is missing
 
@@ -29,6 +30,7 @@ __all__ = [
     "MissionNotFoundError",
     "MissionStateError",
     "PlanInvalidError",
+    "ReviewUnavailableError",
     "TransitionError",
     "WorktreeError",
 ]
@@ -121,3 +123,14 @@ class WorktreeError(MissionError):
     """
 
     code: ClassVar[str] = "mission.worktree"
+
+
+class ReviewUnavailableError(MissionError):
+    """The master reviewer gave no verdict, asked as often as the rule allows.
+
+    Not findings (a provider's error is nothing a worker can fix) and not a
+    final state: the mission stops in INTEGRATION_REVIEW, and ``resume`` asks
+    the master again.
+    """
+
+    code: ClassVar[str] = "mission.review.unavailable"

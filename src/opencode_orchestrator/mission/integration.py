@@ -36,11 +36,11 @@ from opencode_orchestrator.mission.contracts import (
     Verdict,
 )
 from opencode_orchestrator.mission.delegation import namespaced
-from opencode_orchestrator.mission.errors import PlanInvalidError
+from opencode_orchestrator.mission.errors import PlanInvalidError, ReviewUnavailableError
 from opencode_orchestrator.mission.model import UnitModel
 from opencode_orchestrator.mission.plan import validate_plan
 from opencode_orchestrator.mission.records import RecordType, TurnKind, TurnStatus
-from opencode_orchestrator.mission.reviews import ask_verdict
+from opencode_orchestrator.mission.reviews import NoVerdict, ask_verdict
 from opencode_orchestrator.mission.sessions import ensure_session
 from opencode_orchestrator.mission.states import UnitState
 from opencode_orchestrator.mission.turns import TurnOutcome, TurnRequest, follow_turn
@@ -49,6 +49,9 @@ from opencode_orchestrator.mission.worktrees import diff_fingerprint, project_di
 __all__ = ["IntegrationResult", "integrate", "plan"]
 
 _log = get_logger(__name__)
+
+_OVERFLOW = "ContextOverflowError"
+"""The error a turn ends with when its prompt does not fit the model's context."""
 
 
 async def _turn(ctx: MissionContext, request: TurnRequest) -> TurnOutcome:
@@ -220,15 +223,26 @@ async def _master(
 ) -> ReviewVerdict:
     model = ctx.model
     summaries = [(u.spec, u.summary or "") for u in model.units.values()]
-    text = prompts.render_master_prompt(
-        model.goal,
-        knowledge=knowledge,
-        units=summaries,
-        diff=diff,
-        checks=[record_view(c) for c in checks],
-    )
 
-    async def request() -> TurnRequest:
+    def render(diff: str) -> str:
+        return prompts.render_master_prompt(
+            model.goal,
+            knowledge=knowledge,
+            units=summaries,
+            diff=diff,
+            checks=[record_view(c) for c in checks],
+        )
+
+    text = render(diff)
+
+    async def request(previous: TurnOutcome | None) -> TurnRequest:
+        nonlocal text, diff
+        if previous is not None and previous.error_name == _OVERFLOW:
+            # The prompt did not fit: asked again in a new session (the old one holds
+            # the prompt that overflowed) with a quarter of the diff.
+            ctx.gone_sessions.add(await ensure_session(ctx, None, "master", model.iteration))
+            diff = await project_diff(ctx.project, max_chars=max(len(diff) // 4, 2_000))
+            text = render(diff)
         return TurnRequest(
             session=await ensure_session(ctx, None, "master", model.iteration),
             kind=TurnKind.MASTER_REVIEW,
@@ -241,5 +255,12 @@ async def _master(
         )
 
     # A master review without a verdict (a provider error, an invalid answer) is asked
-    # again once before it counts as failing findings, which start a whole iteration.
-    return await ask_verdict(ctx, request, who="master reviewer")
+    # again once; after that it is no verdict, not findings: findings would start a
+    # whole iteration of work that cannot fix a provider's error.
+    asked = await ask_verdict(ctx, request, who="master reviewer")
+    if isinstance(asked, NoVerdict):
+        raise ReviewUnavailableError(
+            f"the master review gave no verdict, asked {asked.tries} times "
+            f"({asked.error}); the mission stopped before deciding: resume it to ask again"
+        )
+    return asked

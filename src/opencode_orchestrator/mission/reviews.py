@@ -7,12 +7,15 @@ session (after the shadow turn ended), so it re-reviews with what it already
 saw. Only the final verdict decides; the shadow verdict is recorded as evidence.
 
 A reviewer that gives no usable verdict is asked again once; after that the
-unit gets a failing verdict that says so, never a silent pass.
+unit gets a failing verdict that says so, never a silent pass. The master
+review (:mod:`~opencode_orchestrator.mission.integration`) asks the same way
+but treats no verdict as no verdict: :class:`NoVerdict` is not findings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -31,6 +34,7 @@ from opencode_orchestrator.mission.contracts import (
 )
 from opencode_orchestrator.mission.records import RecordType, TurnKind, TurnStatus
 from opencode_orchestrator.mission.sessions import ensure_session
+from opencode_orchestrator.mission.turn_types import TurnOutcome
 from opencode_orchestrator.mission.turns import TurnRequest, follow_turn
 from opencode_orchestrator.opencode.errors import OpenCodeError
 
@@ -39,7 +43,7 @@ if TYPE_CHECKING:
     from opencode_orchestrator.mission.model import UnitModel
     from opencode_orchestrator.mission.units import UnitRunner
 
-__all__ = ["ShadowReview", "ask_verdict", "parse_verdict", "review_turn"]
+__all__ = ["NoVerdict", "ShadowReview", "ask_verdict", "parse_verdict", "review_turn"]
 
 _log = get_logger(__name__)
 _TRIES = 2
@@ -69,22 +73,44 @@ def _check_current(unit: UnitModel, attempt: int) -> None:
         raise _SupersededReview(f"unit {unit.id}: attempt {attempt} was superseded")
 
 
+@dataclass(frozen=True, slots=True)
+class NoVerdict:
+    """A reviewer gave no usable verdict, asked as often as :func:`ask_verdict` asks."""
+
+    who: str
+    """Who was asked (``reviewer``, ``master reviewer``)."""
+    error: str
+    """Why its last turn gave none: the error's name and text, or ``no verdict``."""
+    tries: int
+
+    def failing(self) -> ReviewVerdict:
+        """A failing verdict whose one finding says why: never a silent pass."""
+        message = f"{self.who} failed: {self.error}"
+        return ReviewVerdict(
+            verdict=Verdict.FAIL, findings=[Finding(severity=Severity.BLOCKER, message=message)]
+        )
+
+
 async def ask_verdict(
-    ctx: MissionContext, request: Callable[[], Awaitable[TurnRequest]], *, who: str
-) -> ReviewVerdict:
+    ctx: MissionContext,
+    request: Callable[[TurnOutcome | None], Awaitable[TurnRequest]],
+    *,
+    who: str,
+) -> ReviewVerdict | NoVerdict:
     """Run (or adopt) review turns until one gives a verdict; journals nothing.
 
-    ``request`` makes each turn's request (it may raise to stop; it takes the
-    session each time, so a session found gone is replaced). A turn whose
-    answer is no verdict (an error, an invalid answer) is asked again once; a
-    lost one (out of reach after a crash) does not count, up to a bound. With
-    no verdict after that, a failing one whose finding says why: never a
-    silent pass.
+    ``request`` makes each turn's request, given the previous turn's outcome
+    (``None`` for the first); it may raise to stop, and it takes the session
+    each time, so a session found gone is replaced. A turn whose answer is no
+    verdict (an error, an invalid answer) is asked again once; a lost one (out
+    of reach after a crash) does not count, up to a bound. With no verdict
+    after that, :class:`NoVerdict`, for the caller to decide what it means.
     """
     error = "no answer"
     tries = lost = 0
+    previous: TurnOutcome | None = None
     while tries < _TRIES and lost <= _TRIES * 3:
-        outcome = await follow_turn(ctx, await request())
+        outcome = previous = await follow_turn(ctx, await request(previous))
         verdict = parse_verdict(outcome.answer, outcome.error)
         if verdict is not None:
             return verdict
@@ -93,10 +119,7 @@ async def ask_verdict(
         else:
             tries += 1
         error = f"{outcome.error_name or outcome.status.value}: {outcome.error or 'no verdict'}"
-    return ReviewVerdict(
-        verdict=Verdict.FAIL,
-        findings=[Finding(severity=Severity.BLOCKER, message=f"{who} failed: {error}")],
-    )
+    return NoVerdict(who, error, tries)
 
 
 async def review_turn(runner: UnitRunner, *, shadow: bool) -> ReviewVerdict:
@@ -107,7 +130,7 @@ async def review_turn(runner: UnitRunner, *, shadow: bool) -> ReviewVerdict:
     attempt = unit.attempt
     report = None if shadow else unit.report
 
-    async def request() -> TurnRequest:
+    async def request(_previous: TurnOutcome | None) -> TurnRequest:
         _check_current(unit, attempt)
         return TurnRequest(
             session=await ensure_session(ctx, unit, "reviewer", attempt),
@@ -130,7 +153,9 @@ async def review_turn(runner: UnitRunner, *, shadow: bool) -> ReviewVerdict:
             directory=unit.directory,
         )
 
-    verdict = await ask_verdict(ctx, request, who="reviewer")
+    asked = await ask_verdict(ctx, request, who="reviewer")
+    # A unit's review without a verdict fails the round, and the unit's attempts bound it.
+    verdict = asked.failing() if isinstance(asked, NoVerdict) else asked
     _check_current(unit, attempt)
     # Not waited on: the unit's decision on it is a durable state that follows; lost
     # in a crash, it is taken again from the review turn's answer.
