@@ -16,6 +16,15 @@ def test_backoff_grows_exponentially_and_is_capped() -> None:
     assert ceilings == pytest.approx([0.1, 0.2, 0.4, 0.5, 0.5])
 
 
+def test_backoff_after_thousands_of_failures_stays_at_its_cap() -> None:
+    # A stream retries for as long as its patience: 2.0 ** 1024 overflowed after
+    # a few hours of outage at a 15 s cap, and ended the mission with an OverflowError.
+    backoff = Backoff(RetryPolicy(base_delay=0.5, max_delay=15.0), lambda: 1.0)
+    delays = [backoff.next_delay() for _ in range(5000)]
+    assert delays[-1] == 15.0
+    assert RetryPolicy(max_delay=5.0).backoff(10**9, lambda: 1.0) == 5.0
+
+
 def test_full_jitter_draws_between_zero_and_the_ceiling() -> None:
     policy = RetryPolicy(base_delay=1.0, max_delay=10.0)
     assert policy.backoff(3, lambda: 0.0) == 0.0

@@ -19,6 +19,9 @@ from typing import TypeAlias
 
 __all__ = ["Backoff", "RandomSource", "RetryPolicy", "Sleep", "parse_retry_after"]
 
+_MAX_DOUBLINGS = 64
+"""Past this many, every delay is ``max_delay`` anyway (for any sane base and cap)."""
+
 Sleep: TypeAlias = Callable[[float], Awaitable[None]]
 """An awaitable sleep, ``anyio.sleep`` in production; injectable for tests."""
 
@@ -50,7 +53,10 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, rand: RandomSource = random.random) -> float:
         """The full-jitter delay before try ``attempt + 1``, after ``attempt`` failures (>= 1)."""
-        ceiling = min(self.max_delay, self.base_delay * (2.0 ** max(0, attempt - 1)))
+        # The exponent is capped: a stream retries for as long as its patience, and
+        # 2.0 ** 1024 overflows (an outage of a few hours at a 15 s cap got there).
+        doubling = min(max(0, attempt - 1), _MAX_DOUBLINGS)
+        ceiling = min(self.max_delay, self.base_delay * (2.0**doubling))
         return ceiling * rand()
 
     def retry_after_delay(
