@@ -14,6 +14,7 @@ from opencode_orchestrator.opencode import (
     OpenCodeAuthError,
     OpenCodeClient,
     OpenCodeConnectionError,
+    RetryPolicy,
     StreamReconnected,
     StreamState,
     UnknownEvent,
@@ -283,6 +284,29 @@ async def test_a_dead_server_ends_the_stream_after_max_failures() -> None:
             with anyio.fail_after(5), pytest.raises(OpenCodeConnectionError):
                 await stream.__anext__()
     assert len(fake.requests) == 3
+
+
+async def test_a_stream_with_patience_gives_up_after_that_long_not_after_max_failures() -> None:
+    # A mission's stream must ride out an outage as long as its server_patience:
+    # ten failed connects (about 45 s of backoff) stopped a mission whose patience
+    # was five minutes.
+    fake = FakeOpenCode()
+
+    def refused(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    fake.on("GET", "/event", refused)
+    quick = RetryPolicy(base_delay=0.01, max_delay=0.02)
+    async with fake.client() as client:
+        stream = client.events(reconnect=quick, patience=0.5)
+        assert stream.max_failures is None
+        started = anyio.current_time()
+        async with stream:
+            with anyio.fail_after(5), pytest.raises(OpenCodeConnectionError):
+                await stream.__anext__()
+        waited = anyio.current_time() - started
+    assert waited >= 0.5
+    assert len(fake.requests) > 10
 
 
 async def test_an_auth_failure_is_not_retried() -> None:

@@ -71,7 +71,7 @@ class MissionContext:
             raise RuntimeError("no task group to run the worktree's event router in")
         client = self.client.for_directory(directory)
         client.open()
-        router = EventRouter(client)
+        router = EventRouter(client, patience=self.config.timeouts.server_patience)
         self.extra_clients[directory] = (client, router)
         stop, ended = anyio.CancelScope(), anyio.Event()
         self._routers[directory] = (stop, ended)

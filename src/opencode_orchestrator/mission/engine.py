@@ -449,7 +449,7 @@ def _context(
         config=config,
         journal=journal,
         client=client,
-        router=EventRouter(client),
+        router=EventRouter(client, patience=config.timeouts.server_patience),
         pool=AdaptivePool(config.limits, config.adaptive),
         budget=budget,
     )

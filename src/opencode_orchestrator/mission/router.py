@@ -85,10 +85,17 @@ def session_of(event: Event) -> str | None:
 class EventRouter:
     """Reads a client's ``/event`` stream and dispatches events by session."""
 
-    def __init__(self, client: OpenCodeClient, *, idle_timeout: float = 30.0) -> None:
-        """Route ``client``'s events; a stream silent for ``idle_timeout`` s is reopened."""
+    def __init__(
+        self, client: OpenCodeClient, *, idle_timeout: float = 30.0, patience: float | None = None
+    ) -> None:
+        """Route ``client``'s events; a stream silent for ``idle_timeout`` s is reopened.
+
+        ``patience``: seconds OpenCode may stay unreachable before :meth:`run` raises
+        (the mission's ``timeouts.server_patience``; ``None``: the stream's default).
+        """
         self._client = client
         self._idle_timeout = idle_timeout
+        self._patience = patience
         self._listeners: dict[str, Listener] = {}
         self._stream: EventStream | None = None
         self._observers: list[Callable[[Event], None]] = []
@@ -119,7 +126,9 @@ class EventRouter:
             OpenCodeConnectionError: the server stayed unreachable past the stream's
                 reconnect policy.
         """
-        async with self._client.events(idle_timeout=self._idle_timeout, parse=watched) as stream:
+        async with self._client.events(
+            idle_timeout=self._idle_timeout, patience=self._patience, parse=watched
+        ) as stream:
             self._stream = stream
             for session_id in self._listeners:
                 stream.watch(session_id)

@@ -248,6 +248,7 @@ class OpenCodeClient(MessageCalls, ProjectCalls):
         global_events: bool = False,
         idle_timeout: float = 30.0,
         reconnect: RetryPolicy | None = None,
+        patience: float | None = None,
         parse: ParseFilter | None = None,
     ) -> EventStream:
         """The auto-reconnecting event stream; ``async with client.events() as stream:``.
@@ -258,6 +259,9 @@ class OpenCodeClient(MessageCalls, ProjectCalls):
                 stream counts as dropped and is reconnected; OpenCode beats every ~10 s.
             reconnect: Backoff between reconnects (``max_attempts`` is ignored: a stream
                 retries until closed).
+            patience: Seconds the server may stay unreachable (connects failing in a
+                row, from the drop or the first try) before the stream raises the last
+                error; ``None``: after 10 failed connects in a row.
             parse: The event types to parse into their models, or a predicate of
                 ``(type, properties)``; any other event is yielded as an
                 :class:`UnparsedEvent` (properties unvalidated). ``None`` parses
@@ -269,5 +273,6 @@ class OpenCodeClient(MessageCalls, ProjectCalls):
             path="/global/event" if global_events else "/event",
             idle_timeout=idle_timeout,
             reconnect=reconnect,
+            patience=patience,
             parse=parse,
         )

@@ -110,16 +110,21 @@ class EventStream:
         idle_timeout: float = 30.0,
         reconnect: RetryPolicy | None = None,
         max_failures: int | None = 10,
+        patience: float | None = None,
         parse: ParseFilter | None = None,
     ) -> None:
         if idle_timeout <= 0:
             raise ValueError("idle_timeout must be positive")
+        if patience is not None and patience < 0:
+            raise ValueError("patience must be at least 0")
         self._client = client
         self._path = path
         self._global = path == "/global/event"
         self._parse = _as_predicate(parse)
         self.idle_timeout = idle_timeout
-        self.max_failures = max_failures
+        self.max_failures = None if patience is not None else max_failures
+        self.patience = patience
+        """Seconds of failed connects in a row before giving up (``None``: ``max_failures``)."""
         self._backoff = Backoff(reconnect or DEFAULT_RECONNECT, client.rand)
         self._busy: set[str] = set()
         self._watched: set[str] = set()
@@ -258,7 +263,9 @@ class EventStream:
                 reason = f"{type(exc).__name__}: {exc}"
                 if not live:
                     failures += 1
-                    if self.max_failures is not None and failures >= self.max_failures:
+                    if down_since is None:
+                        down_since = anyio.current_time()
+                    if self._gives_up(failures, down_since):
                         raise
             if down_since is None:
                 down_since = anyio.current_time()
@@ -267,6 +274,12 @@ class EventStream:
                 "opencode.events.dropped", path=self._path, reason=reason, retry_in=round(delay, 3)
             )
             await self._client.sleep(delay)
+
+    def _gives_up(self, failures: int, down_since: float) -> bool:
+        """Whether the connects that failed in a row are enough to report the server dead."""
+        if self.patience is not None:
+            return anyio.current_time() - down_since >= self.patience
+        return self.max_failures is not None and failures >= self.max_failures
 
     def _reconnected(
         self, attempts: int, down_since: float | None, reason: str
