@@ -12,6 +12,7 @@ from opencode_orchestrator.mission.config import MissionConfig, TimeoutsConfig
 from opencode_orchestrator.mission.engine import MissionEngine
 from opencode_orchestrator.mission.records import RecordType
 from opencode_orchestrator.mission.states import MissionState
+from opencode_orchestrator.mission.store import mission_dir
 from opencode_orchestrator.opencode.errors import OpenCodeConnectionError
 from opencode_orchestrator.sim import FaultConfig, StormConfig
 from opencode_orchestrator.wal.log import Durability
@@ -111,3 +112,19 @@ async def test_a_dead_server_stops_the_mission_with_a_clear_error_and_it_resumes
                     await engine.run()
     # Nothing was lost: the journal holds the mission, unfinished, ready to resume.
     assert Wal.read(project, mission_id).mission_states() == ["running"]
+
+
+async def test_a_mission_opencode_never_answered_leaves_nothing_behind(tmp_path: Path) -> None:
+    # Its empty journal and log stayed, a mission directory that status could not
+    # read and resume could not use; the error was told to the caller already.
+    project = tmp_path / "project"
+    project.mkdir()
+    async with simulated(tmp_path) as sim:
+        await sim.server.stop()
+        with anyio.fail_after(BOUND), pytest.raises(OpenCodeConnectionError):
+            async with MissionEngine.create(
+                project, GOAL, sim.client, mission_id="unborn", durability=Durability.NONE
+            ):
+                pytest.fail("the mission was created without a parent session")
+    assert not mission_dir(project, "unborn").exists()
+    assert mission_dir(project, "unborn").parent.is_dir(), "only the mission's own directory goes"

@@ -20,7 +20,9 @@ asked for once the mission is ending is not journaled.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+import shutil
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -122,22 +124,31 @@ class MissionEngine:
         config = config or MissionConfig()
         mission_id = mission_id or new_mission_id()
         opened = _open_journal(project, mission_id, durability, sync_interval, log)
-        async with opened as journal:
-            if parent_session is None:
-                root = await client.create_session(title=f"mission {mission_id}: {goal[:80]}")
-                parent_session = root.id
-            await journal.write(
-                RecordType.MISSION_CREATED,
-                {
-                    "mission_id": mission_id,
-                    "goal": goal,
-                    "project": str(project),
-                    "parent_session": parent_session,
-                    "config": config.model_dump(mode="json"),
-                    "created_at": time.time(),
-                },
-            )
-            yield cls(_context(project, config, journal, client, Budget(config.budget)))
+        created = False
+        try:
+            async with opened as journal:
+                if parent_session is None:
+                    title = f"mission {mission_id}: {goal[:80]}"
+                    parent_session = (await client.create_session(title=title)).id
+                await journal.write(
+                    RecordType.MISSION_CREATED,
+                    {
+                        "mission_id": mission_id,
+                        "goal": goal,
+                        "project": str(project),
+                        "parent_session": parent_session,
+                        "config": config.model_dump(mode="json"),
+                        "created_at": time.time(),
+                    },
+                )
+                created = True
+                yield cls(_context(project, config, journal, client, Budget(config.budget)))
+        finally:
+            if not created:
+                # Never created (OpenCode did not answer, say): nothing to list or resume,
+                # and an empty log left behind would read as a damaged mission.
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(_discard_unborn, project, mission_id)
 
     @classmethod
     @asynccontextmanager
@@ -417,6 +428,21 @@ class MissionEngine:
             await self.ctx.client.abort(session)
         except OpenCodeError as exc:
             _log.warning("mission.abort_failed", session=session, error=str(exc))
+
+
+def _discard_unborn(project: Path, mission_id: str) -> None:
+    """Remove the journal and log of a mission whose creation was never journaled.
+
+    Its directory goes too, unless something else lives there (``run --sim``'s
+    simulator state, still open while this runs).
+    """
+    wal = mission_wal_dir(project, mission_id)
+    log = mission_log_path(project, mission_id)
+    shutil.rmtree(wal, ignore_errors=True)
+    for path in (log, *log.parent.glob(log.name + ".*")):
+        path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        wal.parent.rmdir()
 
 
 def _innermost(error: BaseException) -> BaseException:
