@@ -223,7 +223,7 @@ async def test_an_estimate_that_fits_nothing_left_is_refused_at_once() -> None:
         await budget.reserve_when_it_fits(400)
     assert (caught.value.used, caught.value.spent) == (1100, 700)
     assert str(caught.value) == (
-        "budget exceeded: tokens 1100 of 1000 (700 spent, the rest estimated for turns "
+        "budget exceeded: tokens 1,100 of 1,000 (700 spent, the rest estimated for turns "
         "starting or under way)"
     )
 
@@ -251,9 +251,34 @@ async def test_a_waiting_estimate_is_refused_once_usage_passes_the_cap() -> None
 
 def test_a_breach_of_time_or_cost_reads_in_seconds_or_dollars() -> None:
     assert str(BudgetExceededError("wall_time", 2.000991, 2)) == (
-        "budget exceeded: wall_time 2.0 s of 2.0 s"
+        "budget exceeded: wall time 2.00 s of 2.00 s"
+    )
+    # A short cap is not rounded to look already reached ("0.1 s of 0.1 s").
+    assert str(BudgetExceededError("wall_time", 0.0612, 0.05)) == (
+        "budget exceeded: wall time 0.06 s of 0.05 s"
+    )
+    assert str(BudgetExceededError("wall_time", 95.04, 90)) == (
+        "budget exceeded: wall time 95.0 s of 90.0 s"
     )
     assert str(BudgetExceededError("cost", 0.512345, 0.5, spent=0.2)) == (
         "budget exceeded: cost $0.5123 of $0.5000 ($0.2000 spent, the rest estimated for "
         "turns starting or under way)"
     )
+
+
+def test_a_cap_below_one_turns_reserve_says_which_setting_to_change() -> None:
+    # "cost $0.0500 of $0.0200 ($0.0000 spent …)" left the user guessing why
+    # nothing ran: the reserve of one turn is itself over the cap.
+    budget = make_budget(max_cost=0.02, reserve_cost=0.05)
+    with pytest.raises(BudgetExceededError) as caught:
+        budget.reserve()
+    assert str(caught.value).endswith(
+        "; each turn first reserves $0.0500 (budget.reserve_cost): "
+        "raise the cap or lower budget.reserve_cost"
+    )
+    # Under a cap a turn's reserve fits, running out is no setting's fault.
+    budget = make_budget(max_tokens=1000)
+    budget.add_usage(700, 0.0)
+    with pytest.raises(BudgetExceededError) as caught:
+        budget.reserve(400)
+    assert "reserve_tokens" not in str(caught.value)

@@ -64,7 +64,7 @@ async def test_the_token_cap_stops_the_mission_within_one_turn_of_it(tmp_path: P
         store = await sim.record()
         busy = await sim.client.session_status()
     assert run.state is MissionState.BUDGET_EXCEEDED
-    assert run.model.reason == f"budget exceeded: tokens {run.model.tokens} of {cap}"
+    assert run.model.reason == f"budget exceeded: tokens {run.model.tokens:,} of {cap:,}"
     assert wal.mission_states() == ["running", "budget_exceeded"]
     ended = wal.end_of(last)
     assert (ended["status"], ended["error_name"]) == ("aborted", "BudgetExceeded")
@@ -104,8 +104,9 @@ async def test_a_cap_below_one_turns_reservation_stops_before_any_prompt(
         store = await sim.record()
     assert run.state is MissionState.BUDGET_EXCEEDED
     assert run.model.reason == (
-        "budget exceeded: tokens 5000 of 1000 (0 spent, the rest estimated for turns starting "
-        "or under way)"
+        "budget exceeded: tokens 5,000 of 1,000 (0 spent, the rest estimated for turns starting "
+        "or under way); each turn first reserves 5,000 (budget.reserve_tokens): raise the cap "
+        "or lower budget.reserve_tokens"
     )
     assert not run.wal.intents()
     assert not [m for ms in store.transcripts.values() for m in ms], "nothing was sent"
@@ -119,7 +120,7 @@ async def test_the_wall_time_cap_aborts_the_busy_sessions(tmp_path: Path) -> Non
         run = await run_mission(sim, config, tap=tap)
         await _check_hung_turns_aborted(sim, log, run)
     assert run.state is MissionState.BUDGET_EXCEEDED
-    assert run.model.reason.startswith("budget exceeded: wall_time")
+    assert run.model.reason.startswith("budget exceeded: wall time")
 
 
 def _when_both_hang(tap: Tap, action: Callable[[MissionEngine], object]) -> None:

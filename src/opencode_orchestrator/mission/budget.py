@@ -152,10 +152,14 @@ class Budget:
             raise BudgetExceededError("wall_time", elapsed, config.max_wall_seconds)
         would_tokens = self._tokens + self._reserved_tokens + tokens
         if config.max_tokens is not None and would_tokens > config.max_tokens:
-            raise BudgetExceededError("tokens", would_tokens, config.max_tokens, spent=self._tokens)
+            raise BudgetExceededError(
+                "tokens", would_tokens, config.max_tokens, spent=self._tokens, reserve=tokens
+            )
         would_cost = self._cost + self._reserved_cost + cost
         if config.max_cost is not None and would_cost > config.max_cost:
-            raise BudgetExceededError("cost", would_cost, config.max_cost, spent=self._cost)
+            raise BudgetExceededError(
+                "cost", would_cost, config.max_cost, spent=self._cost, reserve=cost
+            )
         self._reserved_tokens += tokens
         self._reserved_cost += cost
         self._open += 1

@@ -19,7 +19,7 @@ sent back to the worker. Codes are part of the public contract.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from opencode_orchestrator.errors import OrchestratorError
 
@@ -85,29 +85,49 @@ class BudgetExceededError(MissionError):
 
     code: ClassVar[str] = "mission.budget"
 
-    def __init__(self, cap: str, used: float, limit: float, *, spent: float | None = None) -> None:
+    def __init__(
+        self,
+        cap: str,
+        used: float,
+        limit: float,
+        *,
+        spent: float | None = None,
+        reserve: float | None = None,
+    ) -> None:
         """``used``: what passed ``limit``; ``spent``, when given: how much of it was spent.
 
-        The rest is what reservations hold for turns starting or under way.
+        The rest is what reservations hold for turns starting or under way;
+        ``reserve``, when given, is the one that did not fit (the next turn's).
         """
         self.cap = cap
         self.used = used
         self.limit = limit
         self.spent = used if spent is None else spent
-        message = f"budget exceeded: {cap} {_amount(cap, used)} of {_amount(cap, limit)}"
+        label = _LABELS.get(cap, cap)
+        message = f"budget exceeded: {label} {_amount(cap, used)} of {_amount(cap, limit)}"
         if spent is not None and spent != used:
             rest = "the rest estimated for turns starting or under way"
             message += f" ({_amount(cap, spent)} spent, {rest})"
+        if reserve is not None and reserve > limit:
+            # The cap is below what one turn reserves: no turn can ever start under it.
+            key = f"budget.reserve_{cap}"
+            message += (
+                f"; each turn first reserves {_amount(cap, reserve)} ({key}): "
+                f"raise the cap or lower {key}"
+            )
         super().__init__(message)
 
 
+_LABELS: Final = {"wall_time": "wall time"}
+
+
 def _amount(cap: str, value: float) -> str:
-    # Seconds and dollars as people read them ("2.0 s", "$0.5123"), not "2.00099".
+    # Seconds, dollars and tokens as people read them ("2.0 s", "$0.5123", "5,000").
     if cap == "wall_time":
-        return f"{value:.1f} s"
+        return f"{value:.2f} s" if value < 10 else f"{value:.1f} s"
     if cap == "cost":
         return f"${value:.4f}"
-    return f"{value:g}"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,g}"
 
 
 class CheckError(MissionError):
