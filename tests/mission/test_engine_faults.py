@@ -408,6 +408,34 @@ async def test_a_master_prompt_that_overflows_is_asked_again_in_a_new_session(
     assert run.wal.mission_states() == ["running", "barrier", "integration_review", "sealed"]
 
 
+async def test_a_unit_review_that_overflows_is_asked_again_in_a_new_reviewer_session(
+    tmp_path: Path,
+) -> None:
+    # In OpenCode the session that overflowed holds what did not fit: asked there
+    # again, it overflows again, the round fails for want of a verdict, and the
+    # worker is sent a fix request for nothing. (The simulator's overflow is drawn
+    # per turn, so the session is what tells the two apart here.)
+    overflowed: list[str] = []
+    async with simulated(tmp_path, _ONE_UNIT) as sim:
+        tap = Tap()
+
+        def first_review_overflows(record_type: str, data: dict[str, Any]) -> None:
+            if record_type == RecordType.TURN_INTENT and data["kind"] == "review":
+                if not overflowed:
+                    overflowed.append(data["turn"])
+                    sim.server.set_faults(context_overflow_rate=1.0)
+            elif record_type == RecordType.TURN_ENDED and data["turn"] in overflowed:
+                sim.server.set_faults(context_overflow_rate=0.0)
+
+        tap.on(first_review_overflows)
+        run = await run_mission(sim, MissionConfig(shadow_review=False), tap=tap)
+    assert run.state is MissionState.SEALED
+    first, second = run.wal.intents(kind="review")
+    assert run.wal.end_of(first)["error_name"] == "ContextOverflowError"
+    assert second["session"] != first["session"]
+    assert run.wal.kinds("u01") == ["work", "review", "review"], "no fix request was sent"
+
+
 def _deleting_at_first(
     sim: Sim,
     kind: str,

@@ -43,15 +43,13 @@ from opencode_orchestrator.mission.records import RecordType, TurnKind, TurnStat
 from opencode_orchestrator.mission.reviews import NoVerdict, ask_verdict
 from opencode_orchestrator.mission.sessions import ensure_session
 from opencode_orchestrator.mission.states import UnitState
+from opencode_orchestrator.mission.turn_types import CONTEXT_OVERFLOW
 from opencode_orchestrator.mission.turns import TurnOutcome, TurnRequest, follow_turn
 from opencode_orchestrator.mission.worktrees import diff_fingerprint, project_diff
 
 __all__ = ["IntegrationResult", "integrate", "plan"]
 
 _log = get_logger(__name__)
-
-_OVERFLOW = "ContextOverflowError"
-"""The error a turn ends with when its prompt does not fit the model's context."""
 
 
 async def _turn(ctx: MissionContext, request: TurnRequest) -> TurnOutcome:
@@ -237,7 +235,7 @@ async def _master(
 
     async def request(previous: TurnOutcome | None) -> TurnRequest:
         nonlocal text, diff
-        if previous is not None and previous.error_name == _OVERFLOW:
+        if previous is not None and previous.error_name == CONTEXT_OVERFLOW:
             # The prompt did not fit: asked again in a new session (the old one holds
             # the prompt that overflowed) with a quarter of the diff.
             ctx.gone_sessions.add(await ensure_session(ctx, None, "master", model.iteration))

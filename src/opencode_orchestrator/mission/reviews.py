@@ -34,7 +34,7 @@ from opencode_orchestrator.mission.contracts import (
 )
 from opencode_orchestrator.mission.records import RecordType, TurnKind, TurnStatus
 from opencode_orchestrator.mission.sessions import ensure_session
-from opencode_orchestrator.mission.turn_types import TurnOutcome
+from opencode_orchestrator.mission.turn_types import CONTEXT_OVERFLOW, TurnOutcome
 from opencode_orchestrator.mission.turns import TurnRequest, follow_turn
 from opencode_orchestrator.opencode.errors import OpenCodeError
 
@@ -130,10 +130,17 @@ async def review_turn(runner: UnitRunner, *, shadow: bool) -> ReviewVerdict:
     attempt = unit.attempt
     report = None if shadow else unit.report
 
-    async def request(_previous: TurnOutcome | None) -> TurnRequest:
+    sessions: list[str] = []
+
+    async def request(previous: TurnOutcome | None) -> TurnRequest:
         _check_current(unit, attempt)
+        if previous is not None and previous.error_name == CONTEXT_OVERFLOW:
+            # The session holds what did not fit (the shadow review's turns too): asked
+            # there again, it overflows again; a new reviewer session starts afresh.
+            ctx.gone_sessions.add(sessions[-1])
+        sessions.append(await ensure_session(ctx, unit, "reviewer", attempt))
         return TurnRequest(
-            session=await ensure_session(ctx, unit, "reviewer", attempt),
+            session=sessions[-1],
             kind=kind,
             text=prompts.render_reviewer_prompt(
                 unit.spec,

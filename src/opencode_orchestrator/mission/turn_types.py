@@ -16,13 +16,19 @@ from pydantic import BaseModel
 
 from opencode_orchestrator.mission.records import TurnKind, TurnStatus
 
-__all__ = ["INTERRUPTED", "TurnOutcome", "TurnRequest"]
+__all__ = ["CONTEXT_OVERFLOW", "INTERRUPTED", "TurnOutcome", "TurnRequest"]
 
 # The ``error_name`` of a turn cut off mid-answer: its end is told apart from
 # other lost turns where it is read (turn_end) and asked again differently
 # where turns are followed (turns); defined here, below both, so that neither
 # imports the other.
 INTERRUPTED = "Interrupted"
+
+CONTEXT_OVERFLOW = "ContextOverflowError"
+"""The ``error_name`` of a turn whose prompt and history no longer fit the model's context.
+
+The session holds what did not fit: asked again there, it overflows again.
+"""
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,7 @@ from opencode_orchestrator.mission.records import RecordType, TurnKind, TurnStat
 from opencode_orchestrator.mission.reviews import ShadowReview, review_turn
 from opencode_orchestrator.mission.sessions import ensure_session
 from opencode_orchestrator.mission.states import UnitState
+from opencode_orchestrator.mission.turn_types import CONTEXT_OVERFLOW
 from opencode_orchestrator.mission.turns import TurnOutcome, TurnRequest, follow_turn
 from opencode_orchestrator.opencode.errors import OpenCodeError
 
@@ -212,7 +213,7 @@ class UnitRunner:
         if outcome.status is TurnStatus.COMPLETED and report is not None:
             await self._accept_report(report)
             return
-        if outcome.error_name == "ContextOverflowError" and "continue" not in unit.kinds:
+        if outcome.error_name == CONTEXT_OVERFLOW and "continue" not in unit.kinds:
             await self._compact(outcome)
             await self.transition(_U.RUNNING, "context overflow: compacted", next_turn="continue")
             return
