@@ -2,7 +2,9 @@
 
 ``run GOAL`` starts a mission in the project (``--project``, default the
 current directory); ``resume [MISSION]`` carries on one that stopped (the
-newest unfinished one when no id is given). Both need ``--server URL`` (a
+newest unfinished one when no id is given; a mission whose log cannot be read
+and may be unfinished is named on stderr, and if it may be the newest, none is
+resumed: exit 1). Both need ``--server URL`` (a
 running ``opencode serve``; the password comes from ``--password``, the URL
 (``http://opencode:PASSWORD@host:port``) or ``$OPENCODE_SERVER_PASSWORD``) or
 ``--sim`` (the simulated OpenCode, in this
@@ -53,10 +55,10 @@ from opencode_orchestrator.config import Effective, KeyPath, flag_layer
 from opencode_orchestrator.mission.engine import MissionEngine, new_mission_id
 from opencode_orchestrator.mission.errors import MissionNotFoundError
 from opencode_orchestrator.mission.store import (
-    latest_unfinished,
     load_mission,
     mission_dir,
     running_elsewhere,
+    survey_missions,
 )
 from opencode_orchestrator.opencode import AUTH_USER, OpenCodeClient
 from opencode_orchestrator.sim import SimConfig
@@ -304,7 +306,25 @@ def _resume(args: argparse.Namespace) -> int:
     _check_target(args)
     project = existing_project(args)
     settings = project_config(args, project).config
-    mission_id = args.mission or latest_unfinished(project)
+    mission_id = args.mission
+    if mission_id is None:
+        survey = survey_missions(project)
+        for damaged in survey.unreadable_unfinished:  # never skipped silently
+            lines = [f"  {line}" for line in damaged.explain()]
+            print(
+                f"resume: mission {damaged.mission_id} may be unfinished but cannot be read:",
+                *lines,
+                sep="\n",
+                file=sys.stderr,
+            )
+        if survey.unreadable_newer_unfinished():
+            print(
+                "resume: the newest unfinished mission may be one whose log cannot be read: "
+                "salvage its log, or name the mission to resume",
+                file=sys.stderr,
+            )
+            return 1
+        mission_id = survey.latest_unfinished()
     if mission_id is None:
         print(f"resume: no unfinished mission in {project}", file=sys.stderr)
         return 1

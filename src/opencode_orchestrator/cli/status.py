@@ -4,7 +4,9 @@
 mission runs in another process. ``status MISSION`` shows one mission unit by
 unit; ``status`` alone lists the project's missions, one line each.
 ``--json`` prints the mission as the document ``report.json`` holds it, or
-the list.
+the list. A mission whose log cannot be read (damaged before its tail, or
+from a newer version) is listed as ``unreadable``, with the error and the
+``wal verify`` / ``wal repair`` commands to run, and ``status`` exits 1.
 
 ``status --watch [MISSION]`` follows a mission (by default the newest one not
 ended) as it runs: the live view of ``run`` (rich on a terminal, plain lines
@@ -12,7 +14,10 @@ elsewhere) on stdout, reading only what the journal gained, until the mission
 ends; then its summary. A mission no process runs (nothing journaled for a few
 seconds and its WAL's lock free: its process crashed or was killed) ends the
 watch too, with the command that resumes it. Exit 0 if it sealed, 1 if it
-ended otherwise or nobody runs it, 130 on Ctrl-C.
+ended otherwise or nobody runs it, 130 on Ctrl-C. Without MISSION, a mission
+whose log cannot be read and may be unfinished is named on stderr; if it may
+be the newest unfinished one (it is not known to be older), nothing is
+watched and the exit code is 1: salvage its log, or name the mission.
 
 ``cancel MISSION`` first leaves a cancel request next to the mission's WAL.
 A process running the mission polls for it and cancels the orderly way
@@ -21,8 +26,9 @@ command records the cancel itself, and aborts the sessions of the turns the
 log shows open when ``--server URL`` says where OpenCode is. It says which
 of the two happened.
 
-Exit codes: 0 done; 1 unreadable log, or cancel of a mission that already
-ended otherwise; 2 usage error (bad arguments, unknown mission).
+Exit codes: 0 done; 1 an unreadable log (listed or named), or cancel of a
+mission that already ended otherwise; 2 usage error (bad arguments, unknown
+mission).
 """
 
 from __future__ import annotations
@@ -56,10 +62,11 @@ from opencode_orchestrator.mission.model import MissionModel
 from opencode_orchestrator.mission.report import load_summary, write_report
 from opencode_orchestrator.mission.states import MissionState
 from opencode_orchestrator.mission.store import (
-    latest_unfinished,
-    list_missions,
+    MissionInfo,
+    UnreadableMission,
     load_mission,
     mission_dir,
+    survey_missions,
 )
 from opencode_orchestrator.opencode import OpenCodeClient
 from opencode_orchestrator.opencode.errors import OpenCodeError
@@ -149,7 +156,18 @@ def _status(args: argparse.Namespace) -> int:
 def _watch(args: argparse.Namespace, project: Path) -> int:
     if args.json:
         usage_error(args, "--watch draws a live view; --json prints one document: pick one")
-    mission_id: str | None = args.mission or latest_unfinished(project)
+    mission_id: str | None = args.mission
+    if mission_id is None:
+        survey = survey_missions(project)
+        _say_unreadable(survey.unreadable_unfinished, "status")
+        if survey.unreadable_newer_unfinished():
+            print(
+                "status: the newest unfinished mission may be one whose log cannot be read: "
+                "salvage its log, or name the mission to watch",
+                file=sys.stderr,
+            )
+            return 1
+        mission_id = survey.latest_unfinished()
     if mission_id is None:
         usage_error(args, f"no unfinished mission in {project} to watch (name one)")
     try:
@@ -193,35 +211,77 @@ def _interval(text: str) -> float:
 
 
 def _list(project: Path, *, as_json: bool) -> int:
-    missions = list_missions(project)
+    """List every mission, the unreadable ones too; 1 if any is unreadable."""
+    survey = survey_missions(project)
+    listed: list[MissionInfo | UnreadableMission] = [*survey.missions, *survey.unreadable]
+    listed.sort(key=lambda m: (m.created_at is None, m.created_at or 0.0, m.mission_id))
+    code = 1 if survey.unreadable else 0
     if as_json:
         _print_json(
-            {
-                "project": str(project),
-                "missions": [
-                    {
-                        "mission_id": m.mission_id,
-                        "state": m.state.value,
-                        "goal": m.goal,
-                        "created_at": m.created_at,
-                        "updated_at": m.updated_at,
-                        "units": m.units,
-                        "verified": m.verified,
-                    }
-                    for m in missions
-                ],
-            }
+            {"project": str(project), "missions": [_list_entry(m) for m in listed]},
         )
-        return 0
-    if not missions:
+        return code
+    if not listed:
         print(f"no missions in {project}")
-    for m in missions:
+    for m in listed:
         goal = m.goal.splitlines()[0][:60] if m.goal else ""
+        if isinstance(m, UnreadableMission):
+            when = _when(m.updated_at) if m.updated_at is not None else "-"
+            row = f"{m.mission_id:<18} {'UNREADABLE':<18} {'-':>4}/{'-':<4} {when:<19}  {goal}"
+            print(row.rstrip())
+            for line in m.explain():
+                print(f"    {line}")
+            continue
         print(
             f"{m.mission_id:<18} {m.state.value:<18} {m.verified:>4}/{m.units:<4} "
             f"{_when(m.updated_at)}  {goal}"
         )
-    return 0
+    if survey.unreadable:
+        count = len(survey.unreadable)
+        print(
+            f"status: {count} mission{'s' if count > 1 else ''} of {project} cannot be read "
+            "(listed as UNREADABLE)",
+            file=sys.stderr,
+        )
+    return code
+
+
+def _list_entry(m: MissionInfo | UnreadableMission) -> dict[str, Any]:
+    if isinstance(m, MissionInfo):
+        return {
+            "mission_id": m.mission_id,
+            "state": m.state.value,
+            "goal": m.goal,
+            "created_at": m.created_at,
+            "updated_at": m.updated_at,
+            "units": m.units,
+            "verified": m.verified,
+        }
+    return {
+        "mission_id": m.mission_id,
+        "state": "unreadable",
+        "goal": m.goal,
+        "created_at": m.created_at,
+        "updated_at": m.updated_at,
+        "units": None,
+        "verified": None,
+        "error": m.error,
+        "error_code": m.code,
+        "last_state": None if m.last_state is None else m.last_state.value,
+        "journal": str(m.journal),
+        "commands": m.commands,
+    }
+
+
+def _say_unreadable(missions: list[UnreadableMission], command: str) -> None:
+    """Tell stderr about each of ``missions``, which may be unfinished but cannot be read."""
+    for m in missions:
+        print(
+            f"{command}: mission {m.mission_id} may be unfinished but cannot be read:",
+            file=sys.stderr,
+        )
+        for line in m.explain():
+            print(f"  {line}", file=sys.stderr)
 
 
 def _print_mission(model: MissionModel) -> None:
