@@ -1,8 +1,13 @@
 """The ``wal`` command: inspect, verify and repair a mission's write-ahead log.
 
-PATH is the log directory (``.../missions/<id>/wal``) or one of its segment
-files. ``inspect`` and ``verify`` only read; ``repair`` takes the writer lock.
-Exit codes: 0 sound / done, 1 unsound or refused, 2 usage error (argparse).
+PATH is the log directory (``.../missions/<id>/wal``), one of its segment
+files, or a mission's directory (``.../missions/<id>``: its ``wal/`` is
+used). A directory that holds no log (no segment, snapshot or LOCK file) is
+refused, and nothing is created in it. A log without any segment is damaged
+(``verify`` says so; ``repair`` has nothing to salvage and refuses).
+``inspect`` and ``verify`` only read; ``repair`` takes the writer lock.
+Exit codes: 0 sound / done, 1 unsound or refused (a PATH that is missing or
+holds no log included), 2 usage error (argparse).
 """
 
 from __future__ import annotations
@@ -105,6 +110,8 @@ def _print_inspection(inspection: LogInspection, *, with_records: bool) -> None:
     if scan.damage is not None:
         d = scan.damage
         print(f"\ndamage: {d.path.name} byte {d.offset}: {d.reason}")
+    if inspection.missing_segments is not None:
+        print(f"\ndamage: {inspection.missing_segments}")
     if with_records:
         print(f"\n{'seq':>8}  {'time (UTC)':<26} {'type':<28} data")
         for r in scan.records:
@@ -149,7 +156,8 @@ def _repair(args: argparse.Namespace) -> int:
         }
         _print_json(document)
     elif report.changed:
-        print(f"{report.directory}: repaired, kept records up to seq {report.last_seq}")
+        kept = f"records up to seq {report.last_seq}" if report.last_seq else "no record"
+        print(f"{report.directory}: repaired, kept {kept}")
         for line in report.cut:
             print(f"  {line}")
     else:

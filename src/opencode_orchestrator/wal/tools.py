@@ -4,13 +4,21 @@
 run beside a live writer (they can then see a half-written last line, which
 they report as a torn tail). ``repair_log`` takes the lock, so it refuses to
 run while a writer is alive. Blocking I/O throughout: these are for the CLI.
+
+Each takes a log directory, one of its files, or a mission's directory (the
+one holding ``wal/``, which is followed). A directory that holds no log file
+(no segment, snapshot, ``LOCK`` or ``.broken`` cut) is refused, and nothing
+is created in it. A log with no segment at all is damaged: an opened log
+always keeps its newest segment, so its records were lost.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from opencode_orchestrator.wal.errors import (
     WalError,
@@ -19,7 +27,12 @@ from opencode_orchestrator.wal.errors import (
     repair_hint,
 )
 from opencode_orchestrator.wal.lock import DirectoryLock
-from opencode_orchestrator.wal.paths import broken_path_for, fsync_dir, list_temporaries
+from opencode_orchestrator.wal.paths import (
+    broken_path_for,
+    fsync_dir,
+    list_segments,
+    list_temporaries,
+)
 from opencode_orchestrator.wal.record import Record
 from opencode_orchestrator.wal.registry import RecordRegistry
 from opencode_orchestrator.wal.segment import Damage, ScanResult, cut_tail, scan_directory
@@ -35,17 +48,78 @@ __all__ = [
 ]
 
 
+_LOG_FILE: Final = re.compile(
+    r"(?:LOCK|seg-\d{20}\.jsonl|snap-\d{20}\.json)(?:\.broken(?:\.\d+)?)?"
+    r"|\.snap-\d{20}\.json\.[0-9a-f]+\.tmp"
+)
+"""The names of the files a log directory holds (``docs/wal-format.md``)."""
+_MISSIONS: Final = Path(".opencode", "orchestrator", "missions")
+
+
 def resolve_log_dir(path: Path) -> Path:
-    """The log directory for ``path``: itself, or the directory of a segment file.
+    """The log directory ``path`` names.
+
+    That is ``path`` itself, the directory of one of its files, or the ``wal/``
+    of a mission's directory.
 
     Raises:
-        WalError: ``path`` does not exist.
+        WalError: ``path`` does not exist, or names no log (a directory that
+            holds none of a log's files, nor a ``wal/`` that does).
     """
     if path.is_file():
-        return path.parent
+        if _holds_log(path.parent):
+            return path.parent
+        raise WalError(
+            f"{path}: not a file of a write-ahead log (its directory holds no segment, "
+            "snapshot or LOCK file)"
+        )
     if not path.is_dir():
         raise WalError(f"{path}: no such write-ahead log directory")
-    return path
+    if _holds_log(path):
+        return path
+    inner = path / "wal"
+    if inner.is_dir():  # a mission's directory: its log is its wal/
+        if _holds_log(inner):
+            return inner
+        path = inner
+    raise WalError(
+        f"{path}: not a write-ahead log directory: it holds no segment, snapshot or "
+        f"LOCK file; {_where_logs_are(path)}"
+    )
+
+
+def _holds_log(directory: Path) -> bool:
+    try:
+        with os.scandir(directory) as entries:
+            return any(_LOG_FILE.fullmatch(entry.name) for entry in entries)
+    except OSError as exc:
+        raise WalError(f"{directory}: cannot be read: {exc.strerror or exc}") from None
+
+
+def _where_logs_are(directory: Path) -> str:
+    if (directory / _MISSIONS).is_dir():
+        return (
+            f"it is a project: a mission's log is {directory / _MISSIONS}/<id>/wal "
+            f"(`opencode-orchestrator status --project {directory}` lists the missions)"
+        )
+    if directory.name == _MISSIONS.name and directory.parent.name == _MISSIONS.parent.name:
+        return f"a mission's log is {directory}/<id>/wal"
+    return f"a mission's log is <project>/{_MISSIONS}/<id>/wal"
+
+
+def _no_segment(directory: Path, scan: ScanResult) -> str | None:
+    """What is wrong with a log that holds no segment (``None`` when it holds one)."""
+    if scan.segments:
+        return None
+    if scan.snapshot is not None:
+        return (
+            f"{directory}: no segment after the snapshot of seq {scan.snapshot.seq}: the "
+            "newest segment is never deleted, so it was lost, with any record after that seq"
+        )
+    return (
+        f"{directory}: no segment: every record of this log is gone (an opened log always "
+        "keeps its newest segment; a mission's first record, mission.created, is in one)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +133,11 @@ class LogInspection:
     def records(self) -> list[Record]:
         """Records after the snapshot, up to the first damage."""
         return self.scan.records
+
+    @property
+    def missing_segments(self) -> str | None:
+        """What is wrong when the log holds no segment at all (``None`` when it holds one)."""
+        return _no_segment(self.directory, self.scan)
 
     def to_json(self, *, with_records: bool) -> dict[str, Any]:
         """A JSON-ready description (records only when ``with_records``)."""
@@ -86,6 +165,7 @@ class LogInspection:
             ],
             "last_seq": scan.next_seq - 1,
             "damage": _damage_json(scan.damage),
+            "missing_segments": self.missing_segments,
         }
         if with_records:
             out["records"] = [
@@ -109,7 +189,7 @@ def inspect_log(path: Path) -> LogInspection:
     """Read a log without the lock and without changing it.
 
     Raises:
-        WalError: the directory is missing.
+        WalError: the path is missing or names no log (:func:`resolve_log_dir`).
         WalVersionError: data from a newer format (cannot be shown faithfully).
     """
     directory = resolve_log_dir(path)
@@ -130,9 +210,10 @@ def verify_log(path: Path, registry: RecordRegistry | None = None) -> VerifyRepo
     """Check every checksum, the seq chain, versions and (given ``registry``) types.
 
     A torn tail counts as a problem (``open`` would cut it); the message says so.
+    So does a log without any segment: its records were lost.
 
     Raises:
-        WalError: the directory is missing.
+        WalError: the path is missing or names no log (:func:`resolve_log_dir`).
     """
     directory = resolve_log_dir(path)
     try:
@@ -148,6 +229,9 @@ def verify_log(path: Path, registry: RecordRegistry | None = None) -> VerifyRepo
             else f"corruption (run `{repair_hint(directory)}` to salvage the prefix)"
         )
         problems.append(f"{damage.path}: byte {damage.offset}: {damage.reason}: {kind}")
+    missing = _no_segment(directory, scan)
+    if missing is not None:
+        problems.append(missing)
     return VerifyReport(directory, ok=not problems, problems=problems, last_seq=scan.next_seq - 1)
 
 
@@ -170,12 +254,20 @@ def repair_log(path: Path) -> RepairReport:
 
     Takes the directory lock. Records of a newer format are not cut (upgrading
     the software is the fix), so a :class:`WalVersionError` is raised instead.
+    A log without any segment has nothing to salvage, and is refused.
 
     Raises:
+        WalError: the path is missing or names no log (:func:`resolve_log_dir`),
+            or the log holds no segment.
         WalLockedError: a writer holds the log.
         WalVersionError: data from a newer format.
     """
-    directory = resolve_log_dir(path)
+    directory = resolve_log_dir(path)  # before the lock: never a LOCK where no log is
+    if not list_segments(directory):
+        raise WalError(
+            f"{directory}: holds no segment, so no record to salvage (an opened log always "
+            "keeps its newest segment: they were deleted, or moved aside to .broken files)"
+        )
     lock = DirectoryLock.acquire(directory)
     try:
         report = RepairReport(directory)
