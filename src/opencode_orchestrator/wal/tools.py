@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.wal.errors import (
     WalError,
     WalUnknownRecordTypeError,
@@ -32,10 +33,11 @@ from opencode_orchestrator.wal.paths import (
     fsync_dir,
     list_segments,
     list_temporaries,
+    write_private_file,
 )
-from opencode_orchestrator.wal.record import Record
+from opencode_orchestrator.wal.record import Record, frame_is_valid
 from opencode_orchestrator.wal.registry import RecordRegistry
-from opencode_orchestrator.wal.segment import Damage, ScanResult, cut_tail, scan_directory
+from opencode_orchestrator.wal.segment import Damage, ScanResult, scan_directory
 
 __all__ = [
     "LogInspection",
@@ -47,6 +49,8 @@ __all__ = [
     "verify_log",
 ]
 
+
+_log = get_logger(__name__)
 
 _LOG_FILE: Final = re.compile(
     r"(?:LOCK|seg-\d{20}\.jsonl|snap-\d{20}\.json)(?:\.broken(?:\.\d+)?)?"
@@ -295,12 +299,60 @@ def _cut_from(scan: ScanResult, damage: Damage, report: RepairReport) -> None:
     if damage.offset == 0:
         later.insert(0, damage.path)
     else:
-        tail = cut_tail(damage)
-        report.cut.append(
-            f"{damage.path.name}: cut {tail.cut_bytes} bytes from byte {damage.offset} "
-            f"({damage.reason}) into {tail.broken_path.name}"
-        )
+        _cut(damage, report)
     for segment in later:
         broken = broken_path_for(segment)
         segment.rename(broken)
         report.cut.append(f"{segment.name}: moved whole segment aside to {broken.name}")
+        _log.warning(
+            "wal.repair.segment_moved",
+            path=str(segment),
+            broken=str(broken),
+            reason=damage.reason if segment == damage.path else "after a damaged record",
+        )
+
+
+def _cut(damage: Damage, report: RepairReport) -> None:
+    """Move the bytes of ``damage.path`` from ``damage.offset`` on into a ``.broken`` file.
+
+    Said for what it is: a torn tail (a half-written last append, nothing valid
+    after it), or a damaged record in the middle of the log, cut with every
+    record after it (:func:`~opencode_orchestrator.wal.segment.cut_tail` would
+    call both a torn tail).
+    """
+    broken = broken_path_for(damage.path)
+    with damage.path.open("r+b") as segment:
+        segment.seek(damage.offset)
+        cut = segment.read()
+        write_private_file(broken, cut, exclusive=True)
+        segment.truncate(damage.offset)
+        segment.flush()
+        os.fsync(segment.fileno())
+    fsync_dir(damage.path.parent)
+    where = f"{damage.path.name}: cut {len(cut)} bytes from byte {damage.offset}"
+    if damage.at_tail:
+        report.cut.append(f"{where}: a torn tail ({damage.reason}) into {broken.name}")
+        _log.warning(
+            "wal.repair.torn_tail_cut",
+            path=str(damage.path),
+            offset=damage.offset,
+            cut_bytes=len(cut),
+            broken=str(broken),
+            reason=damage.reason,
+        )
+        return
+    # The damaged line is not counted: a flipped byte leaves its frame invalid.
+    valid = sum(frame_is_valid(line) for line in cut.split(b"\n")[1:])
+    report.cut.append(
+        f"{where}: a damaged record ({damage.reason}) and the {valid} valid record(s) "
+        f"after it in this segment, into {broken.name}"
+    )
+    _log.warning(
+        "wal.repair.damaged_record_cut",
+        path=str(damage.path),
+        offset=damage.offset,
+        cut_bytes=len(cut),
+        valid_records_cut=valid,
+        broken=str(broken),
+        reason=damage.reason,
+    )
