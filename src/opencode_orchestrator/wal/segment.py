@@ -36,7 +36,15 @@ from opencode_orchestrator.wal.record import (
 from opencode_orchestrator.wal.registry import RecordRegistry
 from opencode_orchestrator.wal.snapshot import Snapshot, read_snapshot
 
-__all__ = ["Damage", "ScanResult", "SegmentSummary", "TruncatedTail", "cut_tail", "scan_directory"]
+__all__ = [
+    "Damage",
+    "ScanResult",
+    "SegmentSummary",
+    "TruncatedTail",
+    "cut_tail",
+    "move_tail",
+    "scan_directory",
+]
 
 _log = get_logger(__name__)
 
@@ -205,8 +213,12 @@ def _any_valid_frame(data: bytes, start: int) -> bool:
     return any(frame_is_valid(line) for line in data[start:].split(b"\n"))
 
 
-def cut_tail(damage: Damage) -> TruncatedTail:
-    """Move the bytes from ``damage.offset`` to the end into a ``.broken`` file."""
+def move_tail(damage: Damage) -> tuple[Path, bytes]:
+    """Move the bytes from ``damage.offset`` to the end into a new ``.broken`` file.
+
+    Durable (the segment, the ``.broken`` file and the directory are synced);
+    says nothing: returns the ``.broken`` file's path and the bytes moved.
+    """
     broken = broken_path_for(damage.path)
     with damage.path.open("r+b") as segment:
         segment.seek(damage.offset)
@@ -216,6 +228,12 @@ def cut_tail(damage: Damage) -> TruncatedTail:
         segment.flush()
         os.fsync(segment.fileno())
     fsync_dir(damage.path.parent)
+    return broken, cut
+
+
+def cut_tail(damage: Damage) -> TruncatedTail:
+    """Move the bytes from ``damage.offset`` to the end into a ``.broken`` file (a torn tail)."""
+    broken, cut = move_tail(damage)
     _log.warning(
         "wal.tail_truncated",
         path=str(damage.path),

@@ -33,11 +33,10 @@ from opencode_orchestrator.wal.paths import (
     fsync_dir,
     list_segments,
     list_temporaries,
-    write_private_file,
 )
 from opencode_orchestrator.wal.record import Record, frame_is_valid
 from opencode_orchestrator.wal.registry import RecordRegistry
-from opencode_orchestrator.wal.segment import Damage, ScanResult, scan_directory
+from opencode_orchestrator.wal.segment import Damage, ScanResult, move_tail, scan_directory
 
 __all__ = [
     "LogInspection",
@@ -320,15 +319,7 @@ def _cut(damage: Damage, report: RepairReport) -> None:
     record after it (:func:`~opencode_orchestrator.wal.segment.cut_tail` would
     call both a torn tail).
     """
-    broken = broken_path_for(damage.path)
-    with damage.path.open("r+b") as segment:
-        segment.seek(damage.offset)
-        cut = segment.read()
-        write_private_file(broken, cut, exclusive=True)
-        segment.truncate(damage.offset)
-        segment.flush()
-        os.fsync(segment.fileno())
-    fsync_dir(damage.path.parent)
+    broken, cut = move_tail(damage)
     where = f"{damage.path.name}: cut {len(cut)} bytes from byte {damage.offset}"
     if damage.at_tail:
         report.cut.append(f"{where}: a torn tail ({damage.reason}) into {broken.name}")
