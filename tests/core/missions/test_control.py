@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import pytest
 
-from opencode_orchestrator.core.errors import MissionEndedError
+from opencode_orchestrator.core.errors import MissionEndedError, MissionNotFoundError
 from opencode_orchestrator.core.missions import control
 from opencode_orchestrator.core.missions.registry import MissionRegistry
 from opencode_orchestrator.core.missions.views import STATUS_LIMIT, read_entry
@@ -112,3 +112,53 @@ async def test_resuming_an_ended_mission_is_refused_and_writes_its_missing_repor
     with pytest.raises(MissionEndedError):
         await control.resume(registry, tmp_path, "m-bare")
     assert (mission_dir(tmp_path, "m-bare") / "report.html").is_file()
+
+
+def _damage_first_record(project: Path, mission_id: str) -> None:
+    segment = next((mission_dir(project, mission_id) / "wal").glob("seg-*.jsonl"))
+    data = bytearray(segment.read_bytes())
+    data[20] ^= 0x01  # inside the first record: its checksum no longer holds
+    segment.write_bytes(bytes(data))
+
+
+async def test_resume_without_an_id_will_not_guess_past_a_damaged_newer_mission(
+    tmp_path: Path, registry: MissionRegistry
+) -> None:
+    # It answered with the older readable mission, as if the damaged one were not there.
+    await _mission(tmp_path, "m00", 1_700_000_000.0, None)
+    await _mission(tmp_path, "m01", 1_700_000_100.0, None)
+    _damage_first_record(tmp_path, "m01")
+    with pytest.raises(MissionNotFoundError) as caught:
+        await control.resume(registry, tmp_path, None)
+    message = caught.value.message
+    assert "m01" in message
+    assert "wal verify" in message
+    assert "m00" not in message
+
+
+async def test_auto_resume_tells_the_user_of_a_mission_whose_log_is_damaged(
+    tmp_path: Path,
+) -> None:
+    # It was skipped without a word: the user waited for a mission that never came back.
+    told: list[dict[str, Any]] = []
+    arrived = anyio.Event()
+
+    async def notify(method: str, params: dict[str, Any]) -> None:
+        assert method == "mission/progress"
+        told.append(params)
+        arrived.set()
+
+    await _mission(tmp_path, "m01", 1_700_000_100.0, None)
+    _damage_first_record(tmp_path, "m01")
+    registry = MissionRegistry(notify)
+    async with anyio.create_task_group() as group:
+        await group.start(registry.run)
+        await control.auto_resume(registry, tmp_path)
+        with anyio.fail_after(5):
+            await arrived.wait()
+        await registry.stop()
+    [params] = told
+    assert params["missionId"] == "m01"
+    assert params["level"] == "warning"
+    assert "could not be resumed" in params["text"]
+    assert "wal verify" in params["text"]

@@ -54,7 +54,7 @@ from opencode_orchestrator.mission.cancelling import cancel_request_path, record
 from opencode_orchestrator.mission.journal import Journal
 from opencode_orchestrator.mission.model import MissionModel
 from opencode_orchestrator.mission.states import MissionState
-from opencode_orchestrator.mission.store import latest_unfinished, list_missions
+from opencode_orchestrator.mission.store import UnreadableMission, survey_missions
 from opencode_orchestrator.opencode.errors import OpenCodeError
 from opencode_orchestrator.wal.errors import WalError, WalLockedError
 from opencode_orchestrator.wal.paths import fsync_dir, mission_wal_dir, write_private_file
@@ -148,7 +148,16 @@ async def resume(
 ) -> MissionActionResult:
     """Resume ``mission_id`` (default: the newest unfinished mission of ``project``)."""
     if mission_id is None:
-        mission_id = await anyio.to_thread.run_sync(latest_unfinished, project)
+        survey = await anyio.to_thread.run_sync(survey_missions, project)
+        newer = survey.unreadable_newer_unfinished()
+        if newer:
+            # It may be the one meant: resuming an older mission instead would surprise.
+            raise MissionNotFoundError(
+                "the newest unfinished mission may be one whose log cannot be read: "
+                + "; ".join(_unreadable_line(m) for m in newer)
+                + ". Name the mission to resume, or repair its log first."
+            )
+        mission_id = survey.latest_unfinished()
         if mission_id is None:
             raise MissionNotFoundError(f"no unfinished mission in {project} to resume")
     try:
@@ -288,10 +297,22 @@ async def auto_resume(registry: MissionRegistry, project: Path) -> None:
 
 async def _auto_resume(registry: MissionRegistry, project: Path) -> None:
     try:
-        infos = await anyio.to_thread.run_sync(list_missions, project)
+        survey = await anyio.to_thread.run_sync(survey_missions, project)
     except OSError as exc:
         _log.warning("missions.auto_resume.unreadable", project=str(project), error=str(exc))
         return
+    infos = survey.missions
+    for bad in survey.unreadable_unfinished:
+        # Not resumed, and not silently: the user may be waiting for it to carry on.
+        _log.warning("missions.auto_resume.damaged", mission=bad.mission_id, error=bad.error)
+        registry.progress.emit(
+            ProgressParams(
+                mission_id=bad.mission_id,
+                state=wire_state(bad.last_state) if bad.last_state is not None else "UNKNOWN",
+                text=f"Mission {bad.mission_id} could not be resumed: {_unreadable_line(bad)}",
+                level="warning",
+            )
+        )
     for info in infos:
         if info.state.final or registry.reserved(info.mission_id):
             continue
@@ -316,3 +337,11 @@ async def _auto_resume(registry: MissionRegistry, project: Path) -> None:
     for info in infos:
         if info.state.final and not registry.reserved(info.mission_id):
             await report_if_missing(project, info.mission_id)
+
+
+def _unreadable_line(mission: UnreadableMission) -> str:
+    """One line for a person: which mission, why its log cannot be read, what to run."""
+    return (
+        f"mission {mission.mission_id}'s log cannot be read ({mission.error} [{mission.code}]); "
+        + " then ".join(f"`{command}`" for command in mission.commands)
+    )
