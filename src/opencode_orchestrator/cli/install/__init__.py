@@ -16,12 +16,17 @@ and ``opencode mcp add`` choose it, or the one already holding our entry;
 The edit is made in place: comments, trailing commas and formatting stay as
 they are, and only our entry changes. Installing again changes nothing, or
 updates our entry (a new interpreter or package path); other options you put in
-our entry are kept. ``uninstall`` removes our entry, and nothing else, from every
-config file of the scope. A file OpenCode could not read is left untouched and
-the error says where it is; files are replaced atomically, keeping their mode.
+our entry are kept. A second entry of ours in the scope (in another file, or in
+the same one) is removed, and its options move into the entry kept, so that the
+options in force stay what they are; when two entries set an option
+differently, nothing is changed and the error names both files. ``uninstall``
+removes our entry, and nothing else, from every config file of the scope. A
+file OpenCode could not read is left untouched and the error says where it is;
+files are replaced atomically, keeping their mode.
 
 Exit codes: 0 done (or nothing to do); 1 a config file is malformed or cannot
-be read or written, or the plugin shim is missing; 2 usage error.
+be read or written, two entries of ours disagree, or the plugin shim is
+missing; 2 usage error.
 """
 
 from __future__ import annotations
@@ -37,6 +42,12 @@ from pathlib import Path
 from typing import Any
 
 from opencode_orchestrator.cli.install import plugin_list
+from opencode_orchestrator.cli.install.duplicates import (
+    Holder,
+    OptionConflictError,
+    merged_options,
+    option_keys,
+)
 from opencode_orchestrator.cli.install.files import (
     SCHEMA_URL,
     Scope,
@@ -131,9 +142,16 @@ def install(scope: Scope, *, out: Callable[[str], None]) -> None:
     """
     shim = shim_path()
     command = core_command()
-    entry = plugin_entry(shim, command)
     files = _read_scope(scope, shim)
     holders = [f for f in files if f.entries]
+    order = _reading_order(scope, files)
+    position = {f.path: i for i, f in enumerate(order)}
+    try:
+        options = merged_options([Holder(f.path, f.entries) for f in order])
+    except OptionConflictError as exc:
+        raise InstallError(str(exc)) from exc
+    spec, ours = plugin_entry(shim, command)
+    entry = [spec, {**ours, **options}]
     existing = [f for f in files if f.text is not None and f.path in scope.targets]
     target = holders[0] if holders else existing[0] if existing else None
     if target is None:
@@ -147,14 +165,27 @@ def install(scope: Scope, *, out: Callable[[str], None]) -> None:
     elif outcome == "added":
         changes.append((target.path, new_text, f"added the plugin entry to {target.path}"))
     elif outcome == "updated":
-        changes.append((target.path, new_text, f"updated the plugin entry in {target.path}"))
+        message = f"updated the plugin entry in {target.path}"
+        kept = target.entries[0] if target.entries else None
+        moved = _moved(target.entries[1:], kept)
+        if moved:
+            message += f"\nmoved {moved} of a second plugin entry in {target.path} into the first"
+        changes.append((target.path, new_text, message))
     for other in holders[1:]:
         assert other.text is not None
         with _config_errors(other.path):
             removed_text, _ = plugin_list.remove_entries(other.text, _matcher(other.path, shim))
-        changes.append(
-            (other.path, removed_text, f"removed a second plugin entry from {other.path}")
-        )
+            dropped = False
+            if position[other.path] > position[target.path]:
+                removed_text, dropped = plugin_list.drop_empty_list(removed_text)
+        message = f"removed a second plugin entry from {other.path}"
+        if dropped:
+            # OpenCode would read an empty list there as "no plugins", ours included.
+            message += ', and the "plugin" list it left empty'
+        moved = _moved(other.entries, target.entries[0] if target.entries else None)
+        if moved:
+            message += f"\nmoved {moved} of {other.path} into {target.path}"
+        changes.append((other.path, removed_text, message))
     _write_all(changes, create_dirs=scope.kind == "global")
     if not changes:
         out(f"the plugin entry is already in {target.path}; nothing to do")
@@ -198,6 +229,24 @@ def uninstall(scope: Scope, *, out: Callable[[str], None]) -> None:
         out(f"no orchestrator plugin entry in {looked}; nothing to do")
     for _, _, message in changes:
         out(message)
+
+
+def _reading_order(scope: Scope, files: list[_File]) -> list[_File]:
+    """``files`` in the order OpenCode (and the core) read them: globally, ``config.json`` first."""
+    if scope.kind == "global":
+        others = set(scope.others)
+        return [f for f in files if f.path in others] + [f for f in files if f.path not in others]
+    return files
+
+
+def _moved(entries: list[JsonValue], kept: JsonValue) -> str:
+    """``the options a, b`` that ``entries`` hold and ``kept`` lacks; empty if none."""
+    keys: dict[str, None] = {}
+    for entry in entries:
+        keys.update(dict.fromkeys(option_keys(entry, kept)))
+    if not keys:
+        return ""
+    return ("the option " if len(keys) == 1 else "the options ") + ", ".join(keys)
 
 
 def _matcher(path: Path, shim: Path | None) -> Callable[[JsonValue], bool]:

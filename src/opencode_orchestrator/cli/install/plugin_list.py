@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -33,7 +33,14 @@ from opencode_orchestrator.config.jsonc import (
     to_python,
 )
 
-__all__ = ["ConfigShapeError", "Outcome", "install_entry", "list_entries", "remove_entries"]
+__all__ = [
+    "ConfigShapeError",
+    "Outcome",
+    "drop_empty_list",
+    "install_entry",
+    "list_entries",
+    "remove_entries",
+]
 
 Outcome = Literal["added", "updated", "unchanged"]
 IsOurs = Callable[[JsonValue], bool]
@@ -69,11 +76,12 @@ def list_entries(text: str) -> list[JsonValue]:
 
 
 def install_entry(text: str, entry: list[Any], is_ours: IsOurs) -> tuple[str, Outcome]:
-    """Make ``entry`` (``[spec, {"command": [...]}]``) the one entry of ours in the list.
+    """Make ``entry`` (``[spec, {"command": [...], ...}]``) the one entry of ours in the list.
 
     With no entry of ours, it is appended (and the list created if missing). With
-    one, its spec and its options' ``command`` are set to ours and its other
-    options kept. Any further entries of ours are removed.
+    one, its spec and the options ``entry`` names are set to ours (objects member
+    by member) and its other options kept. Any further entries of ours are
+    removed, the first one staying.
 
     Raises:
         JsoncError: the text is not JSONC.
@@ -108,6 +116,29 @@ def remove_entries(text: str, is_ours: IsOurs) -> tuple[str, int]:
         assert plugins is not None
         text = _apply(text, _remove_element(text, plugins, ours[-1]))
     raise AssertionError("remove_entries did not converge")  # pragma: no cover
+
+
+def drop_empty_list(text: str) -> tuple[str, bool]:
+    """Remove the ``plugin`` member if its list is empty; the new text and whether it went.
+
+    OpenCode 1.18.33 reads an empty ``plugin`` list in a config file as "no
+    plugins at all" unless a file it reads later lists some (the plugins of the
+    files before it, the global ones included, are dropped), where no ``plugin``
+    key leaves them be. A list that is not the only ``plugin`` member (JSONC
+    allows a key twice) is left alone: removing it would bring the other back.
+
+    Raises:
+        JsoncError: the text is not JSONC.
+        ConfigShapeError: the top level is not an object, or ``plugin`` is not a list.
+    """
+    root = _root(text)
+    plugins = _plugin_list(root)
+    if plugins is None or plugins.elements:
+        return text, False
+    named = [i for i, m in enumerate(root.members) if m.key == "plugin"]
+    if len(named) != 1:
+        return text, False
+    return _apply(text, _remove_item(text, root.members, named[0])), True
 
 
 # -- planning -------------------------------------------------------------------------------------
@@ -171,11 +202,24 @@ def _update_entry(text: str, node: AnyNode, spec: str, options: dict[str, Any]) 
     opts = node.elements[1].value
     if not isinstance(opts, JsonObject):
         return whole
-    for key, value in options.items():
-        member = opts.last(key)
+    return _set_members(text, opts, options)
+
+
+def _set_members(text: str, obj: JsonObject, values: dict[str, Any]) -> list[_Edit]:
+    """Edits that make ``obj`` hold ``values``, or none; its other members stay.
+
+    An object in ``values`` whose member is an object too is set member by
+    member, so what is written inside it (comments, other keys) stays.
+    """
+    for key, value in values.items():
+        member = obj.last(key)
         if member is None:
-            return _insert_member(text, opts, key, dumps(value), nested=False)
-        if to_python(member.value) != value:
+            return _insert_member(text, obj, key, dumps(value), nested=False)
+        if isinstance(value, dict) and isinstance(member.value, JsonObject):
+            edits = _set_members(text, member.value, value)
+            if edits:
+                return edits
+        elif to_python(member.value) != value:
             return [_Edit(member.value.start, member.value.end, dumps(value))]
     return []
 
@@ -333,15 +377,19 @@ def _remove_element(text: str, plugins: JsonArray, index: int) -> list[_Edit]:
     what :func:`_append` inserts in the same layout, so install then uninstall
     gives the file back as it was.
     """
-    elements = plugins.elements
-    element: Element = elements[index]
-    start, end = element.value.start, element.value.end
+    return _remove_item(text, plugins.elements, index)
+
+
+def _remove_item(text: str, items: Sequence[Member | Element], index: int) -> list[_Edit]:
+    """:func:`_remove_element` for an array's elements or an object's members."""
+    element = items[index]
+    start, end = _item_start(element), element.value.end
     edits: list[_Edit] = []
     if element.comma is not None:
         end = element.comma + 1
     elif index > 0:
         # The last element goes, so the comma before it goes too.
-        comma = elements[index - 1].comma
+        comma = items[index - 1].comma
         assert comma is not None
         if not text[comma + 1 : start].strip(" \t"):
             return [_Edit(comma, end, "")]  # "a", x] -> "a"]
@@ -368,7 +416,7 @@ def _remove_element(text: str, plugins: JsonArray, index: int) -> list[_Edit]:
         # began its line (unless that break ends a // comment).
         if at_line_start and left > 0:
             brk = left - (2 if text.startswith("\r\n", left - 2) else 1)
-            if text[:brk].rstrip(" \t")[-1:] in (",", "["):
+            if text[:brk].rstrip(" \t")[-1:] in (",", "[", "{"):
                 left = brk
         edits.append(_Edit(left, end, ""))
     return _merge(edits)
