@@ -180,6 +180,27 @@ def test_uninstall_removes_ours_and_keeps_everything_else(
     assert config.read_text() == COMMENTED
 
 
+def test_uninstall_leaves_no_empty_plugin_list_behind(
+    capsys: pytest.CaptureFixture[str], shim: Path, project: Path
+) -> None:
+    # OpenCode 1.18.33 reads an empty "plugin" list as "no plugins at all": left
+    # behind, it stopped the user's global plugins from loading in the project.
+    config = project / "opencode.json"
+    original = '{\n  "model": "x/y"\n}\n'
+    config.write_text(original)
+    run(capsys, "install", "--project", str(project))
+    assert list_entries(config.read_text()) == [entry(shim)]
+    code, out, _ = run(capsys, "uninstall", "--project", str(project))
+    assert code == 0
+    assert json.loads(config.read_text()) == {"model": "x/y"}
+    assert 'and the "plugin" list it left empty' in out
+    # A list that keeps other plugins stays, of course.
+    config.write_text(json.dumps({"plugin": ["a"]}))
+    run(capsys, "install", "--project", str(project))
+    run(capsys, "uninstall", "--project", str(project))
+    assert list_entries(config.read_text()) == ["a"]
+
+
 def test_global_goes_to_xdg_config_home(
     capsys: pytest.CaptureFixture[str], shim: Path, tmp_path: Path, project: Path
 ) -> None:

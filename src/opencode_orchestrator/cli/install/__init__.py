@@ -221,8 +221,14 @@ def uninstall(scope: Scope, *, out: Callable[[str], None]) -> None:
         assert file.text is not None
         with _config_errors(file.path):
             new_text, removed = plugin_list.remove_entries(file.text, _matcher(file.path, shim))
+            # Left empty, the list would make OpenCode load no plugin at all in this
+            # scope, the user's global ones included: it goes with our entry.
+            new_text, emptied = plugin_list.drop_empty_list(new_text)
         noun = "the plugin entry" if removed == 1 else f"{removed} plugin entries"
-        changes.append((file.path, new_text, f"removed {noun} from {file.path}"))
+        message = f"removed {noun} from {file.path}"
+        if emptied:
+            message += ', and the "plugin" list it left empty'
+        changes.append((file.path, new_text, message))
     _write_all(changes, create_dirs=False)
     if not changes:
         looked = ", ".join(str(p) for p in scope.files)
