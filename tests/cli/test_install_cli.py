@@ -201,6 +201,24 @@ def test_uninstall_leaves_no_empty_plugin_list_behind(
     assert list_entries(config.read_text()) == ["a"]
 
 
+def test_install_warns_of_an_empty_plugin_list_read_after_its_entry(
+    capsys: pytest.CaptureFixture[str], shim: Path, project: Path
+) -> None:
+    # OpenCode reads .opencode/opencode.json after opencode.json: its empty list
+    # means no plugins, ours included, and install said it was done.
+    (project / "opencode.json").write_text("{}")
+    later = project / ".opencode" / "opencode.json"
+    later.parent.mkdir()
+    later.write_text('{"plugin": []}')
+    code, out, _ = run(capsys, "install", "--project", str(project))
+    assert code == 0
+    assert f'warning: {later} has an empty "plugin" list' in out
+    assert later.read_text() == '{"plugin": []}', "not ours to remove"
+    later.write_text('{"plugin": ["a"]}')
+    _, out, _ = run(capsys, "install", "--project", str(project))
+    assert "warning" not in out
+
+
 def test_global_goes_to_xdg_config_home(
     capsys: pytest.CaptureFixture[str], shim: Path, tmp_path: Path, project: Path
 ) -> None:

@@ -191,6 +191,13 @@ def install(scope: Scope, *, out: Callable[[str], None]) -> None:
         out(f"the plugin entry is already in {target.path}; nothing to do")
     for _, _, message in changes:
         out(message)
+    for later in order[position.get(target.path, -1) + 1 :]:
+        if later.text is not None and not later.entries and _empty_list(later):
+            # Not ours to remove, but it switches the plugin off: the user must know.
+            out(
+                f'warning: {later.path} has an empty "plugin" list, which OpenCode reads as '
+                "no plugins at all, this one included: remove it, or the plugin will not load"
+            )
     out(f"  plugin: {shim}")
     out(f"  core:   {shlex.join(command)}")
     if scope.kind == "project":
@@ -235,6 +242,15 @@ def uninstall(scope: Scope, *, out: Callable[[str], None]) -> None:
         out(f"no orchestrator plugin entry in {looked}; nothing to do")
     for _, _, message in changes:
         out(message)
+
+
+def _empty_list(file: _File) -> bool:
+    """Whether ``file`` holds an empty ``plugin`` list (a malformed one counts as not)."""
+    assert file.text is not None
+    try:
+        return plugin_list.drop_empty_list(file.text)[1]
+    except (JsoncError, ConfigShapeError):
+        return False
 
 
 def _reading_order(scope: Scope, files: list[_File]) -> list[_File]:
