@@ -99,8 +99,10 @@ class TimeoutsConfig(_Frozen):
     abort_grace: float = Field(default=10.0, gt=0.0)
     """How long the call that aborts a session may take before it is given up."""
     server_patience: float = Field(default=300.0, ge=0.0)
-    """How long calls to an unreachable, failing or rate-limiting OpenCode are retried
-    before the mission stops with the error (its journal intact, for ``resume``)."""
+    """How long calls to an unreachable, failing or rate-limiting OpenCode, and the
+    mission's event stream, are retried before the mission stops with the error (its
+    journal intact, for ``resume``). A server that does not answer when a mission is
+    created is reported at once: the mission did not run."""
 
 
 MODEL_PATTERN: Final = r"^[^/\s]+/\S+$"
