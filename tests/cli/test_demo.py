@@ -9,7 +9,7 @@ import pytest
 
 from opencode_orchestrator.cli import main
 from opencode_orchestrator.mission.states import MissionState
-from opencode_orchestrator.mission.store import list_missions, load_mission
+from opencode_orchestrator.mission.store import load_mission, survey_missions
 
 
 def _printed_path(out: str, label: str) -> Path:
@@ -35,5 +35,5 @@ def test_demo_seals_a_mission_and_the_paths_it_prints_exist(
     assert f"opencode-orchestrator status {mission_id} --project {tmp_path}" in out
     assert orjson.loads(report_json.read_bytes())["state"] == "sealed"
     assert load_mission(tmp_path, mission_id).state is MissionState.SEALED
-    assert [m.mission_id for m in list_missions(tmp_path)] == [mission_id]
+    assert [m.mission_id for m in survey_missions(tmp_path).missions] == [mission_id]
     assert "verified 8/8" in err  # the live progress went to stderr

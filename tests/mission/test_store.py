@@ -10,11 +10,10 @@ import pytest
 from opencode_orchestrator.mission.errors import MissionNotFoundError
 from opencode_orchestrator.mission.states import MissionState, UnitState
 from opencode_orchestrator.mission.store import (
-    latest_unfinished,
-    list_missions,
     load_mission,
     mission_dir,
     mission_journal,
+    survey_missions,
 )
 from opencode_orchestrator.wal import WriteAheadLog
 from opencode_orchestrator.wal.errors import WalCorruptError
@@ -89,18 +88,18 @@ async def test_a_log_without_a_mission_is_not_a_mission(tmp_path: Path) -> None:
         await wal.append("demo.step", {"n": 1})
     with pytest.raises(MissionNotFoundError, match="no mission has been recorded"):
         load_mission(tmp_path, "demo-crash")
-    assert list_missions(tmp_path) == []
+    assert survey_missions(tmp_path).missions == []
 
 
 async def test_missions_are_listed_oldest_first_and_the_newest_unfinished_found(
     tmp_path: Path,
 ) -> None:
-    assert list_missions(tmp_path) == []
-    assert latest_unfinished(tmp_path) is None
+    assert survey_missions(tmp_path).missions == []
+    assert survey_missions(tmp_path).latest_unfinished() is None
     await journals.unfinished_mission(tmp_path, "old", created_at=1000.0)
     await journals.planning_mission(tmp_path, "newer", created_at=2000.0)
     await journals.sealed_mission(tmp_path, "newest", created_at=3000.0)
-    missions = list_missions(tmp_path)
+    missions = survey_missions(tmp_path).missions
     assert [(m.mission_id, m.state) for m in missions] == [
         ("old", MissionState.RUNNING),
         ("newer", MissionState.PLANNING),
@@ -108,7 +107,7 @@ async def test_missions_are_listed_oldest_first_and_the_newest_unfinished_found(
     ]
     assert (missions[0].units, missions[0].verified) == (2, 1)
     assert missions[0].updated_at >= missions[0].created_at
-    assert latest_unfinished(tmp_path) == "newer"
+    assert survey_missions(tmp_path).latest_unfinished() == "newer"
 
 
 def test_the_mission_directory_holds_the_wal(tmp_path: Path) -> None:

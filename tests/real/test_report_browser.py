@@ -14,7 +14,7 @@ import pytest
 from opencode_orchestrator.cli import main
 from opencode_orchestrator.mission.report import write_report
 from opencode_orchestrator.mission.report.palette import OUTCOMES
-from opencode_orchestrator.mission.store import list_missions, mission_dir
+from opencode_orchestrator.mission.store import mission_dir, survey_missions
 from opencode_orchestrator.testing.browser import colour_counts, find_chromium, screenshot
 from tests.mission import journals
 
@@ -36,7 +36,7 @@ def _legend_only(counts: dict[str, int], name: str) -> bool:
 
 def _demo_report(project: Path) -> Path:
     assert main(["demo", "--project", str(project), "--units", "8"]) == 0
-    [mission] = list_missions(project)
+    [mission] = survey_missions(project).missions
     return mission_dir(project, mission.mission_id) / "report.html"
 
 

@@ -50,8 +50,6 @@ __all__ = [
     "MissionSurvey",
     "UnreadableMission",
     "fold_journal",
-    "latest_unfinished",
-    "list_missions",
     "load_mission",
     "mission_dir",
     "mission_journal",
@@ -288,16 +286,6 @@ def _fold(path: Path, last_seq: int, folds: tuple[Fold, ...]) -> None:
             offset += len(line)
 
 
-def list_missions(project: Path) -> list[MissionInfo]:
-    """Every readable mission of ``project``, oldest first.
-
-    Logs that hold no mission (the foundation demo's) are left out, and so are
-    those that cannot be read: :func:`survey_missions` names them, and an
-    overview a person reads must use it, never hide a damaged mission.
-    """
-    return survey_missions(project).missions
-
-
 def survey_missions(project: Path) -> MissionSurvey:
     """Every mission of ``project``: the readable ones, and those whose log cannot be read.
 
@@ -396,12 +384,3 @@ def running_elsewhere(project: Path) -> list[tuple[str, int]]:
         for name in names
         if (pid := held.get(mission_wal_dir(project, name))) is not None and pid != me
     ]
-
-
-def latest_unfinished(project: Path) -> str | None:
-    """The id of the most recently created readable mission not in a final state, if any.
-
-    Unreadable missions are not considered: a command that picks a mission for
-    a person uses :func:`survey_missions`, to say so when one may be unfinished.
-    """
-    return survey_missions(project).latest_unfinished()

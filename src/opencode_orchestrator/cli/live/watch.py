@@ -5,8 +5,8 @@ folds the journal's new records in (in a worker thread: it reads files), then
 :class:`~.progress.Progress` draws, every ``interval``, on the one task that
 does both, so the model is never read while it changes.
 
-A mission nobody runs (its process crashed or was killed; ``latest_unfinished``
-picks those too) would be watched forever, so once no record came for
+A mission nobody runs (its process crashed or was killed; it may well be the
+newest unfinished one) would be watched forever, so once no record came for
 ``idle`` seconds, each read first asks whether a process holds the WAL's lock
 (:func:`lock_held`); if none does and the journal says no more, the watch
 ends with the mission unfinished.
