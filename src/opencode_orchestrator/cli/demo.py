@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from opencode_orchestrator import runtime
+from opencode_orchestrator.cli.arguments import integer
 from opencode_orchestrator.cli.demo_foundation import run_foundation, run_writer_child
-from opencode_orchestrator.cli.mission import usage_error
 from opencode_orchestrator.cli.runner import (
     RunOptions,
     Target,
@@ -77,14 +77,16 @@ def add_parser(subparsers: Any) -> None:
         metavar="DIR",
         help="project directory to run in (default: a new temporary directory)",
     )
-    parser.add_argument("--units", type=int, default=20, metavar="N", help="units (%(default)s)")
+    parser.add_argument(
+        "--units", type=integer(1, 1000), default=20, metavar="N", help="units (%(default)s)"
+    )
     parser.add_argument(
         "--shape",
         choices=[s.value for s in PlanShape],
         default=PlanShape.RANDOM.value,
         help="plan DAG shape (%(default)s)",
     )
-    parser.add_argument("--seed", type=int, default=42, metavar="N", help="(%(default)s)")
+    parser.add_argument("--seed", type=integer(0), default=42, metavar="N", help="(%(default)s)")
     parser.add_argument(
         "--foundation",
         action="store_true",
@@ -118,8 +120,6 @@ def demo_sim_config(*, units: int = 20, shape: str = "random", seed: int = 42) -
 def _run(args: argparse.Namespace) -> int:
     if args.writer_child is not None:
         return run_writer_child(args.writer_child)
-    if not 1 <= args.units <= 1000:
-        usage_error(args, "--units must be between 1 and 1000")
     project: Path = args.project or Path(tempfile.mkdtemp(prefix="oco-demo-"))
     project.mkdir(parents=True, exist_ok=True)
     project = project.resolve()

@@ -34,12 +34,18 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Final, NoReturn
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from opencode_orchestrator import runtime
+from opencode_orchestrator.cli.arguments import (
+    field_integer,
+    field_number,
+    integer,
+)
 from opencode_orchestrator.cli.config import project_config
 from opencode_orchestrator.cli.runner import (
     RunOptions,
@@ -52,6 +58,7 @@ from opencode_orchestrator.cli.runner import (
     save_sim_settings,
 )
 from opencode_orchestrator.config import Effective, KeyPath, flag_layer
+from opencode_orchestrator.mission.config import BudgetConfig, LimitsConfig
 from opencode_orchestrator.mission.engine import MissionEngine, new_mission_id
 from opencode_orchestrator.mission.errors import MissionNotFoundError
 from opencode_orchestrator.mission.store import (
@@ -62,7 +69,7 @@ from opencode_orchestrator.mission.store import (
 )
 from opencode_orchestrator.opencode import AUTH_USER, OpenCodeClient
 from opencode_orchestrator.sim import SimConfig
-from opencode_orchestrator.sim.config import PlanShape
+from opencode_orchestrator.sim.config import PlannerConfig, PlanShape
 from opencode_orchestrator.wal.errors import WalError
 
 __all__ = [
@@ -82,22 +89,17 @@ _LIMITS: Final = {
 }
 _BUDGET: Final = {"max_tokens": "--max-tokens", "max_cost": "--max-cost", "max_wall": "--max-wall"}
 
-
-def _integer(minimum: int) -> Any:
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}")
-        return value
-
-    return parse
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be a positive number")
-    return value
+_NUMERIC_FLAGS: Final[list[tuple[str, Callable[[str], float], str, str]]] = [
+    ("--concurrency", field_integer(LimitsConfig, "concurrency"), "N", "sessions at once"),
+    ("--max-units", field_integer(LimitsConfig, "max_units"), "N", "units in all"),
+    ("--max-attempts", field_integer(LimitsConfig, "max_attempts"), "N", "per unit"),
+    ("--max-iterations", field_integer(LimitsConfig, "max_iterations"), "N", "plan/review loops"),
+    ("--max-depth", field_integer(LimitsConfig, "max_depth"), "N", "delegation depth"),
+    ("--max-tokens", field_integer(BudgetConfig, "max_tokens"), "N", "token budget"),
+    ("--max-cost", field_number(BudgetConfig, "max_cost"), "X", "cost budget (dollars)"),
+    ("--max-wall", field_number(BudgetConfig, "max_wall_seconds"), "S", "wall-time budget (s)"),
+]
+"""``run``'s limits and budget flags, each range-checked as the key it sets is."""
 
 
 def usage_error(args: argparse.Namespace, message: str) -> NoReturn:
@@ -132,14 +134,8 @@ def add_parser(subparsers: Any) -> None:
     run.add_argument("goal", metavar="GOAL", help="what the mission is to achieve")
     _add_target(run)
     limits = run.add_argument_group("limits (defaults: the project's configuration)")
-    limits.add_argument("--concurrency", type=_integer(1), metavar="N", help="sessions at once")
-    limits.add_argument("--max-units", type=_integer(1), metavar="N", help="units in all")
-    limits.add_argument("--max-attempts", type=_integer(1), metavar="N", help="per unit")
-    limits.add_argument("--max-iterations", type=_integer(1), metavar="N", help="plan/review loops")
-    limits.add_argument("--max-depth", type=_integer(0), metavar="N", help="delegation depth")
-    limits.add_argument("--max-tokens", type=_integer(1), metavar="N", help="token budget")
-    limits.add_argument("--max-cost", type=_positive, metavar="X", help="cost budget (dollars)")
-    limits.add_argument("--max-wall", type=_positive, metavar="S", help="wall-time budget (s)")
+    for flag, kind, metavar, text in _NUMERIC_FLAGS:
+        limits.add_argument(flag, type=kind, metavar=metavar, help=text)
     run.add_argument(
         "--check",
         action="append",
@@ -148,11 +144,16 @@ def add_parser(subparsers: Any) -> None:
         help="a mission check (shell command) that must pass to seal; repeatable",
     )
     sim = run.add_argument_group("simulator (with --sim)")
-    sim.add_argument("--sim-units", type=_integer(1), metavar="N", help="units planned (6)")
+    sim.add_argument(
+        "--sim-units",
+        type=field_integer(PlannerConfig, "units"),
+        metavar="N",
+        help="units planned (6)",
+    )
     sim.add_argument(
         "--sim-shape", choices=[s.value for s in PlanShape], help="plan DAG shape (diamond)"
     )
-    sim.add_argument("--sim-seed", type=int, metavar="N", help="seed of every draw (0)")
+    sim.add_argument("--sim-seed", type=integer(0), metavar="N", help="seed of every draw (0)")
     run.set_defaults(func=_run, parser=run)
 
     resume = subparsers.add_parser(

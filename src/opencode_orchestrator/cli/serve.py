@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from opencode_orchestrator import runtime
+from opencode_orchestrator.cli.arguments import integer, positive_number
 from opencode_orchestrator.core import ServerOptions, serve_stdio
 from opencode_orchestrator.jsonrpc import DEFAULT_MAX_LINE_BYTES
 from opencode_orchestrator.log import configure_logging, flush_logging
@@ -19,18 +20,8 @@ _DEFAULT_LEVEL: Final = "info"
 """stderr's level under ``serve`` when neither ``--log-level`` nor the environment sets one."""
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be a positive integer")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be a positive number")
-    return value
+MAX_LINE_BYTES_LIMIT: Final = 1 << 30
+"""The most ``--max-line-bytes`` may be: 1 GiB (the default is 16 MiB)."""
 
 
 def add_parser(subparsers: Any) -> None:
@@ -48,7 +39,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--max-line-bytes",
-        type=_positive_int,
+        type=integer(1, MAX_LINE_BYTES_LIMIT),
         default=DEFAULT_MAX_LINE_BYTES,
         metavar="N",
         help="longest accepted message line in bytes (default: %(default)s)",
@@ -67,7 +58,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--request-timeout",
-        type=_positive_float,
+        type=positive_number,
         default=30.0,
         metavar="S",
         help="timeout of calls from the core to the shim, in seconds (default: %(default)s)",

@@ -15,6 +15,7 @@ from typing import Any
 import anyio
 
 from opencode_orchestrator import runtime
+from opencode_orchestrator.cli.arguments import field_number, integer
 from opencode_orchestrator.log import configure_logging, flush_logging
 from opencode_orchestrator.log.settings import LEVEL_VARIABLE, LEVELS, terminal_level
 from opencode_orchestrator.sim import SimConfig, SimError, SimServer, load_config
@@ -29,13 +30,20 @@ def add_parser(subparsers: Any) -> None:
         help="run a simulated OpenCode server (scripted agents, injectable faults)",
         description="Serve a simulated OpenCode 1.18.33 API on loopback. See docs/simulator.md.",
     )
-    parser.add_argument("--port", type=int, default=0, help="port (default: any free one)")
+    parser.add_argument(
+        "--port", type=integer(0, 65535), default=0, help="port (default: any free one)"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="loopback host (default: %(default)s)")
     parser.add_argument("--state-dir", type=Path, required=True, help="where state persists")
-    parser.add_argument("--seed", type=int, default=None, help="seed of every random draw")
+    parser.add_argument("--seed", type=integer(0), default=None, help="seed of every random draw")
     parser.add_argument("--password", default=None, help="require basic auth (user opencode)")
     parser.add_argument("--config", type=Path, default=None, help="JSON config (faults, agents)")
-    parser.add_argument("--heartbeat", type=float, default=None, help="SSE heartbeat seconds")
+    parser.add_argument(
+        "--heartbeat",
+        type=field_number(SimConfig, "heartbeat"),
+        default=None,
+        help="SSE heartbeat seconds",
+    )
     parser.add_argument("--directory", default=None, help="default project directory (cwd)")
     parser.add_argument(
         "--log-level",
