@@ -1,4 +1,4 @@
-"""Every numeric argument is range-checked as the command line is parsed.
+"""Every numeric argument, ``--server`` and ``--check`` are checked as the command line is parsed.
 
 A value out of range is a usage error (exit 2) naming what is allowed, never a
 traceback from wherever the value would have ended up.
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from opencode_orchestrator.cli.arguments import INT64_MAX, field_integer, integer
+from opencode_orchestrator.cli.arguments import INT64_MAX, field_integer, http_url, integer
 from opencode_orchestrator.cli.main import build_parser, main
 from opencode_orchestrator.mission.config import LimitsConfig
 
@@ -81,6 +81,19 @@ BAD = [
     ),
     (["serve", "--max-line-bytes", "9" * 25], "--max-line-bytes: must be an integer from 1 to"),
     (["serve", "--request-timeout", "inf"], "--request-timeout: must be a number greater than 0"),
+    (
+        ["run", "g", "--server", "notaurl"],
+        "--server: expected an http:// or https:// URL, got 'notaurl'",
+    ),
+    (["run", "g", "--server", "ftp://h/x"], "--server: expected an http:// or https:// URL"),
+    (["run", "g", "--server", "http://"], "--server: expected an http:// or https:// URL"),
+    (["run", "g", "--server", "http://h:99999"], "--server: expected an http:// or https:// URL"),
+    (["resume", "--server", "localhost:4096"], "--server: expected an http:// or https:// URL"),
+    (["run", "g", "--sim", "--check", ""], "--check: expected a shell command, got ''"),
+    (
+        ["run", "g", "--sim", "--check", "true", "--check", " \t"],
+        "--check: expected a shell command",
+    ),
 ]
 
 
@@ -108,6 +121,9 @@ def test_a_bad_argument_is_a_usage_error_naming_what_is_allowed(
         ["run", "g", "--sim", "--sim-units", "10000", "--sim-seed", str(INT64_MAX)],
         ["run", "g", "--sim", "--concurrency", "500", "--max-depth", "0", "--max-units", "100000"],
         ["run", "g", "--sim", "--max-cost", "0.01", "--max-wall", "1e9", "--max-tokens", "1"],
+        ["run", "g", "--sim", "--check", "make test"],
+        ["run", "g", "--server", "http://127.0.0.1:4096"],
+        ["run", "g", "--server", "https://opencode:pw@example.com/base"],
         ["sim-server", "--state-dir", "s", "--port", "65535", "--seed", "0", "--heartbeat", "0.5"],
         ["demo", "--units", "1000", "--seed", "0"],
         ["serve", "--max-line-bytes", "1073741824", "--request-timeout", "0.1"],
@@ -127,3 +143,7 @@ def test_the_limits_flags_take_their_range_from_the_configuration_schema() -> No
 def test_integer_refuses_what_is_not_an_integer() -> None:
     with pytest.raises(argparse.ArgumentTypeError, match="an integer from 0 to 3, got 'x'"):
         integer(0, 3)("x")
+
+
+def test_http_url_keeps_a_valid_url() -> None:
+    assert http_url(" http://127.0.0.1:4096 ") == "http://127.0.0.1:4096"

@@ -17,6 +17,7 @@ import argparse
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, Final, cast
+from urllib.parse import urlsplit
 
 import annotated_types
 from pydantic import BaseModel
@@ -25,8 +26,10 @@ from opencode_orchestrator.config.describe import Slot, describe
 
 __all__ = [
     "INT64_MAX",
+    "command",
     "field_integer",
     "field_number",
+    "http_url",
     "integer",
     "number",
     "positive_number",
@@ -114,3 +117,23 @@ def field_integer(model: type[BaseModel], name: str) -> Callable[[str], int]:
 def field_number(model: type[BaseModel], name: str) -> Callable[[str], float]:
     """A finite number within the bounds ``model`` gives its field ``name``."""
     return number(_bounds(model, name))
+
+
+def http_url(text: str) -> str:
+    """An argparse type: an ``http://`` or ``https://`` URL with a host (and a valid port)."""
+    url = text.strip()
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # ValueError: a port that is no number, or out of 0-65535
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, got {text!r}")
+    return url
+
+
+def command(text: str) -> str:
+    """An argparse type: a shell command, not empty or blank."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a shell command, got {text!r}")
+    return text

@@ -42,8 +42,10 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from opencode_orchestrator import runtime
 from opencode_orchestrator.cli.arguments import (
+    command,
     field_integer,
     field_number,
+    http_url,
     integer,
 )
 from opencode_orchestrator.cli.config import project_config
@@ -139,6 +141,7 @@ def add_parser(subparsers: Any) -> None:
     run.add_argument(
         "--check",
         action="append",
+        type=command,
         default=[],
         metavar="CMD",
         help="a mission check (shell command) that must pass to seal; repeatable",
@@ -169,7 +172,7 @@ def add_parser(subparsers: Any) -> None:
 
 def _add_target(parser: argparse.ArgumentParser) -> None:
     target = parser.add_mutually_exclusive_group(required=True)
-    target.add_argument("--server", metavar="URL", help="a running `opencode serve`")
+    target.add_argument("--server", type=http_url, metavar="URL", help="a running `opencode serve`")
     target.add_argument(
         "--sim",
         action="store_true",
