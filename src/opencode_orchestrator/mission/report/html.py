@@ -16,6 +16,7 @@ import orjson
 from opencode_orchestrator.mission.checks import record_passed
 from opencode_orchestrator.mission.figures import duration_text
 from opencode_orchestrator.mission.report.evidence import (
+    check_outcome,
     detailed_units,
     has_problem,
     in_race_order,
@@ -199,6 +200,11 @@ def _evidence(units: list[dict[str, Any]], diff: dict[str, Any] | None) -> str:
     return f"<section><h2>Evidence per unit</h2>{''.join(blocks)}{note}</section>"
 
 
+def _outcome(check: dict[str, Any]) -> str:
+    """The "exit code" cell: the code alone (``1``), or how the check ended without one."""
+    return check_outcome(check).removeprefix("exit ")
+
+
 def _unit_evidence(u: dict[str, Any], stats: dict[str, dict[str, Any]]) -> str:
     items = [f"<li>{e(u['reason'])}</li>"] if u["reason"] else []
     items += [f"<li>{e(failure)}</li>" for failure in u["failures"]]
@@ -208,7 +214,7 @@ def _unit_evidence(u: dict[str, Any], stats: dict[str, dict[str, Any]]) -> str:
         rows = "".join(
             f"<tr><td><code>{e(c['command'])}</code></td>"
             f'<td class="n {"pass" if record_passed(c) else "fail"}">'
-            f"{e(c['exit_code'])}{' (timed out)' if c['timed_out'] else ''}</td>"
+            f"{e(_outcome(c))}</td>"
             f"<td class=n>{_seconds(c['duration'])}</td></tr>"
             + (
                 f"<tr><td colspan=3><pre>{e(c['output_tail'])}</pre></td></tr>"
@@ -305,8 +311,7 @@ def _mission_evidence(summary: dict[str, Any]) -> str:
     parts = []
     if summary["checks"]:
         rows = "".join(
-            f"<tr><td><code>{e(c['command'])}</code></td><td class=n>{e(c['exit_code'])}"
-            f"{' (timed out)' if c['timed_out'] else ''}</td>"
+            f"<tr><td><code>{e(c['command'])}</code></td><td class=n>{e(_outcome(c))}</td>"
             f"<td class=n>{_seconds(c['duration'])}</td></tr>"
             for c in summary["checks"]
         )

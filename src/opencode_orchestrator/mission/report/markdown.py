@@ -23,7 +23,12 @@ import orjson
 
 from opencode_orchestrator.mission.checks import record_passed
 from opencode_orchestrator.mission.figures import duration_text
-from opencode_orchestrator.mission.report.evidence import detailed_units, in_race_order, race_note
+from opencode_orchestrator.mission.report.evidence import (
+    check_outcome,
+    detailed_units,
+    in_race_order,
+    race_note,
+)
 from opencode_orchestrator.mission.report.summary import WALL_NOTE, ending_text
 from opencode_orchestrator.mission.report.timeline import turn_outcome
 
@@ -162,11 +167,7 @@ def _evidence_per_unit(units: list[dict[str, Any]], diff: dict[str, Any] | None)
         out.extend(f"- {_text(failure)}" for failure in unit["failures"])
         for check in unit.get("check_runs", unit["checks"]):
             mark = "passed" if record_passed(check) else "failed"
-            timed = " (timed out)" if check["timed_out"] else ""
-            out.append(
-                f"- check {mark} (exit {_text(check['exit_code'])}{timed}): "
-                f"{_code(check['command'])}"
-            )
+            out.append(f"- check {mark} ({_text(check_outcome(check))}): {_code(check['command'])}")
         if "reviews" in unit:
             for review in unit["reviews"]:
                 kind = "shadow review" if review["shadow"] else "review"
@@ -225,11 +226,7 @@ def _mission_evidence(summary: dict[str, Any]) -> list[str]:
     out: list[str] = []
     if summary["checks"]:
         out += ["", "## Mission checks", ""]
-        out.extend(
-            f"- {_code(c['command'])}: exit {_text(c['exit_code'])}"
-            + (" (timed out)" if c["timed_out"] else "")
-            for c in summary["checks"]
-        )
+        out.extend(f"- {_code(c['command'])}: {_text(check_outcome(c))}" for c in summary["checks"])
     verdict = summary["master_verdict"]
     if verdict is not None:
         out += ["", "## Master review", "", f"verdict: {_text(verdict.get('verdict', '?'))}"]

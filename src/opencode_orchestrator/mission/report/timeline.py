@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from opencode_orchestrator.mission.checks import record_passed
+from opencode_orchestrator.mission.report.evidence import check_outcome
 from opencode_orchestrator.mission.report.palette import OUTCOMES
 
 __all__ = ["MAX_UNIT_ROWS", "Bar", "Chart", "Row", "build_chart", "turn_outcome"]
@@ -132,9 +133,7 @@ def build_chart(summary: dict[str, Any], *, max_unit_rows: int = MAX_UNIT_ROWS) 
             row, band = unit_row[unit], "top"
         else:
             continue
-        title = f"check `{check['command']}`: exit {check['exit_code']}" + (
-            " (timed out)" if check["timed_out"] else ""
-        )
+        title = f"check `{check['command']}`: {check_outcome(check)}"
         chart.bars.append(
             Bar(row, band, check["start"], check["end"], _check_outcome(check), title)
         )
