@@ -7,11 +7,12 @@ asked). Nothing here depends on how long anything took.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from opencode_orchestrator.mission.config import LimitsConfig, MissionConfig
+from opencode_orchestrator.mission.config import LimitsConfig, MissionConfig, TimeoutsConfig
 from opencode_orchestrator.mission.contracts import ReviewVerdict, Verdict
 from opencode_orchestrator.mission.records import RecordType
 from opencode_orchestrator.mission.states import MissionState, UnitState
@@ -156,6 +157,21 @@ async def test_a_failing_check_goes_back_to_the_worker_with_its_output(tmp_path:
     assert "check output for u01" in prompt
     assert (unit.state, unit.rounds) == (UnitState.FAILED, 2)
     assert unit.reason == f"checks failed after 2 round(s): `{check}` exit 3"
+
+
+async def test_a_unit_whose_check_times_out_fails_with_a_reason_that_says_so(
+    tmp_path: Path,
+) -> None:
+    # The reason read "`sleep 5` exit None", in status and in both reports.
+    config = sim_config(planner={"units": 1, "unit_checks": ["sleep 5"]})
+    mission = MissionConfig(limits=LimitsConfig(max_attempts=1), timeouts=TimeoutsConfig(check=0.3))
+    async with simulated(tmp_path, config) as sim:
+        run = await run_mission(sim, mission)
+    unit = run.model.units["u01"]
+    assert unit.state is UnitState.FAILED
+    assert re.fullmatch(
+        r"checks failed after 1 round\(s\): `sleep 5` timed out after [\d.]+ s", unit.reason
+    ), unit.reason
 
 
 async def test_a_check_that_passes_after_the_fix_verifies_the_unit(tmp_path: Path) -> None:

@@ -30,7 +30,12 @@ from pydantic import ValidationError
 
 from opencode_orchestrator.log import get_logger
 from opencode_orchestrator.mission import prompts
-from opencode_orchestrator.mission.checks import record_passed, record_view, run_checks
+from opencode_orchestrator.mission.checks import (
+    check_outcome,
+    record_passed,
+    record_view,
+    run_checks,
+)
 from opencode_orchestrator.mission.context import MissionContext
 from opencode_orchestrator.mission.contracts import (
     AGENT_WORKER,
@@ -351,6 +356,6 @@ def _evidence(unit: UnitModel) -> str:
         findings = unit.verdict.get("findings", [])
         parts.extend(str(f.get("message", f)) for f in findings[:3])
     parts.extend(
-        f"`{c['command']}` exit {c.get('exit_code')}" for c in unit.checks if not record_passed(c)
+        f"`{c['command']}` {check_outcome(c)}" for c in unit.checks if not record_passed(c)
     )
     return "; ".join(parts)[:1500] or "no detail"

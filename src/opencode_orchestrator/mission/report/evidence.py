@@ -10,10 +10,10 @@ plainly what it was.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any, Final
 
-from opencode_orchestrator.mission.checks import record_passed
+from opencode_orchestrator.mission.checks import check_outcome, record_passed
 
 __all__ = [
     "MAX_DETAILED_UNITS",
@@ -26,29 +26,6 @@ __all__ = [
 ]
 
 MAX_DETAILED_UNITS: Final = 200
-
-
-def check_outcome(check: Mapping[str, Any]) -> str:
-    """How a check ended, as every page says it: ``exit 1``, ``timed out after 5 s``.
-
-    A check that timed out was killed and has no exit code: it is said so with
-    how long it ran (its ``duration``, or its timeline ``start`` to ``end``).
-    A check with no exit code that did not time out was killed some other way.
-    """
-    if check.get("timed_out"):
-        seconds = _seconds(check)
-        return "timed out" if seconds is None else f"timed out after {seconds:g} s"
-    code = check.get("exit_code")
-    return "killed, no exit code" if code is None else f"exit {code}"
-
-
-def _seconds(check: Mapping[str, Any]) -> float | None:
-    duration = check.get("duration")
-    if duration is None and check.get("start") is not None and check.get("end") is not None:
-        duration = check["end"] - check["start"]
-    if not isinstance(duration, int | float) or duration <= 0:
-        return None
-    return round(float(duration), 1 if duration < 100 else None)
 
 
 def lost_race(unit: dict[str, Any]) -> bool:
