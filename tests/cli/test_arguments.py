@@ -53,8 +53,11 @@ BAD = [
         f"--max-tokens: must be an integer from 1 to {INT64_MAX}",
     ),
     (["run", "g", "--sim", "--max-cost", "0"], "--max-cost: must be a number greater than 0"),
-    (["run", "g", "--sim", "--max-cost", "inf"], "--max-cost: must be a number greater than 0"),
-    (["run", "g", "--sim", "--max-wall", "nan"], "--max-wall: must be a number greater than 0"),
+    (
+        ["run", "g", "--sim", "--max-cost", "inf"],
+        "--max-cost: must be a finite number greater than 0, got 'inf'",
+    ),
+    (["run", "g", "--sim", "--max-wall", "nan"], "--max-wall: must be a finite number greater"),
     (["run", "g", "--sim", "--max-wall", "soon"], "--max-wall: must be a number greater than 0"),
     (
         ["sim-server", "--state-dir", "s", "--port", "99999"],
@@ -71,7 +74,7 @@ BAD = [
     ),
     (
         ["sim-server", "--state-dir", "s", "--heartbeat", "inf"],
-        "--heartbeat: must be a number greater",
+        "--heartbeat: must be a finite number greater",
     ),
     (["demo", "--units", "1001"], "--units: must be an integer from 1 to 1000"),
     (["demo", "--seed", "1" + "0" * 30], f"--seed: {SEEDS}"),
@@ -80,7 +83,7 @@ BAD = [
         "--max-line-bytes: must be an integer from 1 to 1073741824",
     ),
     (["serve", "--max-line-bytes", "9" * 25], "--max-line-bytes: must be an integer from 1 to"),
-    (["serve", "--request-timeout", "inf"], "--request-timeout: must be a number greater than 0"),
+    (["serve", "--request-timeout=-inf"], "--request-timeout: must be a finite number"),
     (
         ["run", "g", "--server", "notaurl"],
         "--server: expected an http:// or https:// URL, got 'notaurl'",
@@ -89,6 +92,7 @@ BAD = [
     (["run", "g", "--server", "http://"], "--server: expected an http:// or https:// URL"),
     (["run", "g", "--server", "http://h:99999"], "--server: expected an http:// or https:// URL"),
     (["resume", "--server", "localhost:4096"], "--server: expected an http:// or https:// URL"),
+    (["cancel", "m1", "--server", "notaurl"], "--server: expected an http:// or https:// URL"),
     (["run", "g", "--sim", "--check", ""], "--check: expected a shell command, got ''"),
     (
         ["run", "g", "--sim", "--check", "true", "--check", " \t"],

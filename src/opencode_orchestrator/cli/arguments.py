@@ -64,12 +64,18 @@ def number(bounds: Sequence[Any]) -> Callable[[str], float]:
             value = float(text)
         except ValueError:
             value = math.nan
+        if not math.isfinite(value) and text.strip().lower().lstrip("+-") in _NOT_FINITE:
+            # float() reads "inf" and "nan": say why such a number is no answer.
+            finite = allowed.replace("a number", "a finite number", 1)
+            raise argparse.ArgumentTypeError(f"must be {finite}, got {text!r}")
         if not (math.isfinite(value) and all(_within(value, bound) for bound in bounds)):
             raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}")
         return value
 
     return parse
 
+
+_NOT_FINITE: Final = frozenset({"inf", "infinity", "nan"})
 
 positive_number: Final = number([annotated_types.Gt(0)])
 """An argparse type: a finite number greater than 0."""

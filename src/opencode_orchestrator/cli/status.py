@@ -46,6 +46,7 @@ import anyio
 import orjson
 
 from opencode_orchestrator import runtime
+from opencode_orchestrator.cli.arguments import http_url
 from opencode_orchestrator.cli.live import watch_mission
 from opencode_orchestrator.cli.live.watch import IDLE
 from opencode_orchestrator.cli.mission import (
@@ -115,7 +116,9 @@ def add_parser(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     cancel.add_argument("mission", metavar="MISSION", help="mission id")
-    cancel.add_argument("--server", metavar="URL", help="OpenCode, to abort open sessions")
+    cancel.add_argument(
+        "--server", type=http_url, metavar="URL", help="OpenCode, to abort open sessions"
+    )
     cancel.add_argument("--password", help="the server's password ($OPENCODE_SERVER_PASSWORD)")
     add_project_argument(cancel)
     cancel.set_defaults(func=_cancel, parser=cancel)
