@@ -61,7 +61,8 @@ def test_a_value_out_of_range_names_key_value_file_position_and_what_is_allowed(
         ),
         (
             {"budget": {"max_tokens": "lots"}},
-            'budget.max_tokens = "lots" is not allowed: it must be an integer at least 1, or null',
+            'budget.max_tokens = "lots" is not allowed: it must be an integer from 1 to '
+            "9223372036854775807, or null",
         ),
         (
             {"timeouts": {"silence": -1}},
@@ -69,7 +70,17 @@ def test_a_value_out_of_range_names_key_value_file_position_and_what_is_allowed(
         ),
         (
             {"checks": "pytest"},
-            'checks = "pytest" is not allowed: it must be a list, each item a string',
+            'checks = "pytest" is not allowed: it must be a list, each item a string '
+            "matching `\\S`",
+        ),
+        (
+            {"checks": ["pytest", " "]},
+            'checks[1] = " " is not allowed: it must be a string matching `\\S`',
+        ),
+        (
+            {"budget": {"max_tokens": 2**63}},
+            "budget.max_tokens = 9223372036854775808 is not allowed: it must be an integer from "
+            "1 to 9223372036854775807, or null",
         ),
         (
             {"limits": {"per_model": {"anthropic/claude": "x"}}},

@@ -72,16 +72,20 @@ class LimitsConfig(_Frozen):
     unit, in git projects only); 1 turns racing off."""
 
 
+INT64_MAX: Final = 2**63 - 1
+"""The largest integer the journal (orjson) can hold: a larger cap failed at the mission's start."""
+
+
 class BudgetConfig(_Frozen):
     """Hard caps; ``None`` (``null`` in a file) means no cap."""
 
-    max_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=INT64_MAX)
     """Tokens the whole mission may use."""
     max_cost: float | None = Field(default=None, gt=0.0)
     """Dollars the whole mission may spend."""
     max_wall_seconds: float | None = Field(default=None, gt=0.0)
     """Seconds of wall time the mission may run."""
-    reserve_tokens: int = Field(default=20_000, ge=0)
+    reserve_tokens: int = Field(default=20_000, ge=0, le=INT64_MAX)
     """Tokens reserved for a turn before it is started (released when its usage is known)."""
     reserve_cost: float = Field(default=0.05, ge=0.0)
     """Dollars reserved for a turn before it is started."""
@@ -161,7 +165,7 @@ class MissionConfig(_Frozen):
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
     adaptive: AdaptiveConfig = Field(default_factory=AdaptiveConfig)
-    checks: list[str] = Field(default_factory=list)
+    checks: list[Annotated[str, Field(pattern=r"\S")]] = Field(default_factory=list)
     """Mission checks (e.g. the test command), run with the planner's own at the master review."""
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     shadow_review: bool = True
