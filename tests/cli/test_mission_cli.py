@@ -27,6 +27,7 @@ from opencode_orchestrator.mission.states import MissionState, UnitState
 from opencode_orchestrator.mission.store import load_mission, mission_dir
 from opencode_orchestrator.opencode import OpenCodeClient
 from opencode_orchestrator.sim import SimConfig, SimServer
+from opencode_orchestrator.testing.real_opencode import free_port
 from opencode_orchestrator.wal.log import Durability
 from opencode_orchestrator.wal.paths import list_segments
 from tests.mission import journals
@@ -355,3 +356,18 @@ def test_the_summary_counts_the_plans_units_not_the_racing_strategies(
     print_outcome(result, RunOptions(tmp_path, Target()), resume_hint="")
     out = capsys.readouterr().out
     assert "units     2 of 2 verified (and 3 in racing strategies); " in out
+
+
+def test_a_run_opencode_never_answered_points_at_no_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --json named a WAL and a log that the failed start had removed.
+    project = tmp_path / "project"
+    project.mkdir()
+    dead = f"http://127.0.0.1:{free_port()}"
+    argv = ["run", "goal", "--server", dead, "--project", str(project), "--json"]
+    assert main(argv) == 1
+    document = orjson.loads(capsys.readouterr().out)
+    assert "unreachable" in document["error"]
+    assert set(document["files"].values()) == {None}
+    assert not mission_dir(project, document["mission_id"]).exists()

@@ -247,9 +247,10 @@ def _with_evidence(result: RunResult) -> MissionModel | None:
 
 def _files(result: RunResult) -> dict[str, str | None]:
     report = result.report
+    # A mission OpenCode never answered has no journal or log left to point at.
     return {
-        "wal": str(result.wal),
-        "log": str(result.log) if result.log else None,
+        "wal": str(result.wal) if result.wal.is_dir() else None,
+        "log": str(result.log) if result.log and result.log.exists() else None,
         "report_json": str(report.json) if report else None,
         "report_md": str(report.markdown) if report else None,
         "report_html": str(report.html) if report else None,
