@@ -18,7 +18,14 @@ import pytest
 
 from opencode_orchestrator import runtime
 from opencode_orchestrator.cli import main, status
-from opencode_orchestrator.cli.runner import RunOptions, RunResult, Target, print_outcome
+from opencode_orchestrator.cli.runner import (
+    RunOptions,
+    RunResult,
+    Target,
+    load_sim_settings,
+    print_outcome,
+    save_sim_settings,
+)
 from opencode_orchestrator.mission.cancelling import cancel_request_path
 from opencode_orchestrator.mission.contracts import UnitSpec
 from opencode_orchestrator.mission.engine import MissionEngine
@@ -371,3 +378,16 @@ def test_a_run_opencode_never_answered_points_at_no_files(
     assert "unreachable" in document["error"]
     assert set(document["files"].values()) == {None}
     assert not mission_dir(project, document["mission_id"]).exists()
+
+
+def test_a_moved_project_takes_its_simulator_along(tmp_path: Path) -> None:
+    # sim.json held the absolute path: resumed after a move, the mission got an
+    # empty simulator at the old place, and every open session was gone.
+    old, new = tmp_path / "old", tmp_path / "new"
+    save_sim_settings(old, "m1", SimConfig(seed=7), mission_dir(old, "m1") / "sim")
+    outside = tmp_path / "elsewhere"
+    save_sim_settings(old, "m2", SimConfig(), outside)
+    old.rename(new)
+    config, state = load_sim_settings(new, "m1")
+    assert (config.seed, state) == (7, mission_dir(new, "m1") / "sim")
+    assert load_sim_settings(new, "m2")[1] == outside  # a --state-dir of one's own stays

@@ -297,7 +297,10 @@ def save_sim_settings(project: Path, mission_id: str, sim: SimConfig, state: Pat
     """Remember a ``--sim`` mission's simulator, so ``resume --sim`` gets the same one."""
     directory = mission_dir(project, mission_id)
     ensure_private_dir(directory)
-    document = {"config": sim.model_dump(mode="json"), "state_dir": str(state)}
+    # Inside the mission's directory (the default), relative to it: a project that is
+    # moved or renamed takes its simulator along.
+    where = state.relative_to(directory) if state.is_relative_to(directory) else state
+    document = {"config": sim.model_dump(mode="json"), "state_dir": str(where)}
     write_private_file(directory / SIM_SETTINGS, orjson.dumps(document), exclusive=False)
 
 
@@ -309,4 +312,5 @@ def load_sim_settings(project: Path, mission_id: str) -> tuple[SimConfig, Path]:
         # turns end as lost and those attempts are redone.
         return SimConfig(), mission_dir(project, mission_id) / "sim"
     document = orjson.loads(path.read_bytes())
-    return SimConfig.model_validate(document["config"]), Path(document["state_dir"])
+    state = mission_dir(project, mission_id) / document["state_dir"]  # an absolute one wins
+    return SimConfig.model_validate(document["config"]), state
