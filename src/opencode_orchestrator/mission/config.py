@@ -86,7 +86,9 @@ class BudgetConfig(_Frozen):
     max_wall_seconds: float | None = Field(default=None, gt=0.0)
     """Seconds of wall time the mission may run."""
     reserve_tokens: int = Field(default=20_000, ge=0, le=INT64_MAX)
-    """Tokens reserved for a turn before it is started (released when its usage is known)."""
+    """Tokens reserved for a turn before it is started (released when its usage is known).
+    The caps hold while no turn uses more than it reserved: set below what turns really
+    use, turns that run together may pass ``max_tokens`` by their excess."""
     reserve_cost: float = Field(default=0.05, ge=0.0)
     """Dollars reserved for a turn before it is started."""
 
