@@ -19,26 +19,9 @@ from opencode_orchestrator.cli import build_parser, main
 from opencode_orchestrator.cli.install import files
 from opencode_orchestrator.cli.install.plugin_list import list_entries
 
+pytestmark = pytest.mark.usefixtures("home")
+
 COMMAND = [sys.executable, "-m", "opencode_orchestrator", "serve"]
-
-
-@pytest.fixture
-def shim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "site-packages" / "opencode_orchestrator" / "shim" / "index.ts"
-    path.parent.mkdir(parents=True)
-    path.write_text("export const OpencodeOrchestrator = async () => ({})\n")
-    monkeypatch.setattr(install_cli, "shim_path", lambda: path)
-    return path
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    # Never the real ~/.config/opencode: the global scope lives under tmp_path.
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    return home
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-import opencode_orchestrator.cli.install as install_cli
 from opencode_orchestrator.cli import main
 from opencode_orchestrator.cli.install.duplicates import (
     Holder,
@@ -26,28 +25,9 @@ from opencode_orchestrator.cli.install.duplicates import (
 from opencode_orchestrator.cli.install.plugin_list import drop_empty_list, list_entries
 from opencode_orchestrator.config import load_config
 
+pytestmark = pytest.mark.usefixtures("home")
+
 COMMAND = [sys.executable, "-m", "opencode_orchestrator", "serve"]
-
-
-@pytest.fixture
-def shim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "site-packages" / "opencode_orchestrator" / "shim" / "index.ts"
-    path.parent.mkdir(parents=True)
-    path.write_text("export const OpencodeOrchestrator = async () => ({})\n")
-    monkeypatch.setattr(install_cli, "shim_path", lambda: path)
-    return path
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    # Never the real ~/.config/opencode: the global scope lives under tmp_path.
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    for variable in ("OPENCODE_ORCHESTRATOR_CONFIG_CONTENT", "OPENCODE_ORCHESTRATOR_WAL_FSYNC"):
-        monkeypatch.delenv(variable, raising=False)
-    return home
 
 
 @pytest.fixture
