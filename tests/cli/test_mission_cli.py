@@ -247,10 +247,6 @@ def test_resume_with_nothing_unfinished_says_so(
             "argument --concurrency: must be an integer from 1 to 500, got '0'",
         ),
         (
-            ["run", "goal", "--sim", "--concurrency", "501"],
-            "argument --concurrency: must be an integer from 1 to 500, got '501'",
-        ),
-        (
             ["run", "goal", "--sim", "--max-cost", "-1"],
             "argument --max-cost: must be a number greater than 0, got '-1'",
         ),
