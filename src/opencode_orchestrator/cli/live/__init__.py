@@ -2,16 +2,16 @@
 
 :mod:`.snapshot` reads a mission model into what is shown; :mod:`.view` draws
 that with rich on a terminal and :mod:`.plain` as change-driven lines
-elsewhere; :mod:`.progress` picks one and redraws; :mod:`.follow` and
-:mod:`.watch` follow a journal another process writes.
+elsewhere; :mod:`.progress` picks one and redraws; :mod:`.watch` follows a journal another
+process writes (with :mod:`opencode_orchestrator.mission.follow`).
 """
 
 from __future__ import annotations
 
-from opencode_orchestrator.cli.live.follow import JournalFollower
 from opencode_orchestrator.cli.live.progress import Progress, is_live_terminal
 from opencode_orchestrator.cli.live.snapshot import Snapshot, take_snapshot
 from opencode_orchestrator.cli.live.watch import watch_mission
+from opencode_orchestrator.mission.follow import JournalFollower
 
 __all__ = [
     "JournalFollower",

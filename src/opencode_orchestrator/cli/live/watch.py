@@ -1,7 +1,8 @@
 """``status --watch``: the live view of a mission another process runs, until it ends.
 
-Read-only and lock-free, like ``status``: a :class:`~.follow.JournalFollower`
-folds the journal's new records in (in a worker thread: it reads files), then
+Read-only and lock-free, like ``status``: a
+:class:`~opencode_orchestrator.mission.follow.JournalFollower` folds the
+journal's new records in (in a worker thread: it reads files), then
 :class:`~.progress.Progress` draws, every ``interval``, on the one task that
 does both, so the model is never read while it changes.
 
@@ -22,8 +23,8 @@ from typing import Final, TextIO
 
 import anyio
 
-from opencode_orchestrator.cli.live.follow import JournalFollower
 from opencode_orchestrator.cli.live.progress import Progress
+from opencode_orchestrator.mission.follow import JournalFollower
 from opencode_orchestrator.mission.model import MissionModel
 from opencode_orchestrator.wal.paths import LOCK_NAME, mission_wal_dir
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from opencode_orchestrator.cli.live import JournalFollower
 from opencode_orchestrator.mission.errors import MissionNotFoundError
+from opencode_orchestrator.mission.follow import JournalFollower
 from opencode_orchestrator.mission.journal import Journal
 from opencode_orchestrator.mission.model import MissionModel
 from opencode_orchestrator.mission.records import MISSION_REGISTRY
