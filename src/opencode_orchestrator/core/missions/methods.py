@@ -19,6 +19,7 @@ import anyio
 from opencode_orchestrator.core.errors import CoreError, ProjectDirectoryError
 from opencode_orchestrator.core.methods import InitializeParams
 from opencode_orchestrator.core.missions import control
+from opencode_orchestrator.core.missions.foreign import JournalScopes, project_of
 from opencode_orchestrator.core.missions.opening import OpenCodeTarget
 from opencode_orchestrator.core.missions.registry import MissionRegistry
 from opencode_orchestrator.core.missions.views import wire_state
@@ -77,6 +78,7 @@ class MissionMethods:
         self.registry = registry
         self._session = session
         self._auto_resumed = False
+        self._journals: JournalScopes | None = None
 
     def register(self, endpoint: Endpoint) -> None:
         """Register every mission method on ``endpoint``."""
@@ -126,6 +128,16 @@ class MissionMethods:
         if not await anyio.Path(project).is_dir():
             raise ProjectDirectoryError(f"the project directory does not exist: {project}")
         return project
+
+    def _journal_scopes(self) -> JournalScopes | None:
+        """The scopes read from the project's journals (``None``: no project is known)."""
+        session = self._session()
+        if session is None or not session.directory or not os.path.isabs(session.directory):
+            return None
+        project = project_of(session.directory)
+        if self._journals is None or self._journals.project != project:
+            self._journals = JournalScopes(project, runs_here=self.registry.reserved)
+        return self._journals
 
     # -- methods ------------------------------------------------------------------------
 
@@ -179,9 +191,17 @@ class MissionMethods:
             project = await self._project(params.directory)
             return await control.resume(self.registry, project, params.mission_id)
 
-    def scope_check(self, params: ScopeCheckParams) -> dict[str, Any]:
-        """``scope/check``: answered inline, from memory (optional fields left out)."""
+    async def scope_check(self, params: ScopeCheckParams) -> dict[str, Any]:
+        """``scope/check``: from memory for this core's missions (optional fields left out).
+
+        A session none of them knows is looked up in the journals of the
+        missions other processes run in the project (:mod:`.foreign`).
+        """
         verdict = self.registry.scopes.check(params.session_id, params.tool, params.paths)
+        if verdict.mission_id is None:
+            journals = self._journal_scopes()
+            if journals is not None:
+                verdict = await journals.check(params.session_id, params.tool, params.paths)
         if not verdict.allowed:
             _log.info(
                 "scope.refused",

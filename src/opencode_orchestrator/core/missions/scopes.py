@@ -5,7 +5,9 @@ Every child session a mission in this core creates is filed here when its
 replayed model), with its role, its unit and that unit's file scope:
 
 * a session no mission here knows (the user's own, a mission's parent
-  session) is **allowed** anything: the core does not police it;
+  session) is **allowed** anything: the core does not police it (the
+  sessions of missions other processes run are looked up in their journals
+  first: :mod:`~opencode_orchestrator.core.missions.foreign`);
 * a **worker** may write a path only inside the directory it works in (the
   project, or its race's worktree) and inside its unit's scope
   (:func:`~opencode_orchestrator.mission.scopes.scope_matches`: literal
