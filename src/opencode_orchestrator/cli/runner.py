@@ -29,35 +29,47 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import anyio
 import orjson
 
 from opencode_orchestrator.cli.live import Progress
 from opencode_orchestrator.errors import OrchestratorError
+from opencode_orchestrator.log import get_logger
+from opencode_orchestrator.mission.contracts import MISSION_AGENTS
 from opencode_orchestrator.mission.engine import MissionEngine, mission_log_path
 from opencode_orchestrator.mission.model import MissionModel
 from opencode_orchestrator.mission.report import ReportPaths, mission_summary, write_report
 from opencode_orchestrator.mission.states import MissionState
 from opencode_orchestrator.mission.store import mission_dir, read_journal
 from opencode_orchestrator.opencode import OpenCodeClient
+from opencode_orchestrator.opencode.errors import (
+    OpenCodeAuthError,
+    OpenCodeConnectionError,
+    OpenCodeError,
+    OpenCodeTimeoutError,
+)
 from opencode_orchestrator.sim import SimConfig, SimServer
 from opencode_orchestrator.wal.paths import ensure_private_dir, mission_wal_dir, write_private_file
 
 __all__ = [
     "SIM_SETTINGS",
+    "MissingAgentsError",
     "Opener",
     "RunOptions",
     "RunResult",
     "Target",
     "announce",
+    "check_agents",
     "drive",
     "exit_code",
     "load_sim_settings",
     "print_outcome",
     "save_sim_settings",
 ]
+
+_log = get_logger(__name__)
 
 SIM_SETTINGS: Final = "sim.json"
 """In a mission's directory: the simulator settings and state directory of ``--sim`` runs."""
@@ -99,6 +111,12 @@ class RunResult:
     state: MissionState | None = None
     report: ReportPaths | None = None
     error: str | None = None
+
+
+class MissingAgentsError(OrchestratorError):
+    """OpenCode lacks mission agents: the orchestrator's plugin is not loaded for the project."""
+
+    code: ClassVar[str] = "cli.agents"
 
 
 def exit_code(result: RunResult) -> int:
@@ -149,6 +167,9 @@ async def _connect(options: RunOptions) -> AsyncIterator[OpenCodeClient]:
         async with OpenCodeClient(
             target.server, password=target.password, directory=directory
         ) as client:
+            # Before the engine creates (or resumes) anything: a refused start leaves no
+            # mission directory behind.
+            await check_agents(client, options.project)
             yield client
         return
     assert target.sim_state is not None  # the handlers always say where
@@ -156,7 +177,44 @@ async def _connect(options: RunOptions) -> AsyncIterator[OpenCodeClient]:
         SimServer.running(target.sim_state, config=target.sim, directory=directory) as sim,
         OpenCodeClient(sim.base_url, directory=directory) as client,
     ):
+        await check_agents(client, options.project)
         yield client
+
+
+async def check_agents(client: OpenCodeClient, project: Path) -> None:
+    """Refuse to start unless OpenCode has every mission agent for ``project``.
+
+    Without the orchestrator's plugin OpenCode has no mission agents, and 1.18.33
+    accepts a prompt to an unknown agent (204) and never runs it: the mission would
+    wait at "planning" until its turns time out, naming no cause. A server that
+    cannot list its agents (an error, an unexpected answer) is not refused: the
+    check is skipped with a warning. An unreachable server or a wrong password is
+    raised here, as the first mission call would.
+
+    Raises:
+        MissingAgentsError: Some mission agents are missing.
+        OpenCodeConnectionError, OpenCodeTimeoutError, OpenCodeAuthError: As any call.
+    """
+    try:
+        names = set(await client.agent_names())
+    except (OpenCodeConnectionError, OpenCodeTimeoutError, OpenCodeAuthError):
+        raise
+    except OpenCodeError as exc:
+        _log.warning(
+            "opencode.agents.unchecked",
+            server=client.base_url,
+            error=str(exc),
+            note="could not list OpenCode's agents; running without checking the mission agents",
+        )
+        return
+    missing = [name for name in MISSION_AGENTS if name not in names]
+    if missing:
+        raise MissingAgentsError(
+            f"OpenCode at {client.base_url} has no {', '.join(missing)} agent"
+            f"{'s' if len(missing) > 1 else ''} for {project}: the orchestrator's plugin is "
+            f"not loaded there. Install it with `opencode-orchestrator install --project "
+            f"{project}` (or `install --global`), then restart OpenCode and run again"
+        )
 
 
 async def _follow(engine: MissionEngine, options: RunOptions) -> MissionState | None:

@@ -28,7 +28,11 @@ from pydantic import TypeAdapter
 from opencode_orchestrator.opencode.calls.base import BOOL, drop_nulls, parse_as, wire_flag
 from opencode_orchestrator.opencode.calls.messages import MessageCalls, PromptParts
 from opencode_orchestrator.opencode.calls.project import ProjectCalls
-from opencode_orchestrator.opencode.errors import OpenCodeClosedError, OpenCodeStateError
+from opencode_orchestrator.opencode.errors import (
+    OpenCodeClosedError,
+    OpenCodeProtocolError,
+    OpenCodeStateError,
+)
 from opencode_orchestrator.opencode.events import EventStream, ParseFilter
 from opencode_orchestrator.opencode.http import OpenCodeHttp, Timeouts
 from opencode_orchestrator.opencode.models import (
@@ -47,6 +51,7 @@ _SESSIONS: TypeAdapter[list[Session]] = TypeAdapter(list[Session])
 _STATUSES: TypeAdapter[dict[str, SessionStatus]] = TypeAdapter(dict[str, SessionStatus])
 _HEALTH: TypeAdapter[Health] = TypeAdapter(Health)
 _SESSION: TypeAdapter[Session] = TypeAdapter(Session)
+_AGENTS: TypeAdapter[list[dict[str, Any]]] = TypeAdapter(list[dict[str, Any]])
 
 
 class ClientState(StrEnum):
@@ -174,6 +179,23 @@ class OpenCodeClient(MessageCalls, ProjectCalls):
         """``GET /global/health``."""
         data = await self.http.request_json("GET", "/global/health", idempotent=True)
         return parse_as(_HEALTH, data, "health")
+
+    async def agent_names(self) -> list[str]:
+        """``GET /agent``: the names of the agents the addressed project has.
+
+        The mission agents are among them only when the orchestrator's plugin is
+        installed for the project (OpenCode 1.18.33 accepts a prompt to an unknown
+        agent with 204 and then never runs it).
+
+        Raises:
+            OpenCodeProtocolError: The answer is not a list of agents with names.
+        """
+        data = await self.http.request_json("GET", "/agent", idempotent=True)
+        agents = parse_as(_AGENTS, data, "agent list")
+        names = [agent.get("name") for agent in agents]
+        if not all(isinstance(name, str) for name in names):
+            raise OpenCodeProtocolError("unexpected agent list shape: an agent without a name")
+        return [name for name in names if isinstance(name, str)]
 
     # -- sessions ---------------------------------------------------------------
 

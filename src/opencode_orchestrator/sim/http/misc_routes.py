@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from opencode_orchestrator.mission.contracts import MISSION_AGENTS
 from opencode_orchestrator.sim.http.bodies import (
     PermissionReplyBody,
     ToastBody,
@@ -34,12 +35,32 @@ from opencode_orchestrator.sim.state.records import OPENCODE_VERSION
 
 __all__ = ["misc_routes"]
 
+_BUILTIN_AGENTS = (("build", "primary"), ("plan", "primary"), ("general", "subagent"))
+"""OpenCode's own agents; the mission agents come from the plugin, here scripted."""
+
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 async def health(_request: Request) -> Response:
     """``GET /global/health``."""
     return JsonResponse({"healthy": True, "version": OPENCODE_VERSION})
+
+
+async def list_agents(_request: Request) -> Response:
+    """``GET /agent``: OpenCode's built-in agents and the scripted mission agents."""
+    agents = [*_BUILTIN_AGENTS, *((name, "subagent") for name in MISSION_AGENTS)]
+    return JsonResponse(
+        [
+            {
+                "name": name,
+                "mode": mode,
+                "native": name not in MISSION_AGENTS,
+                "permission": [],
+                "options": {},
+            }
+            for name, mode in agents
+        ]
+    )
 
 
 async def show_toast(request: Request) -> Response:
@@ -157,6 +178,7 @@ def misc_routes() -> list[Route]:
     """The routes."""
     return [
         Route("/global/health", health, methods=["GET"]),
+        Route("/agent", list_agents, methods=["GET"]),
         Route("/tui/show-toast", show_toast, methods=["POST"]),
         Route("/permission", list_permissions, methods=["GET"]),
         Route("/permission/{requestID}/reply", reply_permission, methods=["POST"]),
