@@ -139,8 +139,9 @@ export async function runCommand(deps: CommandDeps, input: CommandInput, spec: C
   const args = input.arguments.trim()
   try {
     if (spec.method === Methods.missionStart) {
-      if (args === "") return { text: `⚠ Usage: ${spec.usage}. Describe what the mission should achieve.`, ok: false }
-      const params: StartParams = { goal: args, parentSessionId: input.sessionID }
+      const goal = unquoted(args)
+      if (goal === "") return { text: `⚠ Usage: ${spec.usage}. Describe what the mission should achieve.`, ok: false }
+      const params: StartParams = { goal, parentSessionId: input.sessionID }
       const result = await deps.core.call(spec.method, params, { timeoutMs: deps.requestTimeoutMs })
       const missionId = stringField(spec.method, result, "missionId")
       const message = stringField(spec.method, result, "message")
@@ -159,6 +160,22 @@ export async function runCommand(deps: CommandDeps, input: CommandInput, spec: C
     deps.log.warn("command failed", { command: input.command, error: asError(error).message })
     return { text: `⚠ /${input.command} failed: ${describeFailure(error, spec)}`, ok: false }
   }
+}
+
+/**
+ * The goal without one pair of quotes around it: the README writes
+ * `/extreme-mission "add a flag"`, and OpenCode hands the quotes over as typed,
+ * so `""` would otherwise start a mission whose goal is two quote marks.
+ */
+export function unquoted(text: string): string {
+  const trimmed = text.trim()
+  for (const quote of ['"', "'", "“"]) {
+    const close = quote === "“" ? "”" : quote
+    if (trimmed.length >= 2 && trimmed.startsWith(quote) && trimmed.endsWith(close)) {
+      return trimmed.slice(1, -1).trim()
+    }
+  }
+  return trimmed
 }
 
 function describeFailure(error: unknown, spec: CommandSpec): string {

@@ -116,6 +116,22 @@ describe("command.execute.before", () => {
     assert.match(ui.posts[0]?.text ?? "", /Usage: \/extreme-mission <goal>/)
   })
 
+  it("takes the goal without the quotes it was typed in, and an empty quoted goal is no goal", async () => {
+    const { core, ui, run } = setup({
+      "mission/start": { missionId: "m1", state: "PLANNING", directory: "/p", message: "Mission m1 started" },
+    })
+    await run("extreme-mission", ' "add a --verbose flag" ')
+    await run("extreme-mission", '""')
+    await run("extreme-mission", "'  '")
+    await run("extreme-mission", 'say "hi" to the user')
+    assert.deepEqual(
+      core.calls.map((call) => (call.params as { goal: string }).goal),
+      ["add a --verbose flag", 'say "hi" to the user'],
+    )
+    assert.match(ui.posts[1]?.text ?? "", /Usage: \/extreme-mission <goal>/)
+    assert.match(ui.posts[2]?.text ?? "", /Usage: \/extreme-mission <goal>/)
+  })
+
   it("reports an answer of the wrong shape instead of showing undefined", async () => {
     const { ui, run } = setup({ "mission/start": { missionId: "m1" } })
     await run("extreme-mission", "goal")
