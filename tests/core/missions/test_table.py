@@ -138,3 +138,19 @@ def test_a_mission_without_a_plan_and_a_stopped_one_say_so() -> None:
     assert "No units yet" in table
     assert "· not running" in table
     assert "⚠ stopped by an error: OpenCode went away" in table
+
+
+def test_units_that_ended_before_a_resume_get_their_figures_from_the_journal() -> None:
+    # After the core restarted, /mission-status showed "—" for every unit finished
+    # before: the resumed engine's model had let their figures go, and the ledger
+    # only sees records written after the resume.
+    kept, released = journaled(["a", "b"], keep_evidence=True), journaled(["a", "b"])
+    for book in (kept, released):  # the same journal, read with and without evidence
+        book.run_unit("a", tokens=1_500, cost=0.02)
+        book.unit("b", "ready")
+    ledger = UnitLedger(released.model)  # a ledger made at the resume
+    assert ledger.missing()
+    ledger.seed(kept.model)
+    assert not ledger.missing()
+    table = mission_table(released.model, ledger=ledger, now=2e3, wall_seconds=9.0, running=True)
+    assert rows(table)["a"][5:] == ["1.5k", "$0.02"]

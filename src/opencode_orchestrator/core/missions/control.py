@@ -128,6 +128,19 @@ async def _table(
     if mission is not None and mission.model is not None and mission.engine is not None:
         shown = mission.model
         ledger = registry.progress.ledger(entry.mission_id)
+        if ledger is not None and ledger.missing():
+            # Units that ended before this core resumed the mission: their figures are
+            # in the journal only (the engine's model let them go). Read once.
+            try:
+                _entry, evidence = await anyio.to_thread.run_sync(
+                    read_entry, project, entry.mission_id
+                )
+            except CoreError as exc:  # the table still shows what memory holds
+                _log.warning(
+                    "mission.status.figures_unread", mission=entry.mission_id, error=str(exc)
+                )
+            else:
+                ledger.seed(evidence)
         wall = mission.engine.ctx.budget.elapsed()
         running = True
     else:

@@ -93,6 +93,22 @@ class UnitLedger:
         """What the ledger knows of ``unit_id`` (``None``: nothing)."""
         return self._figures.get(unit_id)
 
+    def missing(self) -> bool:
+        """Whether a final unit has no figures here: it ended before the mission was resumed."""
+        return any(u.state.final and u.id not in self._figures for u in self._model.units.values())
+
+    def seed(self, evidence: MissionModel) -> None:
+        """Take the figures of units that ended before a resume from ``evidence``.
+
+        ``evidence``: the mission read from its journal with its evidence kept.
+        Figures the ledger has already are left as they are.
+        """
+        for unit in evidence.units.values():
+            if unit.state.final and unit.id not in self._figures:
+                self._figures[unit.id] = UnitFigures(
+                    unit.tokens, unit.cost, unit.started_at, unit.ended_at
+                )
+
 
 def figures_of(model: MissionModel, unit: UnitModel, ledger: UnitLedger | None) -> UnitFigures:
     """``unit``'s figures: the model's while it holds them, else the ledger's.
