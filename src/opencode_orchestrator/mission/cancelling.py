@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from opencode_orchestrator.mission.journal import Journal
+from opencode_orchestrator.mission.racing import remove_race_worktrees
 from opencode_orchestrator.mission.records import RecordType, TurnStatus
 from opencode_orchestrator.mission.states import MissionState, UnitState
 from opencode_orchestrator.wal.paths import mission_wal_dir
@@ -45,7 +46,8 @@ async def record_cancel(journal: Journal, reason: str) -> None:
     The cancel request first (unless the journal has it), then an end for each
     turn left open (nothing will ever follow it: the caller aborts their sessions
     if it can), its unfinished units, and its final state: what a running engine
-    journals when it stops.
+    journals when it stops. Then the worktrees of its races are removed, as a
+    running engine removes them when it ends.
     """
     model = journal.model
     if not model.cancel_requested:
@@ -65,6 +67,9 @@ async def record_cancel(journal: Journal, reason: str) -> None:
         RecordType.MISSION_STATE,
         {"state": MissionState.CANCELLED.value, "reason": reason, "iteration": model.iteration},
     )
+    if model.project:
+        # Its races' worktrees: nothing will run in them again (never fails the cancel).
+        await remove_race_worktrees(Path(model.project), model.units.values())
 
 
 def cancel_request_path(project: Path, mission_id: str) -> Path:

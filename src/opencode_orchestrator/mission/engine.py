@@ -44,6 +44,7 @@ from opencode_orchestrator.mission.integration import integrate, plan
 from opencode_orchestrator.mission.journal import Journal
 from opencode_orchestrator.mission.knowledge import KnowledgeFile
 from opencode_orchestrator.mission.pool import AdaptivePool
+from opencode_orchestrator.mission.racing import remove_race_worktrees
 from opencode_orchestrator.mission.records import RecordType
 from opencode_orchestrator.mission.router import EventRouter
 from opencode_orchestrator.mission.scheduler import Scheduler
@@ -211,6 +212,8 @@ class MissionEngine:
     async def _run(self) -> MissionState:
         ctx = self.ctx
         if ctx.model.state.final:
+            # Ended before, its worktrees maybe not removed yet (a crash right after).
+            await self._remove_worktrees()
             return ctx.model.state
         knowledge = await KnowledgeFile(ctx.project).read()
         outcome: MissionState | None = None
@@ -366,6 +369,16 @@ class MissionEngine:
         elif state is _M.BUDGET_EXCEEDED:
             await cancel_unfinished_units(self.ctx.journal, "the budget ran out")
         await self._set(state, reason)
+        await self._remove_worktrees()
+
+    async def _remove_worktrees(self) -> None:
+        """Remove the worktrees of the mission's races, ended or not: it is final.
+
+        After the final state, so a crash before it (a stop that is not final)
+        keeps them for the resume. Shielded: once begun, a removal is finished.
+        """
+        with anyio.CancelScope(shield=True):
+            await remove_race_worktrees(self.ctx.project, self.ctx.model.units.values())
 
     async def _close_open_turns(self, state: MissionState) -> None:
         """End every turn still open (an advisory shadow review, say): nothing dangles."""

@@ -17,12 +17,18 @@ verified wins:
    sub-units' too) deleted;
 5. the unit is VERIFIED with the winner's report and verdict.
 
+When the mission ends (any final state, also with a race still running),
+:func:`remove_race_worktrees` removes every worktree left; a stop that is not
+final (a crash, SIGTERM, OpenCode unreachable) keeps them for the resume.
+
 While the race runs, the unit's file scope stays held in the project, so no
 other unit can write there and make the winning patch conflict.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,6 +44,7 @@ from opencode_orchestrator.mission.worktrees import (
     create_worktree,
     is_git_repo,
     remove_worktree,
+    run_git,
     worktree_patch,
 )
 from opencode_orchestrator.opencode.errors import OpenCodeError
@@ -46,7 +53,7 @@ if TYPE_CHECKING:
     from opencode_orchestrator.mission.model import UnitModel
     from opencode_orchestrator.mission.units import UnitRunner
 
-__all__ = ["finish_race", "start_race"]
+__all__ = ["finish_race", "remove_race_worktrees", "start_race"]
 
 _log = get_logger(__name__)
 _STRATEGY = (
@@ -161,6 +168,35 @@ async def finish_race(runner: UnitRunner) -> None:
         await _apply_once(ctx.project, patch)
     await _cleanup(runner, winner=winner.id)
     await runner.transition(UnitState.VERIFIED, f"race won by {winner.id}")
+
+
+async def remove_race_worktrees(project: Path, units: Iterable[UnitModel]) -> int:
+    """Remove every race worktree of ``units`` still on disk, then ``git worktree prune``.
+
+    For a mission that reached a final state: nothing will run in them again.
+    Never raises: a worktree that cannot be removed is logged and left. Returns
+    how many were removed.
+    """
+    directories = sorted({u.directory for u in units if u.directory})
+    if not directories:
+        return 0
+    removed = 0
+    for directory in directories:
+        path = Path(directory)
+        try:
+            if not await anyio.to_thread.run_sync(os.path.lexists, path):
+                continue
+            await remove_worktree(project, path)
+            removed += 1
+        except (WorktreeError, OSError) as exc:
+            _log.warning("mission.race.worktree_left", worktree=directory, error=str(exc))
+    try:
+        await run_git(project, "worktree", "prune")
+    except WorktreeError as exc:
+        _log.warning("mission.race.prune_failed", project=str(project), error=str(exc))
+    if removed:
+        _log.info("mission.race.worktrees_removed", project=str(project), count=removed)
+    return removed
 
 
 async def patch_applied(project: Path, patch: bytes) -> bool:
