@@ -1,4 +1,4 @@
-"""A race's worktrees go when the mission ends, however it ends (a crash keeps them)."""
+"""A race's worktrees go when the mission ends; a winning patch that conflicts fails the unit."""
 
 from __future__ import annotations
 
@@ -13,13 +13,20 @@ from opencode_orchestrator.mission.cancelling import record_cancel
 from opencode_orchestrator.mission.config import BudgetConfig, MissionConfig
 from opencode_orchestrator.mission.journal import Journal
 from opencode_orchestrator.mission.records import RecordType
-from opencode_orchestrator.mission.states import MissionState
-from opencode_orchestrator.mission.worktrees import WORKTREES_DIR
+from opencode_orchestrator.mission.states import MissionState, UnitState
+from opencode_orchestrator.mission.worktrees import (
+    WORKTREES_DIR,
+    PatchConflictError,
+    apply_patch,
+    create_worktree,
+    worktree_patch,
+)
 from opencode_orchestrator.wal.log import Durability
 from opencode_orchestrator.wal.paths import mission_wal_dir
 from tests.mission.enginesupport import (
     Sim,
     Tap,
+    resume_mission,
     run_mission,
     run_until_cut,
     sim_config,
@@ -136,3 +143,60 @@ async def test_a_crash_mid_race_keeps_the_worktrees_and_a_cancel_then_removes_th
     assert state is MissionState.CANCELLED
     assert left == []
     assert on_disk == []
+
+
+async def test_a_winning_patch_that_conflicts_fails_the_unit_and_keeps_the_users_file(
+    tmp_path: Path,
+) -> None:
+    # While the strategies run, the user creates the very file they create: the
+    # winner's patch cannot apply. That once raised out of the race, leaving the
+    # mission "resumable" and every resume failing the same way.
+    mine = "# the user's own module\n"
+    tap = Tap()
+
+    def user_writes(record_type: str, data: dict[str, Any]) -> None:
+        if record_type == RecordType.PLAN_ACCEPTED and data.get("race"):
+            target = sim.project / "src/u01/mod1.py"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(mine)
+
+    tap.on(user_writes)
+    async with simulated(tmp_path, _RACE) as sim:
+        _repository(sim)
+        run = await run_mission(sim, tap=tap)
+        left = _worktrees(sim.project)
+        on_disk = _checkouts(sim.project)
+        content = (sim.project / "src/u01/mod1.py").read_text()
+        again = await resume_mission(sim, run.mission_id)
+    assert run.state is MissionState.FAILED, run.model.reason
+    u01 = run.model.units["u01"]
+    assert u01.state is UnitState.FAILED
+    assert "src/u01/mod1.py" in u01.reason
+    assert "kept" in u01.reason
+    assert run.model.units["u02"].state is not UnitState.VERIFIED  # it depends on u01
+    assert content == mine
+    assert left == []
+    assert on_disk == []
+    assert again.state is MissionState.FAILED
+
+
+async def test_a_conflicting_patch_names_the_files_it_conflicts_on(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    _git(project, "init", "-q")
+    _git(project, "config", "user.email", "test@localhost")
+    _git(project, "config", "user.name", "test")
+    (project / "a.txt").write_text("one\ntwo\n")
+    (project / ".gitignore").write_text(".opencode/\n")
+    _git(project, "add", "-A")
+    _git(project, "commit", "-qm", "start")
+    worktree = await create_worktree(project, "w")
+    (worktree / "a.txt").write_text("one\nfrom the worktree\n")
+    (worktree / "new.txt").write_text("new\n")
+    patch = await worktree_patch(worktree)
+    (project / "a.txt").write_text("one\nfrom the user\n")
+    (project / "new.txt").write_text("the user's\n")
+    with pytest.raises(PatchConflictError) as caught:
+        await apply_patch(project, patch)
+    assert set(caught.value.files) == {"a.txt", "new.txt"}
+    assert (project / "new.txt").read_text() == "the user's\n"

@@ -17,6 +17,11 @@ verified wins:
    sub-units' too) deleted;
 5. the unit is VERIFIED with the winner's report and verdict.
 
+If the winner's change conflicts with the project (the user wrote one of its
+files meanwhile), nothing is applied: the user's files are kept, the
+worktrees removed, and the unit FAILED with a reason naming the files. That
+end is journaled, so a resume does not try the patch again.
+
 When the mission ends (any final state, also with a race still running),
 :func:`remove_race_worktrees` removes every worktree left; a stop that is not
 final (a crash, SIGTERM, OpenCode unreachable) keeps them for the resume.
@@ -40,6 +45,7 @@ from opencode_orchestrator.mission.records import RecordType
 from opencode_orchestrator.mission.states import UnitState
 from opencode_orchestrator.mission.worktrees import (
     WORKTREES_DIR,
+    PatchConflictError,
     apply_patch,
     create_worktree,
     is_git_repo,
@@ -165,9 +171,29 @@ async def finish_race(runner: UnitRunner) -> None:
         )
     if winner.directory and await anyio.Path(winner.directory).exists():
         patch = await worktree_patch(Path(winner.directory))
-        await _apply_once(ctx.project, patch)
+        try:
+            await _apply_once(ctx.project, patch)
+        except PatchConflictError as exc:
+            # Retrying cannot help (the project's files are the user's): the unit
+            # ends here, journaled, and the mission goes on without its change.
+            _log.warning("mission.race.patch_conflict", unit=unit.id, error=str(exc))
+            await _cleanup(runner, winner=winner.id)
+            await runner.transition(UnitState.FAILED, _conflict_reason(winner.id, exc))
+            return
     await _cleanup(runner, winner=winner.id)
     await runner.transition(UnitState.VERIFIED, f"race won by {winner.id}")
+
+
+def _conflict_reason(winner: str, exc: PatchConflictError) -> str:
+    if exc.files:
+        shown = ", ".join(exc.files[:10]) + (" …" if len(exc.files) > 10 else "")
+        what = f"conflicts with the project's current {shown}"
+    else:
+        what = f"does not apply to the project ({str(exc)[-300:]})"
+    return (
+        f"race won by {winner}, but its change {what}, changed in the project while "
+        "the strategies ran; the user's file(s) were kept and the change was discarded"
+    )
 
 
 async def remove_race_worktrees(project: Path, units: Iterable[UnitModel]) -> int:

@@ -46,6 +46,7 @@ __all__ = [
     "GIT_DIFF",
     "SCOPE",
     "WORKTREES_DIR",
+    "PatchConflictError",
     "apply_patch",
     "create_worktree",
     "diff_fingerprint",
@@ -89,6 +90,37 @@ _GIT_LOCATION_VARS: Final = frozenset(
 )
 
 _log = get_logger(__name__)
+
+
+class PatchConflictError(WorktreeError):
+    """A patch does not apply to the project: it conflicts with what is there now.
+
+    ``files`` are the paths git named as conflicting (relative to the project,
+    in git's order; empty if its message named none).
+    """
+
+    def __init__(self, message: str, files: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.files = files
+
+
+def _conflicting_files(stderr: str) -> tuple[str, ...]:
+    """The paths named by ``git apply --check``'s ``error:`` lines, each once."""
+    files: dict[str, None] = {}
+    for line in stderr.splitlines():
+        if not line.startswith("error: "):
+            continue
+        rest = line.removeprefix("error: ")
+        if rest.startswith("patch failed: "):
+            # "patch failed: <path>:<line>"
+            name = rest.removeprefix("patch failed: ").rsplit(":", 1)[0]
+        elif ": " in rest:
+            # "<path>: already exists in working directory", "<path>: patch does not apply"
+            name = rest.rsplit(": ", 1)[0]
+        else:
+            continue
+        files.setdefault(name, None)
+    return tuple(files)
 
 
 def _git_env() -> dict[str, str]:
@@ -266,11 +298,20 @@ async def apply_patch(project: Path, patch: bytes) -> None:
     project untouched. An empty patch does nothing.
 
     Raises:
-        WorktreeError: the patch does not apply (the message has git's reasons).
+        PatchConflictError: the patch does not apply (the message has git's
+            reasons, ``files`` the paths it named).
+        WorktreeError: git is missing or could not be run.
     """
     if not patch:
         return
-    await run_git(project, *_APPLY, "--check", stdin=patch)
+    checked = await run_git(project, *_APPLY, "--check", stdin=patch, check=False)
+    if checked.returncode != 0:
+        stderr = checked.stderr.decode("utf-8", errors="replace").strip()
+        command = shlex.join(["git", "-C", str(project), *_APPLY, "--check"])
+        raise PatchConflictError(
+            f"`{command}` failed with exit code {checked.returncode}: {stderr}",
+            _conflicting_files(stderr),
+        )
     # Once started, let it finish: a git apply killed half-way leaves the
     # project half-patched.
     with anyio.CancelScope(shield=True):
