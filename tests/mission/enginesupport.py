@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import AsyncIterator, Callable, Collection, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -463,3 +464,23 @@ def only(items: Iterable[Json]) -> Json:
     found = list(items)
     assert len(found) == 1, found
     return found[0]
+
+
+def git(project: Path, *args: str) -> str:
+    """``git -C project args…``; its output (a failure raises)."""
+    done = subprocess.run(
+        ["git", "-C", str(project), *args], check=True, capture_output=True, text=True
+    )
+    return done.stdout
+
+
+def git_repository(sim: Sim) -> None:
+    """Make the simulator's project a git repository with one commit (racing needs one)."""
+    project = sim.project
+    git(project, "init", "-q")
+    git(project, "config", "user.email", "test@localhost")
+    git(project, "config", "user.name", "test")
+    (project / "README.md").write_text("project\n")
+    (project / ".gitignore").write_text(".opencode/\n")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "start")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,9 @@ from opencode_orchestrator.mission.worktrees import (
 from opencode_orchestrator.wal.log import Durability
 from opencode_orchestrator.wal.paths import mission_wal_dir
 from tests.mission.enginesupport import (
-    Sim,
     Tap,
+    git,
+    git_repository,
     resume_mission,
     run_mission,
     run_until_cut,
@@ -38,27 +38,9 @@ pytestmark = pytest.mark.anyio
 _RACE = sim_config(planner={"units": 2, "shape": "chain", "race": {"u01": 3}})
 
 
-def _git(project: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(project), *args], check=True, capture_output=True, text=True
-    )
-    return done.stdout
-
-
-def _repository(sim: Sim) -> None:
-    project = sim.project
-    _git(project, "init", "-q")
-    _git(project, "config", "user.email", "test@localhost")
-    _git(project, "config", "user.name", "test")
-    (project / "README.md").write_text("project\n")
-    (project / ".gitignore").write_text(".opencode/\n")
-    _git(project, "add", "-A")
-    _git(project, "commit", "-qm", "start")
-
-
 def _worktrees(project: Path) -> list[str]:
     """The worktrees git knows, the project's own checkout left out."""
-    return _git(project, "worktree", "list").splitlines()[1:]
+    return git(project, "worktree", "list").splitlines()[1:]
 
 
 def _checkouts(project: Path) -> list[Path]:
@@ -87,7 +69,7 @@ async def test_a_mission_cancelled_mid_race_removes_its_worktrees(tmp_path: Path
 
     tap.on(cancel_mid_race)
     async with simulated(tmp_path, _RACE) as sim:
-        _repository(sim)
+        git_repository(sim)
         run = await run_mission(sim, tap=tap)
         left = _worktrees(sim.project)
         on_disk = _checkouts(sim.project)
@@ -109,7 +91,7 @@ async def test_a_budget_spent_mid_race_removes_its_worktrees(tmp_path: Path) -> 
     tap.on(spend_mid_race)
     config = MissionConfig(budget=BudgetConfig(max_tokens=10**8))
     async with simulated(tmp_path, _RACE) as sim:
-        _repository(sim)
+        git_repository(sim)
         run = await run_mission(sim, config, tap=tap)
         left = _worktrees(sim.project)
         on_disk = _checkouts(sim.project)
@@ -125,7 +107,7 @@ async def test_a_crash_mid_race_keeps_the_worktrees_and_a_cancel_then_removes_th
     # A stop that is not final (a crash, SIGTERM) keeps them for the resume; the
     # `cancel` CLI, recording the cancel of a mission nobody runs, removes them.
     async with simulated(tmp_path, _RACE) as sim:
-        _repository(sim)
+        git_repository(sim)
         mission_id, cut = await run_until_cut(sim, _a_strategy_works)
         assert cut
         kept = _worktrees(sim.project)
@@ -162,7 +144,7 @@ async def test_a_winning_patch_that_conflicts_fails_the_unit_and_keeps_the_users
 
     tap.on(user_writes)
     async with simulated(tmp_path, _RACE) as sim:
-        _repository(sim)
+        git_repository(sim)
         run = await run_mission(sim, tap=tap)
         left = _worktrees(sim.project)
         on_disk = _checkouts(sim.project)
@@ -183,13 +165,13 @@ async def test_a_winning_patch_that_conflicts_fails_the_unit_and_keeps_the_users
 async def test_a_conflicting_patch_names_the_files_it_conflicts_on(tmp_path: Path) -> None:
     project = tmp_path / "project"
     project.mkdir()
-    _git(project, "init", "-q")
-    _git(project, "config", "user.email", "test@localhost")
-    _git(project, "config", "user.name", "test")
+    git(project, "init", "-q")
+    git(project, "config", "user.email", "test@localhost")
+    git(project, "config", "user.name", "test")
     (project / "a.txt").write_text("one\ntwo\n")
     (project / ".gitignore").write_text(".opencode/\n")
-    _git(project, "add", "-A")
-    _git(project, "commit", "-qm", "start")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "start")
     worktree = await create_worktree(project, "w")
     (worktree / "a.txt").write_text("one\nfrom the worktree\n")
     (worktree / "new.txt").write_text("new\n")

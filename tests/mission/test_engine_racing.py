@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Final
@@ -22,7 +21,8 @@ from opencode_orchestrator.mission.states import MissionState, UnitState
 from opencode_orchestrator.sim import SimConfig
 from tests.mission.enginesupport import (
     Run,
-    Sim,
+    git,
+    git_repository,
     only,
     resume_mission,
     run_mission,
@@ -34,31 +34,13 @@ from tests.mission.enginesupport import (
 pytestmark = pytest.mark.anyio
 
 
-def _git(project: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(project), *args], check=True, capture_output=True, text=True
-    )
-    return done.stdout
-
-
-def _repository(sim: Sim) -> None:
-    project = sim.project
-    _git(project, "init", "-q")
-    _git(project, "config", "user.email", "test@localhost")
-    _git(project, "config", "user.name", "test")
-    (project / "README.md").write_text("project\n")
-    (project / ".gitignore").write_text(".opencode/\n")
-    _git(project, "add", "-A")
-    _git(project, "commit", "-qm", "start")
-
-
 async def test_the_first_verified_strategy_wins_and_its_change_is_applied(tmp_path: Path) -> None:
     config = sim_config(planner={"units": 3, "shape": "chain", "race": {"u02": 3}})
     async with simulated(tmp_path, config) as sim:
-        _repository(sim)
+        git_repository(sim)
         run = await run_mission(sim)
-        worktrees = _git(sim.project, "worktree", "list")
-        status = _git(sim.project, "status", "--porcelain")
+        worktrees = git(sim.project, "worktree", "list")
+        status = git(sim.project, "status", "--porcelain")
     assert run.state is MissionState.SEALED, run.model.reason
     units = run.model.units
     strategies = [units[f"u02.r{n}"] for n in (1, 2, 3)]
@@ -184,7 +166,7 @@ async def test_an_engine_that_fails_closes_its_worktrees_clients(
     engines: list[MissionEngine] = []
     config = sim_config(planner={"units": 2, "shape": "chain", "race": {"u01": 2}})
     async with simulated(tmp_path, config) as sim:
-        _repository(sim)
+        git_repository(sim)
         with pytest.raises(RuntimeError, match="crowning the race"):
             await run_mission(sim, setup=engines.append)
     [engine] = engines
@@ -200,14 +182,14 @@ async def test_a_race_won_just_before_a_crash_is_cleaned_up_on_resume(tmp_path: 
     # leaving the worktrees behind).
     config = sim_config(planner={"units": 3, "shape": "chain", "race": {"u02": 3}})
     async with simulated(tmp_path, config) as sim:
-        _repository(sim)
+        git_repository(sim)
         mission_id, cut = await run_until_cut(
             sim, lambda record_type, _data: record_type == RecordType.RACE_WON
         )
         assert cut
-        assert _git(sim.project, "worktree", "list").count("\n") == 4  # the 3 strategies
+        assert git(sim.project, "worktree", "list").count("\n") == 4  # the 3 strategies
         run = await resume_mission(sim, mission_id)
-        worktrees = _git(sim.project, "worktree", "list")
+        worktrees = git(sim.project, "worktree", "list")
         record = await sim.record()
     assert run.state is MissionState.SEALED, run.model.reason
     assert worktrees.count("\n") == 1
@@ -263,9 +245,9 @@ def _assert_the_race_is_kept_apart(run: Run, project: Path) -> tuple[str, str]:
 
 async def test_a_strategys_sub_units_work_in_its_worktree(tmp_path: Path) -> None:
     async with simulated(tmp_path, _split_race_config()) as sim:
-        _repository(sim)
+        git_repository(sim)
         run = await run_mission(sim, _SPLIT_RACE_MISSION)
-        worktrees = _git(sim.project, "worktree", "list")
+        worktrees = git(sim.project, "worktree", "list")
         winner, loser = _assert_the_race_is_kept_apart(run, sim.project)
     assert run.state is MissionState.SEALED, run.model.reason
     assert any(u.startswith(f"{winner}.") for u in run.model.units)
@@ -279,7 +261,7 @@ async def test_a_losing_strategys_sub_units_go_with_it_and_the_mission_seals(
     # Cancelled sub-units of the loser once counted against the seal: the mission
     # looped through five iterations of empty findings and ended FAILED.
     async with simulated(tmp_path, _split_race_config(*_ONE_SPLITS)) as sim:
-        _repository(sim)
+        git_repository(sim)
         run = await run_mission(sim, _SPLIT_RACE_MISSION)
         winner, loser = _assert_the_race_is_kept_apart(run, sim.project)
     assert run.state is MissionState.SEALED, run.model.reason
@@ -298,11 +280,11 @@ async def test_a_losing_strategys_sub_units_are_cancelled_on_resume(tmp_path: Pa
         return record_type == RecordType.UNIT_STATE and data["state"] == "cancelled"
 
     async with simulated(tmp_path, _split_race_config(*_ONE_SPLITS)) as sim:
-        _repository(sim)
+        git_repository(sim)
         mission_id, cut = await run_until_cut(sim, at_the_first_cancel, config=_SPLIT_RACE_MISSION)
         assert cut
         run = await resume_mission(sim, mission_id)
-        worktrees = _git(sim.project, "worktree", "list")
+        worktrees = git(sim.project, "worktree", "list")
         _assert_the_race_is_kept_apart(run, sim.project)
     assert run.state is MissionState.SEALED, run.model.reason
     assert worktrees.count("\n") == 1
@@ -316,7 +298,7 @@ async def test_racing_strategies_count_against_the_unit_cap(
 ) -> None:
     config = sim_config(planner={"units": 2, "shape": "chain", "race": {"u02": 3}})
     async with simulated(tmp_path, config) as sim:
-        _repository(sim)
+        git_repository(sim)
         run = await run_mission(sim, MissionConfig(limits=LimitsConfig(max_units=max_units)))
     assert run.state is MissionState.SEALED, run.model.reason
     assert len(run.model.units) <= max_units
