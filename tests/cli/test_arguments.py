@@ -77,6 +77,9 @@ BAD = [
         "--heartbeat: must be a finite number greater",
     ),
     (["demo", "--units", "1001"], "--units: must be an integer from 1 to 1000"),
+    (["demo", "--units", "0"], "--units: must be an integer from 1 to 1000, got '0'"),
+    (["run", "g", "--sim", "--concurrency", "0"], "--concurrency: must be an integer from 1 to"),
+    (["run", "g", "--sim", "--max-cost", "-1"], "--max-cost: must be a number greater than 0"),
     (["demo", "--seed", "1" + "0" * 30], f"--seed: {SEEDS}"),
     (
         ["serve", "--max-line-bytes", "0"],
