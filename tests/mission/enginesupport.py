@@ -474,13 +474,13 @@ def git(project: Path, *args: str) -> str:
     return done.stdout
 
 
-def git_repository(sim: Sim) -> None:
-    """Make the simulator's project a git repository with one commit (racing needs one)."""
-    project = sim.project
+def git_repository(project: Path, files: dict[str, str] | None = None) -> None:
+    """Make ``project`` a git repository with one commit of ``files`` (racing needs one)."""
     git(project, "init", "-q")
     git(project, "config", "user.email", "test@localhost")
     git(project, "config", "user.name", "test")
-    (project / "README.md").write_text("project\n")
+    for name, text in (files or {"README.md": "project\n"}).items():
+        (project / name).write_text(text)
     (project / ".gitignore").write_text(".opencode/\n")
     git(project, "add", "-A")
     git(project, "commit", "-qm", "start")

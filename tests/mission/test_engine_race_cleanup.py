@@ -69,7 +69,7 @@ async def test_a_mission_cancelled_mid_race_removes_its_worktrees(tmp_path: Path
 
     tap.on(cancel_mid_race)
     async with simulated(tmp_path, _RACE) as sim:
-        git_repository(sim)
+        git_repository(sim.project)
         run = await run_mission(sim, tap=tap)
         left = _worktrees(sim.project)
         on_disk = _checkouts(sim.project)
@@ -91,7 +91,7 @@ async def test_a_budget_spent_mid_race_removes_its_worktrees(tmp_path: Path) -> 
     tap.on(spend_mid_race)
     config = MissionConfig(budget=BudgetConfig(max_tokens=10**8))
     async with simulated(tmp_path, _RACE) as sim:
-        git_repository(sim)
+        git_repository(sim.project)
         run = await run_mission(sim, config, tap=tap)
         left = _worktrees(sim.project)
         on_disk = _checkouts(sim.project)
@@ -107,7 +107,7 @@ async def test_a_crash_mid_race_keeps_the_worktrees_and_a_cancel_then_removes_th
     # A stop that is not final (a crash, SIGTERM) keeps them for the resume; the
     # `cancel` CLI, recording the cancel of a mission nobody runs, removes them.
     async with simulated(tmp_path, _RACE) as sim:
-        git_repository(sim)
+        git_repository(sim.project)
         mission_id, cut = await run_until_cut(sim, _a_strategy_works)
         assert cut
         kept = _worktrees(sim.project)
@@ -144,7 +144,7 @@ async def test_a_winning_patch_that_conflicts_fails_the_unit_and_keeps_the_users
 
     tap.on(user_writes)
     async with simulated(tmp_path, _RACE) as sim:
-        git_repository(sim)
+        git_repository(sim.project)
         run = await run_mission(sim, tap=tap)
         left = _worktrees(sim.project)
         on_disk = _checkouts(sim.project)
@@ -165,13 +165,7 @@ async def test_a_winning_patch_that_conflicts_fails_the_unit_and_keeps_the_users
 async def test_a_conflicting_patch_names_the_files_it_conflicts_on(tmp_path: Path) -> None:
     project = tmp_path / "project"
     project.mkdir()
-    git(project, "init", "-q")
-    git(project, "config", "user.email", "test@localhost")
-    git(project, "config", "user.name", "test")
-    (project / "a.txt").write_text("one\ntwo\n")
-    (project / ".gitignore").write_text(".opencode/\n")
-    git(project, "add", "-A")
-    git(project, "commit", "-qm", "start")
+    git_repository(project, {"a.txt": "one\ntwo\n"})
     worktree = await create_worktree(project, "w")
     (worktree / "a.txt").write_text("one\nfrom the worktree\n")
     (worktree / "new.txt").write_text("new\n")

@@ -37,7 +37,7 @@ pytestmark = pytest.mark.anyio
 async def test_the_first_verified_strategy_wins_and_its_change_is_applied(tmp_path: Path) -> None:
     config = sim_config(planner={"units": 3, "shape": "chain", "race": {"u02": 3}})
     async with simulated(tmp_path, config) as sim:
-        git_repository(sim)
+        git_repository(sim.project)
         run = await run_mission(sim)
         worktrees = git(sim.project, "worktree", "list")
         status = git(sim.project, "status", "--porcelain")
@@ -166,7 +166,7 @@ async def test_an_engine_that_fails_closes_its_worktrees_clients(
     engines: list[MissionEngine] = []
     config = sim_config(planner={"units": 2, "shape": "chain", "race": {"u01": 2}})
     async with simulated(tmp_path, config) as sim:
-        git_repository(sim)
+        git_repository(sim.project)
         with pytest.raises(RuntimeError, match="crowning the race"):
             await run_mission(sim, setup=engines.append)
     [engine] = engines
@@ -182,7 +182,7 @@ async def test_a_race_won_just_before_a_crash_is_cleaned_up_on_resume(tmp_path: 
     # leaving the worktrees behind).
     config = sim_config(planner={"units": 3, "shape": "chain", "race": {"u02": 3}})
     async with simulated(tmp_path, config) as sim:
-        git_repository(sim)
+        git_repository(sim.project)
         mission_id, cut = await run_until_cut(
             sim, lambda record_type, _data: record_type == RecordType.RACE_WON
         )
@@ -245,7 +245,7 @@ def _assert_the_race_is_kept_apart(run: Run, project: Path) -> tuple[str, str]:
 
 async def test_a_strategys_sub_units_work_in_its_worktree(tmp_path: Path) -> None:
     async with simulated(tmp_path, _split_race_config()) as sim:
-        git_repository(sim)
+        git_repository(sim.project)
         run = await run_mission(sim, _SPLIT_RACE_MISSION)
         worktrees = git(sim.project, "worktree", "list")
         winner, loser = _assert_the_race_is_kept_apart(run, sim.project)
@@ -261,7 +261,7 @@ async def test_a_losing_strategys_sub_units_go_with_it_and_the_mission_seals(
     # Cancelled sub-units of the loser once counted against the seal: the mission
     # looped through five iterations of empty findings and ended FAILED.
     async with simulated(tmp_path, _split_race_config(*_ONE_SPLITS)) as sim:
-        git_repository(sim)
+        git_repository(sim.project)
         run = await run_mission(sim, _SPLIT_RACE_MISSION)
         winner, loser = _assert_the_race_is_kept_apart(run, sim.project)
     assert run.state is MissionState.SEALED, run.model.reason
@@ -280,7 +280,7 @@ async def test_a_losing_strategys_sub_units_are_cancelled_on_resume(tmp_path: Pa
         return record_type == RecordType.UNIT_STATE and data["state"] == "cancelled"
 
     async with simulated(tmp_path, _split_race_config(*_ONE_SPLITS)) as sim:
-        git_repository(sim)
+        git_repository(sim.project)
         mission_id, cut = await run_until_cut(sim, at_the_first_cancel, config=_SPLIT_RACE_MISSION)
         assert cut
         run = await resume_mission(sim, mission_id)
@@ -298,7 +298,7 @@ async def test_racing_strategies_count_against_the_unit_cap(
 ) -> None:
     config = sim_config(planner={"units": 2, "shape": "chain", "race": {"u02": 3}})
     async with simulated(tmp_path, config) as sim:
-        git_repository(sim)
+        git_repository(sim.project)
         run = await run_mission(sim, MissionConfig(limits=LimitsConfig(max_units=max_units)))
     assert run.state is MissionState.SEALED, run.model.reason
     assert len(run.model.units) <= max_units
